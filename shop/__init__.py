@@ -1,0 +1,1 @@
+"""The shop appliance: storefront, REST API and back office in one Reflex app."""

@@ -1,0 +1,76 @@
+"""What the shop sells."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from sqlmodel import Field, SQLModel
+
+from shop.models.base import created_at_field, updated_at_field
+
+
+class ProductKind(StrEnum):
+    ONE_TIME = "one_time"
+    SUBSCRIPTION = "subscription"
+
+
+class BillingInterval(StrEnum):
+    MONTH = "month"
+    YEAR = "year"
+
+
+class Category(SQLModel, table=True):
+    """A shelf of the catalog; `position` orders the shelves."""
+
+    __tablename__ = "categories"
+
+    id: int | None = Field(default=None, primary_key=True)
+    slug: str = Field(max_length=120, unique=True, index=True)
+    name: str = Field(max_length=120)
+    position: int = 0
+    created_at: datetime = created_at_field()
+
+
+class Product(SQLModel, table=True):
+    """A digital product or a subscription plan; price in minor units of `currency`."""
+
+    __tablename__ = "products"
+
+    id: int | None = Field(default=None, primary_key=True)
+    slug: str = Field(max_length=160, unique=True, index=True)
+    name: str = Field(max_length=200)
+    description: str = ""
+    price_amount: int = Field(ge=0)
+    currency: str = Field(default="cad", max_length=3)
+    kind: str = Field(default=ProductKind.ONE_TIME.value, max_length=20)
+    interval: str | None = Field(default=None, max_length=10)
+    category_id: int | None = Field(default=None, foreign_key="categories.id", index=True)
+    is_active: bool = Field(default=True, index=True)
+    is_featured: bool = False
+    is_tax_exempt: bool = False
+    seo_title: str | None = Field(default=None, max_length=200)
+    seo_description: str | None = Field(default=None, max_length=320)
+    image_path: str | None = Field(default=None, max_length=500)
+    stripe_product_id: str | None = Field(default=None, max_length=255, index=True)
+    stripe_price_id: str | None = Field(default=None, max_length=255, index=True)
+    inventory_count: int | None = Field(default=None, ge=0)
+    download_limit: int | None = Field(default=None, ge=1)
+    download_days: int | None = Field(default=None, ge=1)
+    created_at: datetime = created_at_field()
+    updated_at: datetime = updated_at_field()
+
+
+class ProductFile(SQLModel, table=True):
+    """The file a customer downloads after buying; stored under a generated key."""
+
+    __tablename__ = "product_files"
+
+    id: int | None = Field(default=None, primary_key=True)
+    product_id: int = Field(foreign_key="products.id", index=True, ondelete="CASCADE")
+    storage_key: str = Field(max_length=500, unique=True)
+    original_name: str = Field(max_length=255)
+    content_type: str = Field(default="application/octet-stream", max_length=255)
+    size_bytes: int = Field(ge=0)
+    sha256: str = Field(max_length=64)
+    created_at: datetime = created_at_field()

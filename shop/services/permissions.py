@@ -1,0 +1,51 @@
+"""The roles of the shop and what each may do; the server checks these on every request."""
+
+from __future__ import annotations
+
+from sqlmodel import Session, select
+
+from shop.models import Role
+
+ROLE_PERMISSIONS: dict[str, list[str]] = {
+    "admin": [
+        "catalog:read",
+        "catalog:write",
+        "orders:read_all",
+        "orders:write",
+        "refunds:create",
+        "refunds:unlimited",
+        "customers:read",
+        "customers:write",
+        "promo_codes:write",
+        "analytics:read",
+        "audit:read",
+        "users:manage",
+        "settings:write",
+    ],
+    "support": [
+        "catalog:read",
+        "orders:read_all",
+        "orders:write",
+        "refunds:create",
+        "customers:read",
+    ],
+    "customer": [
+        "orders:read_own",
+        "downloads:read_own",
+        "subscriptions:manage_own",
+    ],
+}
+
+
+def ensure_roles(*, session: Session) -> dict[str, Role]:
+    """Create the built-in roles, or bring their permission lists up to date."""
+    existing = {role.name: role for role in session.exec(select(Role)).all()}
+    for name, permissions in ROLE_PERMISSIONS.items():
+        role = existing.get(name)
+        if role is None:
+            role = existing[name] = Role(name=name, permissions=list(permissions))
+        elif sorted(role.permissions) != sorted(permissions):
+            role.permissions = list(permissions)
+        session.add(role)
+    session.flush()
+    return existing
