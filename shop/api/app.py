@@ -6,6 +6,7 @@ from fastapi import FastAPI, Request
 
 from shop.api.errors import install_error_handlers
 from shop.api.middleware import RequestIdMiddleware
+from shop.api.response_cache import CatalogResponseCache
 from shop.api.routes import health, products, public_files
 from shop.logs import configure_logging
 from shop.services.errors import NotFound
@@ -36,5 +37,6 @@ def create_api_app() -> FastAPI:
         # Without this, unknown API paths would fall through to the storefront's HTML 404.
         raise NotFound(f"No endpoint {request.method} /api/{path}.")
 
+    app.add_middleware(CatalogResponseCache)
     app.add_middleware(RequestIdMiddleware)
     return app

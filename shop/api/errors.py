@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any
 
@@ -17,7 +18,11 @@ log = logging.getLogger("shop.api")
 
 
 def error_response(
-    status: int, code: str, message: str, headers: dict[str, str] | None = None, **extra: Any
+    status: int,
+    code: str,
+    message: str,
+    headers: Mapping[str, str] | None = None,
+    **extra: Any,
 ) -> JSONResponse:
     body: dict[str, Any] = {"code": code, "message": message}
     body.update({k: v for k, v in extra.items() if v is not None})
@@ -54,11 +59,10 @@ def install_error_handlers(app: FastAPI) -> None:
             }
             for err in exc.errors()
         ]
-        first = problems[0] if problems else {"field": None, "message": "invalid request"}
-        message = f"{first['field']}: {first['message']}" if first["field"] else first["message"]
-        return error_response(
-            422, "invalid_input", message, field=first["field"] or None, details=problems
-        )
+        field = str(problems[0]["field"]) if problems else ""
+        detail = str(problems[0]["message"]) if problems else "invalid request"
+        message = f"{field}: {detail}" if field else detail
+        return error_response(422, "invalid_input", message, field=field or None, details=problems)
 
     @app.exception_handler(Exception)
     async def unexpected_error(_request: Request, exc: Exception) -> JSONResponse:
