@@ -1,0 +1,298 @@
+"""Tax rates, subscriptions, invoices and test clocks."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+import stripe
+
+from .conftest import Receiver, Server
+
+DAY = 86400
+
+
+def monthly_price(c: stripe.StripeClient, amount: int = 1000) -> stripe.Price:
+    prod = c.v1.products.create(params={"name": "Club"})
+    return c.v1.prices.create(
+        params={
+            "product": prod.id,
+            "currency": "cad",
+            "unit_amount": amount,
+            "recurring": {"interval": "month"},
+        }
+    )
+
+
+def clock_customer(c: stripe.StripeClient, pm: str | None = "pm_card_visa") -> tuple[Any, Any]:
+    clock = c.v1.test_helpers.test_clocks.create(params={"frozen_time": int(time.time())})
+    cus = c.v1.customers.create(params={"test_clock": clock.id, "email": "sub@example.com"})
+    if pm:
+        attached = c.v1.payment_methods.attach(pm, params={"customer": cus.id})
+        c.v1.customers.update(
+            cus.id, params={"invoice_settings": {"default_payment_method": attached.id}}
+        )
+    return clock, cus
+
+
+def advance(c: stripe.StripeClient, clock: Any, seconds: int) -> Any:
+    clock = c.v1.test_helpers.test_clocks.retrieve(clock.id)
+    c.v1.test_helpers.test_clocks.advance(
+        clock.id, params={"frozen_time": clock.frozen_time + seconds}
+    )
+    clock = c.v1.test_helpers.test_clocks.retrieve(clock.id)
+    assert clock.status == "ready"
+    return clock
+
+
+def test_tax_rates(client: stripe.StripeClient) -> None:
+    tr = client.v1.tax_rates.create(
+        params={
+            "display_name": "HST",
+            "percentage": 13,
+            "inclusive": False,
+            "country": "CA",
+            "state": "ON",
+        }
+    )
+    assert tr.percentage == 13
+    assert tr.active is True
+    tr = client.v1.tax_rates.update(tr.id, params={"active": False})
+    assert tr.active is False
+    assert tr.id not in [t.id for t in client.v1.tax_rates.list(params={"active": True}).data]
+
+
+def test_default_incomplete_then_paid_with_confirmation_secret(
+    fresh: Server, receiver: Receiver
+) -> None:
+    c = fresh.client
+    c.v1.webhook_endpoints.create(
+        params={
+            "url": receiver.url,
+            "enabled_events": [
+                "customer.subscription.created",
+                "customer.subscription.updated",
+                "invoice.created",
+                "invoice.finalized",
+                "invoice.paid",
+                "invoice.payment_succeeded",
+            ],
+        }
+    )
+    price = monthly_price(c)
+    cus = c.v1.customers.create()
+    sub = c.v1.subscriptions.create(
+        params={
+            "customer": cus.id,
+            "items": [{"price": price.id}],
+            "payment_behavior": "default_incomplete",
+            "payment_settings": {"save_default_payment_method": "on_subscription"},
+            "expand": ["latest_invoice.confirmation_secret"],
+        }
+    )
+    assert sub.status == "incomplete"
+    inv = sub.latest_invoice
+    assert inv.status == "open"
+    assert inv.amount_due == 1000
+    secret = inv.confirmation_secret.client_secret  # type: ignore[union-attr]
+    pi_id = secret.split("_secret_")[0]
+    pi = c.v1.payment_intents.confirm(pi_id, params={"payment_method": "pm_card_visa"})
+    assert pi.status == "succeeded"
+    sub = c.v1.subscriptions.retrieve(sub.id, params={"expand": ["latest_invoice"]})
+    assert sub.status == "active"
+    assert sub.latest_invoice.status == "paid"  # type: ignore[union-attr]
+    assert sub.default_payment_method == pi.payment_method
+    assert sub["items"].data[0].current_period_end > sub["items"].data[0].current_period_start
+    receiver.wait_for(
+        lambda evts: (
+            [e["type"] for e in evts]
+            == [
+                "invoice.created",
+                "invoice.finalized",
+                "customer.subscription.created",
+                "invoice.paid",
+                "invoice.payment_succeeded",
+                "customer.subscription.updated",
+            ]
+        )
+    )
+
+
+def test_allow_incomplete_with_tax_and_coupon(client: stripe.StripeClient) -> None:
+    price = monthly_price(client)
+    _, cus = clock_customer(client)
+    tax = client.v1.tax_rates.create(
+        params={"display_name": "HST", "percentage": 13, "inclusive": False}
+    )
+    coupon = client.v1.coupons.create(params={"percent_off": 50, "duration": "once"})
+    sub = client.v1.subscriptions.create(
+        params={
+            "customer": cus.id,
+            "items": [{"price": price.id}],
+            "default_tax_rates": [tax.id],
+            "discounts": [{"coupon": coupon.id}],
+            "expand": ["latest_invoice"],
+        }
+    )
+    assert sub.status == "active"
+    inv = sub.latest_invoice
+    assert inv.subtotal == 1000
+    assert inv.total == 565
+    assert inv.status == "paid"
+    assert client.v1.coupons.retrieve(coupon.id).times_redeemed == 1
+
+
+def test_decline_on_create_leaves_incomplete(client: stripe.StripeClient) -> None:
+    price = monthly_price(client)
+    _, cus = clock_customer(client, "pm_card_chargeCustomerFail")
+    sub = client.v1.subscriptions.create(
+        params={"customer": cus.id, "items": [{"price": price.id}]}
+    )
+    assert sub.status == "incomplete"
+    with pytest.raises(stripe.CardError):
+        client.v1.subscriptions.create(
+            params={
+                "customer": cus.id,
+                "items": [{"price": price.id}],
+                "payment_behavior": "error_if_incomplete",
+            }
+        )
+
+
+def test_renewal_and_failed_renewal_with_test_clock(fresh: Server, receiver: Receiver) -> None:
+    c = fresh.client
+    c.v1.webhook_endpoints.create(
+        params={"url": receiver.url, "enabled_events": ["invoice.payment_failed"]}
+    )
+    price = monthly_price(c, 2000)
+    clock, cus = clock_customer(c)
+    sub = c.v1.subscriptions.create(params={"customer": cus.id, "items": [{"price": price.id}]})
+    assert sub.status == "active"
+    first_end = sub["items"].data[0].current_period_end
+    clock = advance(c, clock, 32 * DAY)
+    sub = c.v1.subscriptions.retrieve(sub.id, params={"expand": ["latest_invoice"]})
+    assert sub.status == "active"
+    assert sub["items"].data[0].current_period_start == first_end
+    assert sub.latest_invoice.billing_reason == "subscription_cycle"  # type: ignore[union-attr]
+    assert sub.latest_invoice.status == "paid"  # type: ignore[union-attr]
+    invoices = c.v1.invoices.list(params={"subscription": sub.id})
+    assert [i.status for i in invoices.data] == ["paid", "paid"]
+    # the card starts failing: the next renewal fails and the subscription goes past_due
+    bad = c.v1.payment_methods.attach("pm_card_chargeCustomerFail", params={"customer": cus.id})
+    c.v1.customers.update(cus.id, params={"invoice_settings": {"default_payment_method": bad.id}})
+    advance(c, clock, 31 * DAY)
+    sub = c.v1.subscriptions.retrieve(sub.id, params={"expand": ["latest_invoice"]})
+    assert sub.status == "past_due"
+    failed = sub.latest_invoice
+    assert failed.status == "open"
+    assert failed.attempt_count == 1
+    receiver.wait_for(lambda evts: "invoice.payment_failed" in [e["type"] for e in evts])
+    paid = c.v1.invoices.pay(failed.id, params={"payment_method": "pm_card_visa"})  # type: ignore[union-attr]
+    assert paid.status == "paid"
+    assert c.v1.subscriptions.retrieve(sub.id).status == "active"
+
+
+def test_trial_then_first_charge(client: stripe.StripeClient) -> None:
+    price = monthly_price(client, 1500)
+    clock, cus = clock_customer(client)
+    sub = client.v1.subscriptions.create(
+        params={
+            "customer": cus.id,
+            "trial_period_days": 7,
+            "items": [{"price": price.id}],
+            "expand": ["latest_invoice"],
+        }
+    )
+    assert sub.status == "trialing"
+    assert sub.latest_invoice.amount_due == 0  # type: ignore[union-attr]
+    advance(client, clock, 8 * DAY)
+    sub = client.v1.subscriptions.retrieve(sub.id, params={"expand": ["latest_invoice"]})
+    assert sub.status == "active"
+    assert sub.latest_invoice.amount_paid == 1500  # type: ignore[union-attr]
+
+
+def test_cancel_at_period_end_resume_and_cancel_now(client: stripe.StripeClient) -> None:
+    price = monthly_price(client)
+    clock, cus = clock_customer(client)
+    sub = client.v1.subscriptions.create(
+        params={"customer": cus.id, "items": [{"price": price.id}]}
+    )
+    sub = client.v1.subscriptions.update(sub.id, params={"cancel_at_period_end": True})
+    assert sub.cancel_at_period_end is True
+    assert sub.cancel_at == sub["items"].data[0].current_period_end
+    sub = client.v1.subscriptions.update(sub.id, params={"cancel_at_period_end": False})
+    assert sub.cancel_at_period_end is False
+    assert sub.cancel_at is None
+    client.v1.subscriptions.update(sub.id, params={"cancel_at_period_end": True})
+    advance(client, clock, 40 * DAY)
+    sub = client.v1.subscriptions.retrieve(sub.id)
+    assert sub.status == "canceled"
+    assert sub.ended_at
+    other = client.v1.subscriptions.create(
+        params={"customer": cus.id, "items": [{"price": price.id}]}
+    )
+    gone = client.v1.subscriptions.cancel(other.id)
+    assert gone.status == "canceled"
+    listed = client.v1.subscriptions.list(params={"customer": cus.id, "status": "all"})
+    assert {s.id for s in listed.data} == {sub.id, other.id}
+    assert client.v1.subscriptions.list(params={"customer": cus.id}).data == []
+
+
+def test_switch_price_with_prorations(client: stripe.StripeClient) -> None:
+    basic = monthly_price(client, 1000)
+    pro = client.v1.prices.create(
+        params={
+            "product": basic.product,
+            "currency": "cad",  # type: ignore[typeddict-item]
+            "unit_amount": 3000,
+            "recurring": {"interval": "month"},
+        }
+    )
+    clock, cus = clock_customer(client)
+    sub = client.v1.subscriptions.create(
+        params={"customer": cus.id, "items": [{"price": basic.id}]}
+    )
+    advance(client, clock, 15 * DAY)
+    item = sub["items"].data[0]
+    sub = client.v1.subscriptions.update(
+        sub.id,
+        params={
+            "items": [{"id": item.id, "price": pro.id}],
+            "proration_behavior": "always_invoice",
+            "expand": ["latest_invoice"],
+        },
+    )
+    assert sub["items"].data[0].price.id == pro.id
+    inv = sub.latest_invoice
+    assert inv.billing_reason == "subscription_update"  # type: ignore[union-attr]
+    amounts = [li.amount for li in inv.lines.data]  # type: ignore[union-attr]
+    assert amounts[0] < 0 < amounts[1]
+    assert 900 < sum(amounts) < 1100  # about half a month of the 2000 difference
+    assert inv.status == "paid"  # type: ignore[union-attr]
+    sub = client.v1.subscriptions.update(
+        sub.id,
+        params={
+            "items": [{"id": item.id, "price": basic.id}],
+            "proration_behavior": "none",
+            "expand": ["latest_invoice"],
+        },
+    )
+    assert sub.latest_invoice.id == inv.id  # type: ignore[union-attr]
+
+
+def test_incomplete_expires(client: stripe.StripeClient) -> None:
+    price = monthly_price(client)
+    clock, cus = clock_customer(client, None)
+    sub = client.v1.subscriptions.create(
+        params={
+            "customer": cus.id,
+            "items": [{"price": price.id}],
+            "payment_behavior": "default_incomplete",
+        }
+    )
+    assert sub.status == "incomplete"
+    advance(client, clock, DAY)
+    sub = client.v1.subscriptions.retrieve(sub.id, params={"expand": ["latest_invoice"]})
+    assert sub.status == "incomplete_expired"
+    assert sub.latest_invoice.status == "void"  # type: ignore[union-attr]
