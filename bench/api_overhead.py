@@ -61,15 +61,27 @@ def main() -> None:
         port = free_port()
         with serve("bench.api_overhead:make_app", port=port, env=env) as base:
             api_body = httpx.get(base + "/api/products").content
-            assert httpx.get(base + BARE_PATH).content == api_body, "endpoints must serve the same bytes"
+            assert httpx.get(base + BARE_PATH).content == api_body, (
+                "endpoints must serve the same bytes"
+            )
             wrk_requests_per_second(base + "/api/products", seconds=2, connections=args.connections)
             api, bare = [], []
             for _ in range(args.rounds):
-                bare.append(wrk_requests_per_second(base + BARE_PATH, seconds=args.seconds, connections=args.connections))
-                api.append(wrk_requests_per_second(base + "/api/products", seconds=args.seconds, connections=args.connections))
+                bare.append(
+                    wrk_requests_per_second(
+                        base + BARE_PATH, seconds=args.seconds, connections=args.connections
+                    )
+                )
+                api.append(
+                    wrk_requests_per_second(
+                        base + "/api/products", seconds=args.seconds, connections=args.connections
+                    )
+                )
     api_rps, bare_rps = statistics.median(api), statistics.median(bare)
     ratio = api_rps / bare_rps
-    print(f"api overhead: GET /api/products {api_rps:,.0f} req/s, bare Starlette {bare_rps:,.0f} req/s")
+    print(
+        f"api overhead: GET /api/products {api_rps:,.0f} req/s, bare Starlette {bare_rps:,.0f} req/s"
+    )
     print(f"api overhead ratio: {ratio:.2f} (goal >= 0.5) {'PASS' if ratio >= 0.5 else 'MISS'}")
 
 

@@ -31,7 +31,13 @@ def seeded_env(data_dir: Path, **extra: str) -> dict[str, str]:
     env.pop("REDIS_URL", None)
     env["LOG_LEVEL"] = "WARNING"
     for command in ("migrate", "seed"):
-        subprocess.run([sys.executable, "-m", "shop", command], env=env, check=True, cwd=ROOT, capture_output=True)
+        subprocess.run(
+            [sys.executable, "-m", "shop", command],
+            env=env,
+            check=True,
+            cwd=ROOT,
+            capture_output=True,
+        )
     return env
 
 
@@ -39,8 +45,20 @@ def seeded_env(data_dir: Path, **extra: str) -> dict[str, str]:
 def serve(target: str, *, port: int, env: dict[str, str], factory: bool = True) -> Iterator[str]:
     """Serve an ASGI app with granian (one worker, as the appliance runs) until the block ends."""
     command = [
-        sys.executable, "-m", "granian", "--interface", "asgi", "--host", "127.0.0.1",
-        "--port", str(port), "--workers", "1", "--log-level", "warning", "--no-ws",
+        sys.executable,
+        "-m",
+        "granian",
+        "--interface",
+        "asgi",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+        "--log-level",
+        "warning",
+        "--no-ws",
     ]
     if factory:
         command.append("--factory")
@@ -72,7 +90,9 @@ def require_wrk() -> str:
 def wrk_requests_per_second(url: str, *, seconds: int, connections: int) -> float:
     output = subprocess.run(
         [require_wrk(), "-t1", f"-c{connections}", f"-d{seconds}s", url],
-        check=True, capture_output=True, text=True,
+        check=True,
+        capture_output=True,
+        text=True,
     ).stdout
     match = re.search(r"Requests/sec:\s+([\d.]+)", output)
     non_2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)

@@ -1,0 +1,57 @@
+"""A product card: one link whose accessible name is the product name."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import reflex as rx
+
+from shop.components.layout import link
+
+
+def product_card(item: Any) -> rx.Component:
+    return rx.el.li(
+        link(
+            rx.el.div(
+                rx.el.img(
+                    src=item["image"],
+                    alt="",
+                    width="640",
+                    height="480",
+                    loading="lazy",
+                    class_name="card-image",
+                ),
+                class_name="card-media",
+            ),
+            rx.el.div(
+                rx.el.p(item["category"], class_name="card-category"),
+                rx.el.h3(item["name"], class_name="card-title"),
+                rx.el.p(item["summary"], class_name="card-summary"),
+                rx.el.p(
+                    rx.el.span(item["price"], class_name="price"),
+                    rx.el.span(" ", item["per"], class_name="per"),
+                    class_name="card-price",
+                ),
+                class_name="card-body",
+            ),
+            to=item["href"],
+            aria_label=item["name"],
+            class_name="card",
+        ),
+        class_name="card-item",
+    )
+
+
+def product_grid(items: Any) -> rx.Component:
+    return rx.el.ul(rx.foreach(items, product_card), class_name="product-grid")
+
+
+def skeleton_grid(count: int = 4) -> rx.Component:
+    return rx.el.ul(
+        *[
+            rx.el.li(rx.el.div(class_name="card skeleton"), class_name="card-item")
+            for _ in range(count)
+        ],
+        class_name="product-grid",
+        aria_hidden="true",
+    )

@@ -1,0 +1,1 @@
+"""Storefront pages: one module per page, each with its own substate."""

@@ -1,0 +1,125 @@
+"""/products/[slug]: one product. Crawlers get the same facts from shop/web/product_pages.py."""
+
+from __future__ import annotations
+
+import reflex as rx
+
+from shop.components.layout import link, page
+from shop.settings import get_settings
+from shop.state import catalog_data
+
+SHOP_NAME = get_settings().shop_name
+
+
+class ProductState(rx.State):
+    product: dict[str, str] = {}
+    paragraphs: list[str] = []
+    loaded: bool = False
+    found: bool = False
+
+    @rx.var
+    def page_title(self) -> str:
+        name = self.product.get("name") if self.found else "Product"
+        return f"{name} | {SHOP_NAME}"
+
+    @rx.var
+    def is_subscription(self) -> bool:
+        return self.product.get("kind") == "subscription"
+
+    @rx.event
+    async def load(self):
+        slug = self.router.url.path.rstrip("/").rsplit("/", 1)[-1]
+        self.loaded = False
+        found = (
+            await catalog_data.in_session(lambda s: catalog_data.product(s, slug)) if slug else None
+        )
+        self.found = found is not None
+        self.product, self.paragraphs = found or ({}, [])
+        self.loaded = True
+
+
+def details() -> rx.Component:
+    p = ProductState.product
+    return rx.el.article(
+        rx.el.nav(
+            rx.el.ol(
+                rx.el.li(link("Home", to="/")),
+                rx.el.li(link("Products", to="/products")),
+                rx.el.li(link(p["category"], to="/products?category=" + p["category_slug"])),
+                class_name="breadcrumbs",
+            ),
+            aria_label="Breadcrumb",
+        ),
+        rx.el.div(
+            rx.el.div(
+                rx.el.img(
+                    src=p["image"],
+                    alt="Cover of " + p["name"],
+                    width="640",
+                    height="480",
+                    class_name="product-image",
+                ),
+                class_name="product-media",
+            ),
+            rx.el.div(
+                rx.el.p(p["category"], class_name="eyebrow"),
+                rx.el.h1(p["name"], class_name="product-title"),
+                rx.el.p(
+                    rx.el.span(p["price"], class_name="price price-large"),
+                    rx.el.span(" ", p["per"], class_name="per"),
+                    class_name="product-price",
+                ),
+                rx.foreach(
+                    ProductState.paragraphs,
+                    lambda text: rx.el.p(text, class_name="product-description"),
+                ),
+                rx.el.ul(
+                    rx.cond(
+                        ProductState.is_subscription,
+                        rx.el.li("Renews automatically — cancel any time from your account"),
+                        rx.el.li("One-time purchase — download it again whenever you need"),
+                    ),
+                    rx.el.li("Delivered by a secure download link right after payment"),
+                    rx.el.li("Price in Canadian dollars; sales tax added by province at checkout"),
+                    class_name="product-facts",
+                ),
+                class_name="product-info",
+            ),
+            class_name="product-layout",
+        ),
+        class_name="product",
+    )
+
+
+def not_found() -> rx.Component:
+    return rx.el.div(
+        rx.el.h1("Product not found", class_name="page-title"),
+        rx.el.p("This product does not exist or is no longer for sale.", class_name="muted"),
+        link("Browse the catalogue", to="/products", class_name="button button-primary"),
+        class_name="empty-state",
+    )
+
+
+def loading() -> rx.Component:
+    return rx.el.div(
+        rx.el.div(class_name="skeleton product-image-skeleton"),
+        rx.el.p("Loading product…", class_name="muted"),
+        class_name="product-layout",
+        aria_busy="true",
+    )
+
+
+def product_page() -> rx.Component:
+    return page(
+        rx.el.section(
+            rx.el.div(
+                rx.cond(
+                    ProductState.loaded,
+                    rx.cond(ProductState.found, details(), not_found()),
+                    loading(),
+                ),
+                class_name="container",
+            ),
+            class_name="section",
+        )
+    )

@@ -1,0 +1,65 @@
+"""Catalog reads for pages: service calls in a session, run off the event loop."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from shop.db import session_scope
+from shop.services import catalog
+from shop.state.site import product_card_data
+
+T = TypeVar("T")
+MAX_PAGE = 200
+
+
+async def in_session(work: Callable[[Any], T]) -> T:
+    """Run `work(session)` in a worker thread with its own session."""
+
+    def run() -> T:
+        with session_scope() as session:
+            return work(session)
+
+    return await asyncio.to_thread(run)
+
+
+def featured(session: Any, limit: int = 4) -> list[dict[str, str]]:
+    return [product_card_data(p) for p in catalog.featured_products(session=session, limit=limit)]
+
+
+def categories(session: Any) -> list[dict[str, str]]:
+    return [{"slug": c.slug, "name": c.name} for c in catalog.list_categories(session=session)]
+
+
+def listing(
+    session: Any, *, category: str | None, q: str | None, page: int, per_page: int
+) -> dict[str, Any]:
+    """One numbered page of the catalog (cursors walked from the start: catalogs are small)."""
+    total = catalog.count_products(session=session, category=category, q=q)
+    cursor: str | None = None
+    result = None
+    for _ in range(max(1, min(page, MAX_PAGE))):
+        result = catalog.list_products(
+            session=session, category=category, q=q, cursor=cursor, limit=per_page
+        )
+        if result.next_cursor is None:
+            break
+        cursor = result.next_cursor
+    assert result is not None
+    return {
+        "items": [product_card_data(p) for p in result.items],
+        "total": total,
+        "has_next": result.next_cursor is not None,
+    }
+
+
+def product(session: Any, slug: str) -> tuple[dict[str, str], list[str]] | None:
+    """The product's display fields and its description paragraphs, or None."""
+    view = catalog.get_product(session=session, id_or_slug=slug)
+    if view is None:
+        return None
+    data = product_card_data(view)
+    data["kind"] = view.kind
+    paragraphs = [p.strip() for p in view.description.split("\n\n") if p.strip()]
+    return data, paragraphs

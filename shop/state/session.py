@@ -1,0 +1,63 @@
+"""Who is signed in, for the Reflex UI.
+
+The session lives in the HttpOnly `shop_session` cookie, set and cleared by plain form posts
+to /api/auth/login/form and /api/auth/logout/form (full page loads, so the event websocket
+reconnects with the new cookie). Event handlers read it from the websocket handshake's Cookie
+header on the server; the browser only ever receives display facts (email, name, whether to
+show staff links), never a token.
+
+Every handler that reads or changes protected data calls `current_user()` or
+`require_permission()` itself: the display vars below are not authorisation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from urllib.parse import quote
+
+import reflex as rx
+from reflex.event import EventSpec
+
+from shop.services import auth
+from shop.services.auth import CurrentUser
+
+STAFF_ROLES = ("admin", "support")
+
+
+class SessionState(rx.State):
+    signed_in: bool = False
+    user_email: str = ""
+    user_name: str = ""
+    is_admin: bool = False
+    is_staff: bool = False
+    # Items in the visitor's cart, for the header link; the cart pages keep it current.
+    cart_count: int = 0
+
+    async def current_user(self) -> CurrentUser | None:
+        """The live session's user, resolved on the server at every call (a revoked session,
+        disabled account or changed role takes effect on the next event)."""
+        return await asyncio.to_thread(
+            auth.resolve_session_from_cookie_header, self.router.headers.cookie
+        )
+
+    def _show(self, user: CurrentUser | None) -> None:
+        self.signed_in = user is not None
+        self.user_email = user.email if user else ""
+        self.user_name = (user.name or "") if user else ""
+        self.is_admin = bool(user and "admin" in user.roles)
+        self.is_staff = bool(user and any(role in STAFF_ROLES for role in user.roles))
+
+    async def require_user(self) -> CurrentUser | None:
+        """The user, or None after sending the browser to /login (come back here after)."""
+        user = await self.current_user()
+        self._show(user)
+        return user
+
+    def sign_in_redirect(self) -> EventSpec:
+        here = self.router.url.path or "/"
+        return rx.redirect(f"/login?next={quote(here, safe='/')}")
+
+    @rx.event
+    async def load_session(self):
+        """on_load of every page: refresh what the header shows."""
+        self._show(await self.current_user())

@@ -1,0 +1,1 @@
+"""ASGI wrappers around the Reflex app: security headers, crawlable product pages."""

@@ -1,0 +1,206 @@
+"""Crawlable product pages.
+
+Reflex prerenders static routes only, so `/products/<slug>` would reach crawlers (and
+link previews) as an empty shell with a generic title. This wrapper answers HTML
+requests for that route itself: it takes the built shell, puts the product's title,
+description, Open Graph tags, canonical link and JSON-LD in the head, and a no-JS copy
+of the product (name, price, description, image) in the body. The product is read from
+the catalog service at every request, so changes show at once; an unknown or archived
+slug gets the 404 page with status 404. The React app hydrates over the same shell.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import html
+import json
+import re
+from collections.abc import Callable
+from urllib.parse import unquote
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from shop.services.catalog import ProductView
+from shop.settings import Settings, get_settings
+from shop.web.build import read_shell
+
+PRODUCT_PATH = re.compile(r"^/products/(?P<slug>[^/]+)/?$")
+PRODUCT_SHELL = "__spa-fallback.html"
+NOT_FOUND_SHELL = "404.html"
+_GENERIC_HEAD_TAGS = re.compile(
+    rb"""<title>.*?</title>"""
+    rb"""|<meta\b[^>]*\b(?:name|property)\s*=\s*"(?:description|og:[^"]*|twitter:[^"]*)"[^>]*>"""
+    rb"""|<link\b[^>]*\brel\s*=\s*"canonical"[^>]*>""",
+    re.S | re.I,
+)
+
+
+def lookup_product(slug: str) -> ProductView | None:
+    """The active product with this slug (or id), from the catalog service."""
+    from shop.db import session_scope
+    from shop.services import catalog
+
+    with session_scope() as session:
+        return catalog.get_product(session=session, id_or_slug=slug)
+
+
+def absolute_url(settings: Settings, path_or_url: str) -> str:
+    if path_or_url.startswith(("http://", "https://")):
+        return path_or_url
+    return settings.public_url + "/" + path_or_url.lstrip("/")
+
+
+def head_tags(product: ProductView, settings: Settings) -> str:
+    """The per-product <head> tags, every value HTML-escaped."""
+    e = html.escape
+    title = f"{product.seo_title} | {settings.shop_name}"
+    url = absolute_url(settings, f"/products/{product.slug}")
+    image = absolute_url(settings, product.image_url or "/favicon.ico")
+    price = f"{product.price_amount / 100:.2f}"
+    json_ld = {
+        "@context": "https://schema.org",
+        "@type": "Product",
+        "name": product.name,
+        "description": product.seo_description,
+        "image": image,
+        "url": url,
+        "category": product.category_name,
+        "offers": {
+            "@type": "Offer",
+            "price": price,
+            "priceCurrency": product.currency.upper(),
+            "availability": "https://schema.org/InStock",
+            "url": url,
+        },
+    }
+    # Inside <script>, "<" must not appear raw, or "</script>" could end the block.
+    ld = json.dumps(json_ld, ensure_ascii=False).replace("<", "\\u003c").replace(">", "\\u003e")
+    return "".join(
+        [
+            f"<title>{e(title)}</title>",
+            f'<meta name="description" content="{e(product.seo_description)}"/>',
+            f'<link rel="canonical" href="{e(url)}"/>',
+            '<meta property="og:type" content="product"/>',
+            f'<meta property="og:site_name" content="{e(settings.shop_name)}"/>',
+            f'<meta property="og:title" content="{e(product.seo_title)}"/>',
+            f'<meta property="og:description" content="{e(product.seo_description)}"/>',
+            f'<meta property="og:url" content="{e(url)}"/>',
+            f'<meta property="og:image" content="{e(image)}"/>',
+            f'<meta property="product:price:amount" content="{e(price)}"/>',
+            f'<meta property="product:price:currency" content="{e(product.currency.upper())}"/>',
+            '<meta name="twitter:card" content="summary_large_image"/>',
+            f'<script type="application/ld+json">{ld}</script>',
+        ]
+    )
+
+
+def body_block(product: ProductView, settings: Settings) -> str:
+    """What a client without JavaScript sees: the product, readable on its own."""
+    e = html.escape
+    category = (
+        f'<p>Category: <a href="/products?category={e(product.category_slug or "")}">'
+        f"{e(product.category_name)}</a></p>"
+        if product.category_name
+        else ""
+    )
+    image = (
+        f'<img src="{e(product.image_url)}" alt="{e(product.name)}" width="640" height="480"/>'
+        if product.image_url
+        else ""
+    )
+    paragraphs = "".join(
+        f"<p>{e(p.strip())}</p>" for p in product.description.split("\n\n") if p.strip()
+    )
+    return (
+        '<noscript><main class="noscript-product">'
+        f'<p><a href="/">{e(settings.shop_name)}</a> › <a href="/products">Products</a></p>'
+        f"<article><h1>{e(product.name)}</h1>"
+        f'<p class="price">{e(product.price_display)}</p>'
+        f"{category}{image}{paragraphs}</article></main></noscript>"
+    )
+
+
+def render_product_page(shell: bytes, product: ProductView, settings: Settings) -> bytes:
+    """The built shell with the product's head tags and no-JS body block put in."""
+    page = _GENERIC_HEAD_TAGS.sub(b"", shell)
+    head = head_tags(product, settings).encode()
+    body = body_block(product, settings).encode()
+    page = _insert_before(page, b"</head>", head)
+    return _insert_before(page, b"</body>", body)
+
+
+def _insert_before(page: bytes, marker: bytes, block: bytes) -> bytes:
+    index = page.rfind(marker)
+    if index < 0:
+        return page + block
+    return page[:index] + block + page[index:]
+
+
+def standalone_shell() -> bytes:
+    """Used when no production build exists (tests, API-only runs)."""
+    return (
+        b'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"/>'
+        b'<meta name="viewport" content="width=device-width, initial-scale=1"/>'
+        b"<title>Shop</title></head><body></body></html>"
+    )
+
+
+def _wants_html(scope: Scope) -> bool:
+    accept = ""
+    for key, value in scope.get("headers", []):
+        if key == b"accept":
+            accept = value.decode("latin-1").lower()
+    return not accept or "text/html" in accept or "*/*" in accept
+
+
+def _accepts_gzip(scope: Scope) -> bool:
+    return any(
+        key == b"accept-encoding" and b"gzip" in value.lower()
+        for key, value in scope.get("headers", [])
+    )
+
+
+class ProductPageMiddleware:
+    """Serves `/products/<slug>` HTML with per-product head tags; passes all else on."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        settings: Callable[[], Settings] = get_settings,
+        lookup: Callable[[str], ProductView | None] = lookup_product,
+        shell: Callable[[str], bytes | None] = read_shell,
+    ) -> None:
+        self.app = app
+        self._settings = settings
+        self._lookup = lookup
+        self._shell = shell
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        match = PRODUCT_PATH.match(scope["path"]) if scope["type"] == "http" else None
+        if match is None or scope["method"] not in ("GET", "HEAD") or not _wants_html(scope):
+            await self.app(scope, receive, send)
+            return
+        slug = unquote(match.group("slug"))
+        product = await asyncio.to_thread(self._lookup, slug) if len(slug) <= 200 else None
+        if product is None:
+            status = 404
+            body = self._shell(NOT_FOUND_SHELL) or b"<!DOCTYPE html><title>Not found</title>"
+        else:
+            status = 200
+            shell = self._shell(PRODUCT_SHELL) or standalone_shell()
+            body = render_product_page(shell, product, self._settings())
+        headers = [
+            (b"content-type", b"text/html; charset=utf-8"),
+            (b"cache-control", b"no-cache"),
+            (b"vary", b"Accept-Encoding"),
+        ]
+        if _accepts_gzip(scope):
+            body = gzip.compress(body, compresslevel=6)
+            headers.append((b"content-encoding", b"gzip"))
+        headers.append((b"content-length", str(len(body)).encode()))
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send(
+            {"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else body}
+        )

@@ -1,0 +1,176 @@
+"""A production build of the whole shop, served on a free port, and a Chromium to drive it.
+
+The build is reused when up to date (scripts/build-frontend.sh keeps a stamp). The server
+runs scripts/serve.sh (what `make run` runs) against a freshly migrated and seeded SQLite
+database in a temporary data dir. Locally a missing Node.js or Chromium skips the browser
+tests; under CI=true it fails them.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import CHROMIUM, unavailable
+
+ROOT = Path(__file__).resolve().parents[2]
+OUTPUT_DIR = ROOT / "test-output"
+# Variables of the test process that must not leak into the served shop.
+_PRIVATE_ENV = ("DATABASE_URL", "REDIS_URL", "SHOP_DATA_DIR", "PUBLIC_URL", "PORT", "SECRET_KEY")
+
+
+@dataclass(frozen=True)
+class LiveShop:
+    url: str
+    data_dir: Path
+    log: Path
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def clean_environment() -> dict[str, str]:
+    """This process's environment minus what tests set for in-process apps."""
+    return {
+        k: v
+        for k, v in os.environ.items()
+        if k not in _PRIVATE_ENV and not k.startswith(("REFLEX_", "__REFLEX", "STRIPE_"))
+    }
+
+
+def shop_environment(data_dir: Path, port: int) -> dict[str, str]:
+    env = clean_environment()
+    env.update(
+        SHOP_ENV="test",
+        SHOP_DATA_DIR=str(data_dir),
+        PUBLIC_URL=f"http://127.0.0.1:{port}",
+        PORT=str(port),
+        HOST="127.0.0.1",
+        REFLEX_USE_NPM="1",
+        REFLEX_TELEMETRY_ENABLED="false",
+        PYTHONDONTWRITEBYTECODE="1",
+    )
+    return env
+
+
+def build_frontend() -> None:
+    """Production build (skipped by the script when nothing changed)."""
+    if not Path(CHROMIUM).exists():
+        unavailable(f"Chromium not found at {CHROMIUM} (apt-get install -y chromium)")
+    try:
+        subprocess.run(
+            [str(ROOT / "scripts" / "ensure-node.sh")],
+            check=True,
+            capture_output=True,
+            timeout=300,
+            env=clean_environment(),
+        )
+    except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
+        unavailable(f"Node.js >= 22 unavailable: {exc}")
+    result = subprocess.run(
+        [str(ROOT / "scripts" / "build-frontend.sh")],
+        cwd=ROOT,
+        env=clean_environment(),
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    if result.returncode != 0:
+        pytest.fail(f"frontend build failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}")
+
+
+def start_shop(data_dir: Path, log_path: Path, timeout: float = 60) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    env = shop_environment(data_dir, port)
+    for command in ("migrate", "seed"):
+        subprocess.run(
+            [sys.executable, "-m", "shop", command], cwd=ROOT, env=env, check=True, timeout=120
+        )
+    log = log_path.open("wb")
+    process = subprocess.Popen(
+        [str(ROOT / "scripts" / "serve.sh")],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(
+                f"the shop exited with {process.returncode}:\n{log_path.read_text()[-4000:]}"
+            )
+        try:
+            if httpx.get(f"{url}/ping", timeout=1).status_code == 200:
+                return process, url
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    stop_shop(process)
+    pytest.fail(f"the shop did not answer within {timeout} s:\n{log_path.read_text()[-4000:]}")
+
+
+def stop_shop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=5)
+
+
+@pytest.fixture(scope="session")
+def live_shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveShop]:
+    build_frontend()
+    data_dir = tmp_path_factory.mktemp("live-shop") / "data"
+    log_path = data_dir.parent / "server.log"
+    process, url = start_shop(data_dir, log_path)
+    try:
+        yield LiveShop(url=url, data_dir=data_dir, log=log_path)
+    finally:
+        stop_shop(process)
+
+
+@dataclass
+class PageProblems:
+    console_errors: list[str]
+    csp_violations: list[str]
+    websockets: list[str]
+
+
+@pytest.fixture
+def page(browser, live_shop: LiveShop) -> Iterator:
+    """A fresh browser page; console errors and CSP violations are collected."""
+    context = browser.new_context(base_url=live_shop.url, viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    problems = PageProblems([], [], [])
+    page.on(
+        "console",
+        lambda msg: problems.console_errors.append(msg.text) if msg.type == "error" else None,
+    )
+    page.on("pageerror", lambda exc: problems.console_errors.append(str(exc)))
+    page.on("websocket", lambda ws: problems.websockets.append(ws.url))
+    page.add_init_script(
+        "document.addEventListener('securitypolicyviolation', e => "
+        "console.error('CSP violation: ' + e.violatedDirective + ' ' + e.blockedURI));"
+    )
+    page.problems = problems  # type: ignore[attr-defined]
+    OUTPUT_DIR.mkdir(exist_ok=True)
+    yield page
+    context.close()

@@ -1,0 +1,99 @@
+"""The storefront in a real browser: production build, real server, system Chromium."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+import pytest
+from playwright.sync_api import expect
+
+from shop.services.money import format_money
+from tests.e2e.conftest import OUTPUT_DIR
+
+pytestmark = pytest.mark.browser
+
+
+def _first_featured(url: str) -> tuple[str, str]:
+    """(name, formatted price) of a product the home page features, from the REST API."""
+    product = httpx.get(f"{url}/api/products/freelancer-tax-primer", timeout=10).json()
+    return product["name"], format_money(product["price"]["amount"], product["price"]["currency"])
+
+
+def test_home_to_product_page(page, live_shop):
+    name, price = _first_featured(live_shop.url)
+
+    page.goto("/")
+    expect(page.get_by_role("banner")).to_contain_text("Maple & Pine Digital")
+    expect(page.get_by_role("status")).to_contain_text("Sandbox — payments are simulated")
+    page.get_by_role("link", name=name, exact=True).click()
+
+    expect(page).to_have_url(re.compile(r"/products/freelancer-tax-primer$"))
+    expect(page.get_by_role("heading", level=1)).to_have_text(name)
+    expect(page.locator(".product-price")).to_contain_text(price)
+    expect(page).to_have_title(re.compile(re.escape(name)))
+    page.screenshot(path=str(OUTPUT_DIR / "storefront-product.png"), full_page=True)
+
+    assert page.problems.csp_violations == []
+    assert page.problems.console_errors == []
+    assert any("/_event" in url for url in page.problems.websockets)
+
+
+def test_product_page_opened_directly(page, live_shop):
+    name, price = _first_featured(live_shop.url)
+
+    response = page.goto("/products/freelancer-tax-primer")
+
+    assert response is not None
+    assert response.status == 200
+    expect(page.get_by_role("heading", level=1)).to_have_text(name)
+    expect(page.get_by_text(price).first).to_be_visible()
+    assert page.problems.console_errors == []
+
+
+def test_catalog_filters_and_search(page, live_shop):
+    page.goto("/products")
+    expect(page.get_by_role("heading", level=1)).to_have_text("All products")
+    cards = page.locator(".product-grid .card")
+    expect(cards.first).to_be_visible()
+
+    page.get_by_role("navigation", name="Categories").get_by_role(
+        "link", name="Audio & Music"
+    ).click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Audio & Music")
+    expect(page).to_have_url(re.compile(r"category=audio"))
+    for category in page.locator(".product-grid .card-category").all_inner_texts():
+        assert category.lower() == "audio & music"
+
+    page.get_by_role("navigation", name="Categories").get_by_role("link", name="All").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("All products")
+    search = page.get_by_role("searchbox", name="Search products")
+    search.fill("tax primer")
+    search.press("Enter")
+    expect(page).to_have_url(re.compile(r"q=tax"))
+    expect(
+        page.get_by_role("link", name="Canadian Freelancer Tax Primer", exact=True)
+    ).to_be_visible()
+    page.screenshot(path=str(OUTPUT_DIR / "storefront-catalog.png"), full_page=True)
+    assert page.problems.console_errors == []
+
+
+def test_unknown_page_shows_the_404_page(page, live_shop):
+    response = page.goto("/no-such-page")
+
+    assert response is not None
+    assert response.status == 404
+    expect(page.get_by_role("heading", level=1)).to_have_text("Page not found")
+
+
+def test_mobile_layout_keeps_the_navigation(browser, live_shop):
+    context = browser.new_context(base_url=live_shop.url, viewport={"width": 375, "height": 740})
+    page = context.new_page()
+    page.goto("/")
+    expect(
+        page.get_by_role("navigation", name="Main").get_by_role("link", name="Products")
+    ).to_be_visible()
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 375, f"horizontal scroll on a phone: {width}px"
+    page.screenshot(path=str(OUTPUT_DIR / "storefront-mobile.png"), full_page=True)
+    context.close()

@@ -1,0 +1,128 @@
+"""`/products/<slug>` answers crawlers with the product's own head tags and content."""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+
+from tests.factories import make_category, make_product
+
+
+def _meta(page: str, attr: str, key: str) -> str:
+    match = re.search(rf'<meta {attr}="{re.escape(key)}" content="([^"]*)"/>', page)
+    assert match, f"no {attr}={key} in page"
+    return html.unescape(match.group(1))
+
+
+def test_product_page_has_its_own_head_and_body(client, session):
+    category = make_category(session, slug="guides", name="Guides")
+    make_product(
+        session,
+        slug="trail-guide",
+        name="Trail Guide",
+        price_amount=2450,
+        category=category,
+        description="Maps and notes for twelve trails.",
+        image_path="products/trail-guide.webp",
+    )
+    session.commit()
+
+    response = client.get("/products/trail-guide", headers={"accept": "text/html"})
+    page = response.text
+
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/html")
+    assert "<title>Trail Guide | Maple &amp; Pine Digital</title>" in page
+    assert page.count("<title>") == 1  # the shell's generic title is gone
+    assert "Generic description" not in page
+    assert _meta(page, "name", "description") == "Maps and notes for twelve trails."
+    assert _meta(page, "property", "og:title") == "Trail Guide"
+    assert _meta(page, "property", "og:description") == "Maps and notes for twelve trails."
+    assert _meta(page, "property", "og:image") == "http://shop.test/media/products/trail-guide.webp"
+    assert '<link rel="canonical" href="http://shop.test/products/trail-guide"/>' in page
+    body = page[page.index("<body>") :]
+    assert "<h1>Trail Guide</h1>" in body
+    assert "$24.50 CAD" in body
+    assert "spa shell" in body  # the React shell is still there to hydrate
+
+
+def test_json_ld_describes_the_offer(client, session):
+    make_product(session, slug="ld", name="LD Product", price_amount=1999)
+    session.commit()
+
+    page = client.get("/products/ld").text
+    raw = re.search(r'<script type="application/ld\+json">(.*?)</script>', page).group(1)
+    data = json.loads(raw)
+
+    assert data["@type"] == "Product"
+    assert data["offers"]["price"] == "19.99"
+    assert data["offers"]["priceCurrency"] == "CAD"
+
+
+def test_everything_from_the_catalog_is_escaped(client, session):
+    nasty = '</script><script>alert("x")</script> & <b>bold</b>'
+    make_product(session, slug="nasty", name=nasty, description=nasty)
+    session.commit()
+
+    page = client.get("/products/nasty").text
+
+    assert 'alert("x")' not in page.replace("\\u003c", "")  # only escaped forms remain
+    assert "<b>bold</b>" not in page
+    assert "&lt;/script&gt;&lt;script&gt;alert(&quot;x&quot;)" in page
+    ld = re.search(r'<script type="application/ld\+json">(.*?)</script>', page, re.S).group(1)
+    assert json.loads(ld)["name"] == nasty
+
+
+def test_unknown_and_archived_products_are_404_with_the_404_page(client, session):
+    make_product(session, slug="archived-one", is_active=False)
+    session.commit()
+
+    for path in ("/products/never-existed", "/products/archived-one"):
+        response = client.get(path, headers={"accept": "text/html"})
+        assert response.status_code == 404
+        assert "page not found" in response.text
+
+
+def test_catalog_changes_show_at_the_next_request(client, session):
+    product = make_product(session, slug="renamed", name="Old Name")
+    session.commit()
+    assert "<h1>Old Name</h1>" in client.get("/products/renamed").text
+
+    product.name = "New Name"
+    session.add(product)
+    session.commit()
+
+    page = client.get("/products/renamed").text
+    assert "<h1>New Name</h1>" in page
+    assert "Old Name" not in page
+
+
+def test_head_request_gets_headers_only(client, session):
+    make_product(session, slug="headed")
+    session.commit()
+
+    response = client.head("/products/headed")
+
+    assert response.status_code == 200
+    assert response.content == b""
+    assert int(response.headers["content-length"]) > 0
+
+
+def test_html_is_gzipped_when_the_client_accepts_it(client, session):
+    make_product(session, slug="zipped", name="Zipped")
+    session.commit()
+
+    response = client.get("/products/zipped", headers={"accept-encoding": "gzip"})
+
+    assert response.headers["content-encoding"] == "gzip"
+    assert "<h1>Zipped</h1>" in response.text  # httpx decompresses
+
+
+def test_json_requests_are_not_turned_into_html(client, session):
+    make_product(session, slug="json-please")
+    session.commit()
+
+    response = client.get("/products/json-please", headers={"accept": "application/json"})
+
+    assert "<h1>" not in response.text
