@@ -1,4 +1,4 @@
-"""Command line: `python -m shop migrate|seed|check-config`."""
+"""Command line: `python -m shop run|migrate|seed|check-config|…` (see `--help`)."""
 
 from __future__ import annotations
 
@@ -15,16 +15,36 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("migrate", help="apply database migrations up to the newest")
     commands.add_parser("seed", help="add the demo catalog where it is missing")
     commands.add_parser("check-config", help="load the settings and print where data lives")
+    run_parser = commands.add_parser(
+        "run", help="migrate, seed, start the Stripe sandbox if needed, and serve the shop"
+    )
+    run_parser.add_argument("--dev", action="store_true", help="hot-reloading dev server")
+    jobs_parser = commands.add_parser("jobs", help="list the periodic jobs or run one now")
+    jobs_commands = jobs_parser.add_subparsers(dest="jobs_command", required=True)
+    jobs_commands.add_parser("list", help="name and interval of every periodic job")
+    run_job = jobs_commands.add_parser("run", help="run one job now, whatever the schedule")
+    run_job.add_argument("name")
+    _add_account_commands(commands)
     args = parser.parse_args(argv)
 
+    if args.command in ACCOUNT_COMMANDS:
+        return _run_account_command(args)
+    if args.command == "run":
+        from shop.appliance import run
+
+        return run(dev=args.dev)
+    if args.command == "jobs":
+        return _run_jobs_command(args)
     if args.command == "migrate":
         db.migrate()
         print("database is at the newest migration")
     elif args.command == "seed":
+        from shop.services.catalog_cache import bump_catalog_version
         from shop.services.seed import seed_demo
 
         with db.session_scope() as session:
             added = seed_demo(session=session)
+        bump_catalog_version()
         print(f"demo catalog ready ({added} products added)")
     elif args.command == "check-config":
         settings = get_settings()
@@ -32,6 +52,119 @@ def main(argv: list[str] | None = None) -> int:
         print(f"data dir:    {settings.data_dir}")
         print(f"public url:  {settings.public_url}")
         print(f"stripe:      {'sandbox' if settings.sandbox_mode else 'live keys'}")
+    return 0
+
+
+def _run_jobs_command(args: argparse.Namespace) -> int:
+    from shop import jobs
+
+    if args.jobs_command == "list":
+        for job in jobs.JOBS.values():
+            print(f"{job.name:<24} every {job.every}")
+        return 0
+    if args.name not in jobs.JOBS:
+        print(f"no job named {args.name!r}; see `python -m shop jobs list`", file=sys.stderr)
+        return 2
+    print(jobs.run_job(args.name, claim=False))
+    return 0
+
+
+ACCOUNT_COMMANDS = {"users", "audit", "bootstrap-admin"}
+
+
+def _add_account_commands(commands: argparse._SubParsersAction) -> None:
+    users = commands.add_parser("users", help="create accounts, grant and revoke roles, disable")
+    users_commands = users.add_subparsers(dest="users_command", required=True)
+    create = users_commands.add_parser("create", help="create an account (email verified)")
+    create.add_argument("email")
+    create.add_argument("--role", action="append", help="role to grant (repeatable)")
+    create.add_argument("--name")
+    create.add_argument(
+        "--password-stdin", action="store_true", help="read the password from standard input"
+    )
+    for name, text in (("grant", "grant a role"), ("revoke", "revoke a role")):
+        sub = users_commands.add_parser(name, help=text)
+        sub.add_argument("email")
+        sub.add_argument("role")
+    for name, text in (("disable", "disable and sign out"), ("enable", "enable again")):
+        users_commands.add_parser(name, help=text).add_argument("email")
+    users_commands.add_parser("list", help="list accounts and their roles")
+    audit = commands.add_parser("audit", help="the audit log")
+    audit_commands = audit.add_subparsers(dest="audit_command", required=True)
+    audit_commands.add_parser("verify", help="check the hash chain; report the first bad row")
+    bootstrap = commands.add_parser(
+        "bootstrap-admin",
+        help="create/update the admin from SHOP_ADMIN_EMAIL/SHOP_ADMIN_PASSWORD",
+    )
+    bootstrap.add_argument(
+        "--demo",
+        action="store_true",
+        help="without those settings, create admin@example.com with a random password (once)",
+    )
+
+
+def _run_account_command(args: argparse.Namespace) -> int:
+    from shop.services import audit, users
+    from shop.services.errors import ShopError
+
+    try:
+        with db.session_scope() as session:
+            if args.command == "audit":
+                report = audit.verify_chain(session=session)
+                if report.ok:
+                    print(f"audit chain ok ({report.rows_checked} rows)")
+                    return 0
+                print(
+                    f"audit chain BROKEN at row {report.first_bad_id}: {report.problem} "
+                    f"({report.rows_checked} rows before it are intact)"
+                )
+                return 1
+            if args.command == "bootstrap-admin":
+                admin = users.bootstrap_admin(session=session)
+                if admin is not None:
+                    print(f"admin {admin.email} is ready")
+                elif args.demo:
+                    created = users.bootstrap_demo_admin(session=session)
+                    if created:
+                        print(f"demo admin created: {created[0]} / password: {created[1]}")
+                        print("(shown once; change it after signing in)")
+                    else:
+                        print(f"demo admin {users.DEMO_ADMIN_EMAIL} already exists")
+                else:
+                    print("SHOP_ADMIN_EMAIL and SHOP_ADMIN_PASSWORD are not set (use --demo)")
+                return 0
+            command = args.users_command
+            if command == "list":
+                items, _total = users.list_users(session=session, limit=10_000)
+                for item in items:
+                    state = "" if item.is_active else " (disabled)"
+                    print(f"{item.id}\t{item.email}\t{','.join(item.roles)}{state}")
+                return 0
+            if command == "create":
+                password = sys.stdin.readline().rstrip("\r\n") if args.password_stdin else None
+                user = users.create_account(
+                    session=session,
+                    email=args.email,
+                    password=password,
+                    roles=tuple(args.role or ["customer"]),
+                    name=args.name,
+                )
+                note = "" if password else " (no password: use the reset link to set one)"
+                print(f"created {user.email} (id {user.id}){note}")
+                return 0
+            user = users.user_by_email(session=session, email=args.email)
+            if command == "grant":
+                changed = users.grant_role(session=session, user=user, role=args.role)
+                print(f"{'granted' if changed else 'already had'} {args.role}: {user.email}")
+            elif command == "revoke":
+                changed = users.revoke_role(session=session, user=user, role=args.role)
+                print(f"{'revoked' if changed else 'did not have'} {args.role}: {user.email}")
+            elif command in ("disable", "enable"):
+                users.set_active(session=session, user=user, active=command == "enable")
+                print(f"{command}d {user.email}")
+    except ShopError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -36,6 +36,15 @@ class Settings(BaseSettings):
     stripe_webhook_secret: str | None = None
     stripe_api_base: str = "http://127.0.0.1:12111"
 
+    # Sales-tax registrations: a tax is collected only where the merchant has a number. With none
+    # set, development and test shops use the made-up demo numbers (tax.demo_registrations) and
+    # production collects nothing; see shop.services.orders.merchant_tax_registrations.
+    gst_hst_number: str | None = None
+    qst_number: str | None = None
+    bc_pst_number: str | None = None
+    sk_pst_number: str | None = None
+    mb_rst_number: str | None = None
+
     smtp_url: str | None = None
     mail_from: str = "Maple & Pine Digital <shop@localhost>"
 
@@ -45,10 +54,52 @@ class Settings(BaseSettings):
     s3_secret_access_key: str | None = None
     s3_region: str = "us-east-1"
 
+    # Catalog uploads: limits enforced while the body streams in; per-product download defaults.
+    upload_max_file_bytes: int = Field(default=2 * 1024**3, ge=1)
+    upload_max_image_bytes: int = Field(default=10 * 1024**2, ge=1)
+    image_max_pixels: int = Field(default=40_000_000, ge=1)
+    image_thumbnail_px: int = Field(default=400, ge=16, le=4096)
+    image_large_px: int = Field(default=1600, ge=64, le=8192)
+    default_download_limit: int = Field(default=5, ge=1)
+    default_download_days: int = Field(default=7, ge=1)
+
+    # Periodic jobs (Stripe sync retry, reconciliation, clean-up) in the app process.
+    jobs_enabled: bool = True
     shop_admin_email: str | None = None
     shop_admin_password: str | None = None
 
     api_page_size_max: int = Field(default=100, ge=1, le=1000)
+
+    # Passwords: argon2id; the bounds keep every deployment at or above OWASP's minimums.
+    argon2_time_cost: int = Field(default=2, ge=2, le=20)
+    argon2_memory_kib: int = Field(default=65536, ge=19456, le=1048576)
+    argon2_parallelism: int = Field(default=1, ge=1, le=1)
+    password_min_length: int = Field(default=8, ge=8, le=64)
+    password_max_length: int = Field(default=1024, ge=64, le=4096)
+
+    # Sessions and tokens.
+    access_token_minutes: int = Field(default=15, ge=1, le=15)
+    session_idle_minutes: int = Field(default=7 * 24 * 60, ge=5)
+    session_absolute_minutes: int = Field(default=30 * 24 * 60, ge=15)
+    password_reset_minutes: int = Field(default=30, ge=5, le=59)
+    email_verification_hours: int = Field(default=48, ge=1, le=24 * 14)
+
+    # Sign-in throttling: exponential delay after the free failures, per IP + account and per IP.
+    login_free_failures: int = Field(default=5, ge=1)
+    login_ip_free_failures: int = Field(default=20, ge=1)
+    login_delay_base_seconds: float = Field(default=1.0, gt=0)
+    login_delay_max_seconds: float = Field(default=900.0, gt=0)
+    login_account_failures_per_hour: int = Field(default=100, ge=1)
+
+    # API-wide rate limits (`limits` notation), on Redis when REDIS_URL is set.
+    rate_limit_enabled: bool = True
+    rate_limit_per_ip: str = "600/minute"
+    rate_limit_per_user: str = "1200/minute"
+    rate_limit_namespace: str = "shop"
+
+    # CSRF: origins besides PUBLIC_URL's whose cookie-borne writes are accepted (comma-separated,
+    # e.g. the dev frontend "http://localhost:3000").
+    csrf_trusted_origins: str = ""
 
     @field_validator("public_url")
     @classmethod
@@ -80,6 +131,12 @@ class Settings(BaseSettings):
     def public_origin(self) -> str:
         parsed = urlparse(self.public_url)
         return f"{parsed.scheme}://{parsed.netloc}"
+
+    @property
+    def trusted_origins(self) -> frozenset[str]:
+        """PUBLIC_URL's origin plus CSRF_TRUSTED_ORIGINS, lower-cased, without trailing slash."""
+        extra = (item.strip().rstrip("/").lower() for item in self.csrf_trusted_origins.split(","))
+        return frozenset({self.public_origin.lower(), *(item for item in extra if item)})
 
     @property
     def sandbox_mode(self) -> bool:

@@ -7,10 +7,16 @@ failure, never a skip.
 
 from __future__ import annotations
 
+import dataclasses
+import email
+import email.policy
 import os
 import secrets
+import socket
 from collections.abc import Iterator
+from email.message import EmailMessage
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -151,3 +157,102 @@ def api_client(shop_env: Path) -> Iterator[object]:
 
     with TestClient(create_api_app(), base_url="http://shop.test") as client:
         yield client
+
+
+# --- accounts and access control (issue 4) ------------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def _own_rate_limit_namespace(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test counts API rate limits on its own (they share Redis on postgres runs)."""
+    monkeypatch.setenv("RATE_LIMIT_NAMESPACE", f"shop-test-{secrets.token_hex(6)}")
+
+
+@dataclasses.dataclass
+class SmtpInbox:
+    """What a real SMTP server (aiosmtpd on 127.0.0.1) received during one test."""
+
+    url: str
+    messages: list[EmailMessage]
+
+    def last_to(self, address: str) -> EmailMessage:
+        for message in reversed(self.messages):
+            if address.lower() in message["To"].lower():
+                return message
+        raise AssertionError(f"no mail to {address} among {len(self.messages)} messages")
+
+
+@pytest.fixture
+def smtp_inbox(shop_env: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[SmtpInbox]:
+    """Starts a real SMTP server on a free port and points SMTP_URL at it."""
+    from aiosmtpd.controller import Controller
+
+    messages: list[EmailMessage] = []
+
+    class Handler:
+        async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's name
+            messages.append(email.message_from_bytes(envelope.content, policy=email.policy.default))
+            return "250 OK"
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    controller = Controller(Handler(), hostname="127.0.0.1", port=port)
+    controller.start()
+    monkeypatch.setenv("SMTP_URL", f"smtp://127.0.0.1:{port}")
+    get_settings.cache_clear()
+    try:
+        yield SmtpInbox(url=f"smtp://127.0.0.1:{port}", messages=messages)
+    finally:
+        controller.stop()
+        get_settings.cache_clear()
+
+
+# --- catalog administration (issue 5) -----------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def stripe_sandbox_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One bundled Stripe sandbox on a free port for the run (the shop's SDK talks to it)."""
+    from stripe_sandbox import Sandbox
+
+    sandbox = Sandbox(str(tmp_path_factory.mktemp("stripe") / "sandbox.sqlite3"))
+    with sandbox.serve() as url:
+        yield url
+
+
+@pytest.fixture
+def shop_stripe(
+    shop_env: Path, stripe_sandbox_url: str, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[str]:
+    """Points the shop's Stripe adapter at the run's sandbox (no STRIPE_SECRET_KEY = sandbox)."""
+    monkeypatch.setenv("STRIPE_API_BASE", stripe_sandbox_url)
+    get_settings.cache_clear()
+    yield stripe_sandbox_url
+    get_settings.cache_clear()
+
+
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """The system Chromium through Playwright, one per run: Playwright's sync API allows one
+    driver per process, so every browser test (shop and sandbox) shares this one."""
+    from playwright.sync_api import Error, sync_playwright
+
+    with sync_playwright() as playwright:
+        try:
+            chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        except Error as exc:
+            unavailable(f"cannot launch Chromium at {CHROMIUM}: {exc}")
+        yield chromium
+        chromium.close()

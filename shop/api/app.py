@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
 
-from shop.api.errors import install_error_handlers
+from shop.api.deps import RateLimited
+from shop.api.errors import error_response, install_error_handlers
 from shop.api.middleware import RequestIdMiddleware
 from shop.api.response_cache import CatalogResponseCache
-from shop.api.routes import health, products, public_files
+from shop.api.routes import admin_products, admin_users, auth, health, products, public_files
+from shop.api.routes import payments as payments_routes
+from shop.api.routes import webhooks as webhooks_routes
+from shop.api.security import ApiGuardMiddleware
 from shop.logs import configure_logging
+from shop.services.auth import Unauthorized
 from shop.services.errors import NotFound
+from shop.services.ratelimit import RateLimiter
+from shop.services.throttle import Throttled
 from shop.settings import get_settings
 
 
@@ -24,9 +32,16 @@ def create_api_app() -> FastAPI:
         redoc_url=None,
     )
     install_error_handlers(app)
+    _install_auth_error_handlers(app)
+    app.state.rate_limiter = RateLimiter(settings)
     app.include_router(health.router)
+    app.include_router(auth.router)
+    app.include_router(admin_users.router)
     app.include_router(products.router)
+    app.include_router(admin_products.router)
     app.include_router(public_files.router)
+    app.include_router(payments_routes.router)
+    app.include_router(webhooks_routes.router)
 
     @app.api_route(
         "/api/{path:path}",
@@ -38,5 +53,21 @@ def create_api_app() -> FastAPI:
         raise NotFound(f"No endpoint {request.method} /api/{path}.")
 
     app.add_middleware(CatalogResponseCache)
+    app.add_middleware(ApiGuardMiddleware, limiter=app.state.rate_limiter)
     app.add_middleware(RequestIdMiddleware)
     return app
+
+
+def _install_auth_error_handlers(app: FastAPI) -> None:
+    """429s say when to come back; 401s say how to authenticate."""
+
+    @app.exception_handler(Throttled)
+    @app.exception_handler(RateLimited)
+    async def too_many(_request: Request, exc: Throttled | RateLimited) -> JSONResponse:
+        return error_response(
+            429, exc.code, exc.message, headers={"Retry-After": str(exc.retry_after)}
+        )
+
+    @app.exception_handler(Unauthorized)
+    async def unauthorized(_request: Request, exc: Unauthorized) -> JSONResponse:
+        return error_response(401, exc.code, exc.message, headers={"WWW-Authenticate": "Bearer"})

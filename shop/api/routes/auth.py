@@ -1,0 +1,325 @@
+"""Accounts: register, sign in and out, tokens, email verification, password reset, profile.
+
+Each handler runs its service call in its own transaction and commits before answering, so
+a 2xx always means the write is stored (and its emails leave after that commit).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Form, Request, Response, status
+from fastapi.responses import RedirectResponse
+from pydantic import BaseModel, Field
+
+from shop.api.deps import CurrentUser, OptionalUser, bearer_token, client_ip
+from shop.db import session_scope
+from shop.services import auth
+from shop.services.auth import Unauthorized
+from shop.services.throttle import Throttled
+from shop.settings import get_settings
+
+router = APIRouter(prefix="/api/auth", tags=["auth"])
+
+# Long enough for any policy-valid password, short enough that nobody hashes megabytes.
+Password = Annotated[str, Field(min_length=1, max_length=4096)]
+Email = Annotated[str, Field(min_length=3, max_length=320)]
+
+
+class RegisterIn(BaseModel):
+    email: Email
+    password: Password
+    name: str | None = Field(default=None, max_length=200)
+
+
+class MessageOut(BaseModel):
+    message: str
+
+
+class LoginIn(BaseModel):
+    email: Email
+    password: Password
+
+
+class TokensOut(BaseModel):
+    access_token: str
+    refresh_token: str
+    token_type: str = "bearer"
+    expires_in: int
+
+
+class RefreshIn(BaseModel):
+    refresh_token: str = Field(min_length=1, max_length=200)
+
+
+class SessionUser(BaseModel):
+    id: int
+    email: str
+    roles: list[str]
+
+
+class SessionOut(BaseModel):
+    user: SessionUser
+
+
+class TokenIn(BaseModel):
+    token: str = Field(min_length=1, max_length=200)
+
+
+class ResetRequestIn(BaseModel):
+    email: Email
+
+
+class ResetConfirmIn(BaseModel):
+    token: str = Field(min_length=1, max_length=200)
+    new_password: Password
+
+
+class PasswordChangeIn(BaseModel):
+    current_password: Password
+    new_password: Password
+    end_other_sessions: bool = True
+
+
+class PasswordChangeOut(BaseModel):
+    message: str
+    other_sessions_ended: int
+
+
+class ProfileOut(BaseModel):
+    id: int
+    email: str
+    name: str | None
+    email_verified: bool
+    roles: list[str]
+    permissions: list[str]
+
+
+class ProfileIn(BaseModel):
+    name: str | None = Field(default=None, max_length=200)
+
+
+def set_session_cookie(response: Response, token: str) -> None:
+    settings = get_settings()
+    response.set_cookie(
+        auth.SESSION_COOKIE,
+        token,
+        max_age=settings.session_absolute_minutes * 60,
+        path="/",
+        secure=settings.is_https,
+        httponly=True,
+        samesite="lax",
+    )
+
+
+def clear_session_cookie(response: Response) -> None:
+    settings = get_settings()
+    response.delete_cookie(
+        auth.SESSION_COOKIE, path="/", secure=settings.is_https, httponly=True, samesite="lax"
+    )
+
+
+def _profile(user: auth.CurrentUser) -> ProfileOut:
+    return ProfileOut(
+        id=user.id,
+        email=user.email,
+        name=user.name,
+        email_verified=user.email_verified,
+        roles=list(user.roles),
+        permissions=sorted(user.permissions),
+    )
+
+
+@router.post("/register", status_code=status.HTTP_201_CREATED, response_model=MessageOut)
+def register(body: RegisterIn, request: Request) -> MessageOut:
+    with session_scope() as session:
+        auth.register(
+            session=session,
+            email=body.email,
+            password=body.password,
+            name=body.name,
+            ip=client_ip(request),
+        )
+    return MessageOut(message="Account created. Check your email to confirm your address.")
+
+
+@router.post(
+    "/login",
+    response_model=TokensOut,
+    responses={401: {"description": "Wrong email or password"}, 429: {"description": "Throttled"}},
+)
+def login(body: LoginIn, request: Request, response: Response) -> TokensOut:
+    with session_scope() as session:
+        signed_in = auth.sign_in(
+            session=session,
+            email=body.email,
+            password=body.password,
+            ip=client_ip(request),
+            user_agent=request.headers.get("user-agent"),
+        )
+    if signed_in is None:
+        raise Unauthorized("Wrong email or password.", code="invalid_credentials")
+    set_session_cookie(response, signed_in.session_token)
+    tokens = signed_in.tokens
+    return TokensOut(
+        access_token=tokens.access_token,
+        refresh_token=tokens.refresh_token,
+        expires_in=tokens.expires_in,
+    )
+
+
+def _safe_next(target: str | None, default: str) -> str:
+    """Only same-site paths: never redirect to another host after sign-in."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return default
+    return target
+
+
+@router.post("/login/form", status_code=status.HTTP_303_SEE_OTHER, response_class=Response)
+def login_form(
+    request: Request,
+    email: Annotated[str, Form(max_length=320)],
+    password: Annotated[str, Form(max_length=4096)],
+    next: Annotated[str | None, Form(max_length=500)] = None,
+) -> Response:
+    """For a plain HTML form on /login (no JavaScript, the password never enters UI state):
+    303 to `next` (a local path, default /account) with the session cookie, or back to
+    /login?error=invalid_credentials | too_many_attempts&retry_after=N."""
+    target = _safe_next(next, "/account")
+    try:
+        with session_scope() as session:
+            signed_in = auth.sign_in(
+                session=session,
+                email=email,
+                password=password,
+                ip=client_ip(request),
+                user_agent=request.headers.get("user-agent"),
+            )
+    except Throttled as exc:
+        query = urlencode({"error": exc.code, "retry_after": exc.retry_after, "next": target})
+        return RedirectResponse(f"/login?{query}", status_code=status.HTTP_303_SEE_OTHER)
+    if signed_in is None:
+        query = urlencode({"error": "invalid_credentials", "next": target})
+        return RedirectResponse(f"/login?{query}", status_code=status.HTTP_303_SEE_OTHER)
+    response = RedirectResponse(target, status_code=status.HTTP_303_SEE_OTHER)
+    set_session_cookie(response, signed_in.session_token)
+    return response
+
+
+@router.post("/logout/form", status_code=status.HTTP_303_SEE_OTHER, response_class=Response)
+def logout_form(request: Request, user: OptionalUser) -> Response:
+    """For a plain HTML "Sign out" form in the header: ends the session, 303 to /."""
+    if user is not None:
+        with session_scope() as session:
+            auth.sign_out(session=session, current=user, ip=client_ip(request))
+    response = RedirectResponse("/", status_code=status.HTTP_303_SEE_OTHER)
+    clear_session_cookie(response)
+    return response
+
+
+@router.post("/refresh", response_model=TokensOut)
+def refresh(body: RefreshIn, request: Request) -> TokensOut:
+    with session_scope() as session:
+        outcome = auth.refresh(
+            session=session, refresh_token=body.refresh_token, ip=client_ip(request)
+        )
+    if outcome.tokens is None:
+        if outcome.reused:
+            raise Unauthorized(
+                "This refresh token was already used; the session is ended. Sign in again.",
+                code="refresh_token_reused",
+            )
+        raise Unauthorized("Invalid or expired refresh token.", code="invalid_refresh_token")
+    return TokensOut(
+        access_token=outcome.tokens.access_token,
+        refresh_token=outcome.tokens.refresh_token,
+        expires_in=outcome.tokens.expires_in,
+    )
+
+
+@router.post("/logout", status_code=status.HTTP_204_NO_CONTENT)
+def logout(request: Request, user: OptionalUser) -> Response:
+    """Ends this session (cookie and tokens). Always clears the cookie; safe to repeat."""
+    if user is not None:
+        with session_scope() as session:
+            auth.sign_out(session=session, current=user, ip=client_ip(request))
+    response = Response(status_code=status.HTTP_204_NO_CONTENT)
+    clear_session_cookie(response)
+    return response
+
+
+@router.get("/session", response_model=SessionOut)
+def current_session(user: CurrentUser) -> SessionOut:
+    return SessionOut(user=SessionUser(id=user.id, email=user.email, roles=list(user.roles)))
+
+
+@router.post("/verify-email", response_model=MessageOut)
+def verify_email(body: TokenIn, request: Request) -> MessageOut:
+    with session_scope() as session:
+        auth.verify_email(session=session, token=body.token, ip=client_ip(request))
+    return MessageOut(message="Your email address is confirmed.")
+
+
+@router.post(
+    "/verify-email/resend", status_code=status.HTTP_202_ACCEPTED, response_model=MessageOut
+)
+def resend_verification(user: CurrentUser) -> MessageOut:
+    with session_scope() as session:
+        auth.resend_verification(session=session, user_id=user.id)
+    return MessageOut(message="If your address is not confirmed yet, a new link is on its way.")
+
+
+@router.post("/password-reset", status_code=status.HTTP_202_ACCEPTED, response_model=MessageOut)
+def password_reset_request(body: ResetRequestIn, request: Request) -> MessageOut:
+    with session_scope() as session:
+        auth.request_password_reset(session=session, email=body.email, ip=client_ip(request))
+    return MessageOut(message="If an account uses this address, a reset link is on its way.")
+
+
+@router.post("/password-reset/confirm", response_model=MessageOut)
+def password_reset_confirm(body: ResetConfirmIn, request: Request) -> MessageOut:
+    with session_scope() as session:
+        auth.reset_password(
+            session=session,
+            token=body.token,
+            new_password=body.new_password,
+            ip=client_ip(request),
+        )
+    return MessageOut(message="Your password is changed. Sign in with the new one.")
+
+
+@router.post("/password", response_model=PasswordChangeOut)
+def change_password(
+    body: PasswordChangeIn, request: Request, user: CurrentUser
+) -> PasswordChangeOut:
+    with session_scope() as session:
+        ended = auth.change_password(
+            session=session,
+            current=user,
+            current_password=body.current_password,
+            new_password=body.new_password,
+            end_other_sessions=body.end_other_sessions,
+            ip=client_ip(request),
+        )
+    return PasswordChangeOut(message="Your password is changed.", other_sessions_ended=ended)
+
+
+@router.get("/me", response_model=ProfileOut)
+def read_profile(user: CurrentUser) -> ProfileOut:
+    return _profile(user)
+
+
+@router.put("/me", response_model=ProfileOut)
+def update_profile(body: ProfileIn, request: Request, user: CurrentUser) -> ProfileOut:
+    with session_scope() as session:
+        auth.update_profile(session=session, current=user, name=body.name)
+        token = bearer_token(request)
+        fresh = (
+            auth.resolve_access_token(session=session, token=token)
+            if token is not None
+            else auth.resolve_session_token(
+                session=session, token=request.cookies.get(auth.SESSION_COOKIE)
+            )
+        )
+    return _profile(fresh or user)

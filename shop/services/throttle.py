@@ -1,0 +1,143 @@
+"""Sign-in throttling: failed attempts slow down exponentially, kept in the database.
+
+Three counters per failed sign-in, each one row of `sign_in_throttles`:
+- `ipacct:<ip>:<email>`: after `login_free_failures` failures, wait 1 s, 2 s, 4 s … up to
+  `login_delay_max_seconds`; only this IP is slowed down for this account, so a stranger
+  elsewhere cannot lock the owner out, and a success from this IP clears it;
+- `ip:<ip>`: the same curve after `login_ip_free_failures` failures over any accounts;
+- `acct:<email>`: at most `login_account_failures_per_hour` failures per account per hour
+  (the hard ceiling on guessing one password from many IPs), then refused until the hour ends.
+Counters reset one hour after their first failure. Upserts are single atomic statements
+(`INSERT … ON CONFLICT DO UPDATE`), so parallel attempts cannot lose a count.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import case, literal
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import Session, col, delete, select
+
+from shop.models import SignInThrottle, utcnow
+from shop.models.base import UTCDateTime
+from shop.services.errors import ShopError
+from shop.settings import get_settings
+
+WINDOW = timedelta(hours=1)
+
+
+class Throttled(ShopError):
+    status_code = 429
+    code = "too_many_attempts"
+
+    def __init__(self, retry_after: int):
+        super().__init__(f"Too many failed sign-ins. Try again in {retry_after} s.")
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class ThrottleKeys:
+    ip_account: str
+    ip: str
+    account: str
+
+    @classmethod
+    def of(cls, *, ip: str | None, email: str) -> ThrottleKeys:
+        ip = ip or "unknown"
+        email = email.strip().lower()[:320]
+        return cls(ip_account=f"ipacct:{ip}:{email}", ip=f"ip:{ip}", account=f"acct:{email}")
+
+    def all(self) -> list[str]:
+        return [self.ip_account, self.ip, self.account]
+
+
+def delay_after(failures: int, free: int) -> float:
+    """Seconds to wait after `failures` failures: 0 up to `free`, then 1, 2, 4 … capped."""
+    settings = get_settings()
+    if failures < free:
+        return 0.0
+    exponent = min(failures - free, 40)
+    return min(settings.login_delay_base_seconds * 2**exponent, settings.login_delay_max_seconds)
+
+
+def check(*, session: Session, keys: ThrottleKeys, now: datetime | None = None) -> None:
+    """Raise Throttled (with seconds to wait) if any counter blocks this attempt now."""
+    now = now or utcnow()
+    rows = session.exec(select(SignInThrottle).where(col(SignInThrottle.key).in_(keys.all()))).all()
+    waits = [
+        (row.blocked_until - now).total_seconds()
+        for row in rows
+        if row.blocked_until is not None and row.blocked_until > now
+    ]
+    if waits:
+        raise Throttled(max(1, math.ceil(max(waits))))
+
+
+def _bump(session: Session, key: str, now: datetime) -> SignInThrottle:
+    table = SignInThrottle.__table__  # type: ignore[attr-defined]
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    expired = table.c.window_started_at < now - WINDOW
+    statement = (
+        insert(table)
+        .values(key=key, failures=1, window_started_at=now, blocked_until=None)
+        .on_conflict_do_update(
+            index_elements=["key"],
+            set_={
+                "failures": case((expired, 1), else_=table.c.failures + 1),
+                "window_started_at": case(
+                    (expired, literal(now, UTCDateTime())), else_=table.c.window_started_at
+                ),
+            },
+        )
+        .returning(table.c.failures, table.c.window_started_at)
+    )
+    failures, started = session.execute(statement).one()
+    row = session.get(SignInThrottle, key, populate_existing=True)
+    assert row is not None
+    row.failures, row.window_started_at = failures, started
+    return row
+
+
+def record_failure(*, session: Session, keys: ThrottleKeys, now: datetime | None = None) -> float:
+    """Count one failed sign-in; returns the longest wait it imposes (0 when still free)."""
+    settings = get_settings()
+    now = now or utcnow()
+    longest = 0.0
+    for key, free in (
+        (keys.ip_account, settings.login_free_failures),
+        (keys.ip, settings.login_ip_free_failures),
+    ):
+        row = _bump(session, key, now)
+        wait = delay_after(row.failures, free)
+        row.blocked_until = now + timedelta(seconds=wait) if wait else None
+        longest = max(longest, wait)
+        session.add(row)
+    account = _bump(session, keys.account, now)
+    if account.failures >= settings.login_account_failures_per_hour:
+        account.blocked_until = account.window_started_at + WINDOW
+        longest = max(longest, (account.blocked_until - now).total_seconds())
+        session.add(account)
+    session.flush()
+    return longest
+
+
+def record_success(*, session: Session, keys: ThrottleKeys) -> None:
+    """A correct password from this IP clears its IP + account counter."""
+    session.execute(delete(SignInThrottle).where(col(SignInThrottle.key) == keys.ip_account))
+
+
+def forget_old(*, session: Session, now: datetime | None = None) -> int:
+    """Housekeeping: drop counters whose window and block are both over."""
+    now = now or utcnow()
+    result = session.execute(
+        delete(SignInThrottle).where(
+            col(SignInThrottle.window_started_at) < now - WINDOW,
+            (col(SignInThrottle.blocked_until).is_(None))
+            | (col(SignInThrottle.blocked_until) < now),
+        )
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
