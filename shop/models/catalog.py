@@ -7,7 +7,7 @@ from enum import StrEnum
 
 from sqlmodel import Field, SQLModel
 
-from shop.models.base import created_at_field, updated_at_field
+from shop.models.base import UTCDateTime, created_at_field, updated_at_field
 
 
 class ProductKind(StrEnum):
@@ -18,6 +18,14 @@ class ProductKind(StrEnum):
 class BillingInterval(StrEnum):
     MONTH = "month"
     YEAR = "year"
+
+
+class SyncStatus(StrEnum):
+    """Whether Stripe holds the product's current name, price and state."""
+
+    PENDING = "pending"
+    SYNCED = "synced"
+    NOT_SYNCED = "not_synced"
 
 
 class Category(SQLModel, table=True):
@@ -52,8 +60,21 @@ class Product(SQLModel, table=True):
     seo_title: str | None = Field(default=None, max_length=200)
     seo_description: str | None = Field(default=None, max_length=320)
     image_path: str | None = Field(default=None, max_length=500)
+    image_thumbnail_path: str | None = Field(default=None, max_length=500)
     stripe_product_id: str | None = Field(default=None, max_length=255, index=True)
     stripe_price_id: str | None = Field(default=None, max_length=255, index=True)
+    # What `stripe_price_id` charges ("amount:currency:kind:interval"); a change needs a new Price.
+    stripe_price_terms: str | None = Field(default=None, max_length=80)
+    sync_status: str = Field(
+        default=SyncStatus.PENDING.value,
+        max_length=20,
+        index=True,
+        sa_column_kwargs={"server_default": SyncStatus.PENDING.value},
+    )
+    sync_error: str | None = Field(default=None, max_length=500)
+    # Bumped by every admin change; Stripe idempotency keys carry it, so a retry reuses them.
+    sync_revision: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    synced_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     inventory_count: int | None = Field(default=None, ge=0)
     download_limit: int | None = Field(default=None, ge=1)
     download_days: int | None = Field(default=None, ge=1)

