@@ -37,6 +37,15 @@ class Order(SQLModel, table=True):
     )
     billing_country: str | None = Field(default=None, max_length=2)
     billing_region: str | None = Field(default=None, max_length=3)
+    billing_postal_code: str | None = Field(default=None, max_length=16)
+    # What customers and support quote ("ORD-7K3Q-9XJD"); random, so it reveals no volume.
+    number: str | None = Field(default=None, max_length=20, unique=True, index=True)
+    promo_code_id: int | None = Field(default=None, foreign_key="promo_codes.id", index=True)
+    # Why the last payment attempt failed, shown to the customer; the order stays payable.
+    payment_error: str | None = Field(default=None, max_length=500)
+    paid_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # Set once, by the conditional UPDATE that wins fulfilment (…WHERE fulfilled_at IS NULL).
+    fulfilled_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     created_at: datetime = created_at_field(index=True)
     updated_at: datetime = updated_at_field()
 

@@ -1,0 +1,350 @@
+"""Checkout and orders over HTTP: PaymentIntents, confirmation, status, orders, promo codes.
+
+Thin: every rule lives in `shop.services.orders`, `payments`, `promo_codes`. Amounts in the
+request body are ignored — the model below has no field for them.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel, Field
+
+from shop.api.deps import CurrentUser, DbSession, client_ip, require_permission
+from shop.api.errors import error_response
+from shop.db import session_scope
+from shop.models import Order, OrderTaxLine
+from shop.services import audit, orders, payments, promo_codes
+from shop.services.auth import CurrentUser as AuthUser
+from shop.services.errors import InvalidInput
+from shop.services.tax import format_rate
+
+router = APIRouter(tags=["payments"])
+
+READ_ALL = "orders:read_all"
+
+
+class ItemIn(BaseModel):
+    product_id: int
+    quantity: int = Field(default=1, ge=1, le=orders.MAX_QUANTITY)
+
+
+class BillingIn(BaseModel):
+    country: str = Field(min_length=2, max_length=2)
+    region: str | None = Field(default=None, max_length=5)
+    postal_code: str | None = Field(default=None, max_length=16)
+
+
+class IntentIn(BaseModel):
+    items: list[ItemIn] = Field(min_length=1, max_length=orders.MAX_LINES)
+    billing: BillingIn
+    promo_code: str | None = Field(default=None, max_length=64)
+
+
+class TaxOut(BaseModel):
+    name: str
+    jurisdiction: str
+    rate: str  # a fraction as exact decimal text: "0.13"
+    rate_display: str  # "13%"
+    amount: int
+    registration_number: str | None
+
+
+class AmountOut(BaseModel):
+    subtotal: int
+    discount: int
+    tax: list[TaxOut]
+    tax_total: int
+    total: int
+    currency: str
+
+
+class IntentOut(BaseModel):
+    order_id: int
+    order_number: str
+    payment_intent_id: str
+    client_secret: str
+    amount: AmountOut
+
+
+class ConfirmIn(BaseModel):
+    payment_intent_id: str = Field(min_length=3, max_length=255)
+    payment_method: str = Field(min_length=3, max_length=255)
+
+
+class NextActionOut(BaseModel):
+    type: str
+    url: str
+
+
+class PaymentStateOut(BaseModel):
+    order_id: int
+    status: str
+    payment_intent_id: str | None
+    payment_intent_status: str | None
+    next_action: NextActionOut | None = None
+
+
+class StatusOut(BaseModel):
+    order_id: int
+    status: str
+
+
+class OrderItemOut(BaseModel):
+    product_id: int
+    name: str
+    quantity: int
+    unit_amount: int
+    amount: int
+
+
+class OrderOut(BaseModel):
+    id: int
+    number: str | None
+    status: str
+    amount: AmountOut
+    items: list[OrderItemOut]
+    billing_country: str | None
+    billing_region: str | None
+    payment_error: str | None
+    created_at: datetime
+    paid_at: datetime | None
+
+
+class OrderSummaryOut(BaseModel):
+    id: int
+    number: str | None
+    status: str
+    total: int
+    currency: str
+    created_at: datetime
+
+
+class OrderList(BaseModel):
+    items: list[OrderSummaryOut]
+    next_cursor: str | None
+
+
+class PromoCodeIn(BaseModel):
+    code: str = Field(min_length=3, max_length=64)
+    percent_off: Decimal | None = Field(default=None, gt=0, le=100)
+    amount_off: int | None = Field(default=None, ge=1)
+    currency: str | None = Field(default=None, min_length=3, max_length=3)
+    expires_at: datetime | None = None
+    max_redemptions: int | None = Field(default=None, ge=1)
+    min_subtotal: int | None = Field(default=None, ge=0)
+    once_per_customer: bool = False
+    product_ids: list[int] | None = Field(default=None, max_length=500)
+
+
+class PromoCodeOut(BaseModel):
+    id: int
+    code: str
+    percent_off: str | None
+    amount_off: int | None
+    currency: str | None
+    expires_at: datetime | None
+    max_redemptions: int | None
+    times_redeemed: int
+    min_subtotal: int | None
+    once_per_customer: bool
+    product_ids: list[int]
+    stripe_coupon_id: str | None
+    stripe_promotion_code_id: str | None
+    sync_error: str | None
+
+
+def _tax_out(
+    name: str, jurisdiction: str, rate: Decimal, amount: int, number: str | None
+) -> TaxOut:
+    return TaxOut(
+        name=name,
+        jurisdiction=jurisdiction,
+        rate=f"{rate.normalize():f}",
+        rate_display=format_rate(rate),
+        amount=amount,
+        registration_number=number,
+    )
+
+
+def _amount(order: Order, tax_lines: list[OrderTaxLine]) -> AmountOut:
+    return AmountOut(
+        subtotal=order.subtotal_amount,
+        discount=order.discount_amount,
+        tax=[
+            _tax_out(t.name, t.jurisdiction, Decimal(t.rate), t.amount, t.registration_number)
+            for t in tax_lines
+        ],
+        tax_total=order.tax_amount,
+        total=order.total_amount,
+        currency=order.currency,
+    )
+
+
+def _state_out(state: payments.PaymentState) -> PaymentStateOut:
+    return PaymentStateOut(
+        order_id=state.order_id,
+        status=state.order_status,
+        payment_intent_id=state.payment_intent_id,
+        payment_intent_status=state.payment_intent_status,
+        next_action=NextActionOut(type="redirect_to_url", url=state.next_action_url)
+        if state.next_action_url and state.payment_intent_status == "requires_action"
+        else None,
+    )
+
+
+@router.post("/api/payments/intent", response_model=IntentOut, status_code=201)
+def create_intent(body: IntentIn, user: CurrentUser) -> IntentOut:
+    with session_scope() as session:
+        order = orders.place_order(
+            session=session,
+            buyer_id=user.id,
+            items=[orders.LineRequest(i.product_id, i.quantity) for i in body.items],
+            billing=orders.Billing(
+                country=body.billing.country,
+                region=body.billing.region,
+                postal_code=body.billing.postal_code,
+            ),
+            promo_code=body.promo_code,
+        )
+        assert order.id is not None
+        order_id = order.id
+    with session_scope() as session:
+        intent = payments.create_payment_intent(session=session, order_id=order_id)
+        detail = orders.order_detail(session=session, order=session.get(Order, order_id))  # type: ignore[arg-type]
+    return IntentOut(
+        order_id=order_id,
+        order_number=detail.order.number or "",
+        payment_intent_id=intent.id,
+        client_secret=intent.client_secret or "",
+        amount=_amount(detail.order, detail.tax_lines),
+    )
+
+
+@router.post("/api/payments/confirm", response_model=PaymentStateOut)
+def confirm(body: ConfirmIn, user: CurrentUser, session: DbSession) -> Any:
+    state = payments.confirm_payment(
+        session=session,
+        user_id=user.id,
+        payment_intent_id=body.payment_intent_id,
+        payment_method=body.payment_method,
+    )
+    # Commit (and send the receipt) before answering, so the answer is never ahead of the data.
+    session.commit()
+    if state.error_message is not None and state.order_status != "paid":
+        return error_response(
+            402,
+            state.error_code or "payment_failed",
+            state.error_message,
+            order_id=state.order_id,
+            order_status=state.order_status,
+            payment_intent_status=state.payment_intent_status,
+        )
+    return _state_out(state)
+
+
+@router.get("/api/payments/status/{reference}", response_model=StatusOut)
+def payment_status(reference: str, user: CurrentUser, session: DbSession) -> StatusOut:
+    state = payments.refresh_status(
+        session=session, user_id=user.id, reference=reference, see_all=user.can(READ_ALL)
+    )
+    session.commit()
+    return StatusOut(order_id=state.order_id, status=state.order_status)
+
+
+@router.get("/api/orders", response_model=OrderList)
+def list_orders(
+    user: CurrentUser,
+    session: DbSession,
+    cursor: Annotated[str | None, Query(max_length=20)] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+) -> OrderList:
+    if cursor is not None and not cursor.isdigit():
+        raise InvalidInput("Invalid cursor.", field="cursor")
+    rows = orders.list_orders(
+        session=session,
+        user_id=user.id,
+        see_all=user.can(READ_ALL),
+        before_id=int(cursor) if cursor else None,
+        limit=limit + 1,
+    )
+    page = rows[:limit]
+    return OrderList(
+        items=[
+            OrderSummaryOut(
+                id=o.id,  # type: ignore[arg-type]
+                number=o.number,
+                status=o.status,
+                total=o.total_amount,
+                currency=o.currency,
+                created_at=o.created_at,
+            )
+            for o in page
+        ],
+        next_cursor=str(page[-1].id) if len(rows) > limit else None,
+    )
+
+
+@router.get("/api/orders/{reference}", response_model=OrderOut)
+def get_order(reference: str, user: CurrentUser, session: DbSession) -> OrderOut:
+    order = orders.find_order(
+        session=session, reference=reference, user_id=user.id, see_all=user.can(READ_ALL)
+    )
+    detail = orders.order_detail(session=session, order=order)
+    return OrderOut(
+        id=order.id,  # type: ignore[arg-type]
+        number=order.number,
+        status=order.status,
+        amount=_amount(order, detail.tax_lines),
+        items=[
+            OrderItemOut(
+                product_id=i.product_id,
+                name=i.product_name,
+                quantity=i.quantity,
+                unit_amount=i.price_at_time,
+                amount=i.price_at_time * i.quantity,
+            )
+            for i in detail.items
+        ],
+        billing_country=order.billing_country,
+        billing_region=order.billing_region,
+        payment_error=order.payment_error,
+        created_at=order.created_at,
+        paid_at=order.paid_at,
+    )
+
+
+@router.post("/api/admin/promo-codes", response_model=PromoCodeOut, status_code=201)
+def create_promo_code(
+    body: PromoCodeIn,
+    request: Request,
+    admin: Annotated[AuthUser, Depends(require_permission("promo_codes:write"))],
+) -> PromoCodeOut:
+    with session_scope() as session:
+        promo = promo_codes.create_promo_code(
+            session=session,
+            code=body.code,
+            percent_off=body.percent_off,
+            amount_off=body.amount_off,
+            currency=body.currency,
+            expires_at=body.expires_at,
+            max_redemptions=body.max_redemptions,
+            min_subtotal=body.min_subtotal,
+            once_per_customer=body.once_per_customer,
+            product_ids=body.product_ids,
+        )
+        promo_id = promo.id
+        audit.record(
+            session=session,
+            action="promo_code.created",
+            actor=admin,
+            target=f"promo_code:{promo_id}",
+            ip=client_ip(request),
+            details=body.model_dump(mode="json", exclude_none=True),
+        )
+    with session_scope() as session:
+        promo = promo_codes.sync_to_stripe(session=session, promo_code_id=promo_id)  # type: ignore[arg-type]
+        return PromoCodeOut.model_validate(promo, from_attributes=True)

@@ -1,0 +1,201 @@
+"""Fulfilment: what happens once, and only once, when an order's payment has succeeded.
+
+`fulfil_order` is the one function behind every path that learns of a payment (the Stripe
+webhook, the success page's status check, server-side confirmation). It is safe to call any
+number of times, from any number of threads or processes at once:
+
+* the order is claimed by one conditional `UPDATE orders … WHERE fulfilled_at IS NULL`; the
+  database lets exactly one transaction change that row (PostgreSQL makes the others wait on
+  the row lock and then re-check the condition; SQLite serializes writers), and only the
+  transaction that changed it goes on;
+* everything it then makes is also guarded by a unique constraint and inserted with
+  `ON CONFLICT DO NOTHING`: one download grant per (order item, file), one promo redemption per
+  (code, order), one receipt per order — so even a bug in the claim could not double them;
+* it all happens in the caller's transaction: if anything fails, the claim rolls back too and
+  the next delivery of the event tries again. The receipt is sent after commit.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import case, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import Session, SQLModel, col, select
+
+from shop.models import (
+    DownloadGrant,
+    Order,
+    OrderEmail,
+    OrderItem,
+    OrderStatus,
+    Product,
+    ProductFile,
+    utcnow,
+)
+from shop.services.stripe_api import PaymentIntentInfo
+from shop.settings import get_settings
+
+log = logging.getLogger("shop.fulfilment")
+
+RECEIPT = "receipt"
+
+
+@dataclass(frozen=True, slots=True)
+class FulfilmentOutcome:
+    """`fulfilled_now` is True for exactly one call per order; `problem` explains a refusal."""
+
+    order_id: int
+    fulfilled_now: bool
+    status: str | None
+    problem: str | None = None
+
+
+def insert_ignoring_conflicts(
+    session: Session, model: type[SQLModel], values: dict[str, Any]
+) -> bool:
+    """INSERT … ON CONFLICT DO NOTHING on SQLite and PostgreSQL; True when a row went in."""
+    table: Any = model.__table__  # type: ignore[attr-defined]
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    # RETURNING, not rowcount: psycopg reports -1 rows for INSERT … ON CONFLICT DO NOTHING.
+    primary_key = list(table.primary_key.columns)
+    statement = insert(table).values(**values).on_conflict_do_nothing().returning(*primary_key)
+    return session.execute(statement).first() is not None
+
+
+def payment_problem(order: Order, payment_intent: PaymentIntentInfo) -> str | None:
+    """Why this PaymentIntent does not pay for this order, or None when it does."""
+    if payment_intent.status != "succeeded":
+        return f"the payment has status {payment_intent.status}"
+    if payment_intent.metadata.get("order_id") != str(order.id):
+        return "the payment is for another order"
+    if order.stripe_payment_intent_id not in (None, payment_intent.id):
+        return "the order has another payment"
+    if payment_intent.currency.lower() != order.currency.lower():
+        return f"currency {payment_intent.currency} differs from the order's {order.currency}"
+    if payment_intent.amount != order.total_amount:
+        return f"amount {payment_intent.amount} differs from the order's {order.total_amount}"
+    return None
+
+
+def fulfil_order(
+    *,
+    session: Session,
+    order_id: int,
+    payment_intent: PaymentIntentInfo,
+    now: datetime | None = None,
+) -> FulfilmentOutcome:
+    """Mark the order paid and deliver it, exactly once; later calls change nothing."""
+    from shop.services import promo_codes, receipts
+
+    now = now or utcnow()
+    order = session.get(Order, order_id)
+    if order is None:
+        log.warning("payment for an unknown order", extra={"order_id": order_id})
+        return FulfilmentOutcome(order_id, False, None, "no such order")
+    problem = payment_problem(order, payment_intent)
+    if problem is not None:
+        if payment_intent.status == "succeeded":
+            # Money was taken but does not match: never fulfil, make it loud for the merchant.
+            log.error(
+                "payment does not match its order: not fulfilled",
+                extra={
+                    "order_id": order_id,
+                    "payment_intent": payment_intent.id,
+                    "problem": problem,
+                },
+            )
+        return FulfilmentOutcome(order_id, False, order.status, problem)
+
+    claimed: Any = session.execute(
+        update(Order)
+        .where(Order.id == order_id, Order.fulfilled_at.is_(None))  # type: ignore[arg-type,union-attr]
+        .values(
+            status=OrderStatus.PAID.value,
+            paid_at=now,
+            fulfilled_at=now,
+            payment_error=None,
+            stripe_payment_intent_id=payment_intent.id,
+            updated_at=now,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    session.refresh(order)
+    if claimed.rowcount != 1:
+        return FulfilmentOutcome(order_id, False, order.status)
+
+    settings = get_settings()
+    items = session.exec(select(OrderItem).where(OrderItem.order_id == order_id)).all()
+    for item in items:
+        _take_from_inventory(session, item)
+        product = session.get(Product, item.product_id)
+        days = (product.download_days if product else None) or settings.default_download_days
+        limit = (product.download_limit if product else None) or settings.default_download_limit
+        files = session.exec(
+            select(ProductFile).where(ProductFile.product_id == item.product_id)
+        ).all()
+        for product_file in files:
+            insert_ignoring_conflicts(
+                session,
+                DownloadGrant,
+                {
+                    "order_item_id": item.id,
+                    "product_file_id": product_file.id,
+                    "user_id": order.user_id,
+                    "expires_at": now + timedelta(days=days),
+                    "download_limit": limit,
+                    "download_count": 0,
+                    "created_at": now,
+                },
+            )
+    if order.promo_code_id is not None:
+        promo_codes.record_redemption(
+            session=session,
+            promo_code_id=order.promo_code_id,
+            order_id=order_id,
+            user_id=order.user_id,
+            discount_amount=order.discount_amount,
+        )
+    receipts.queue_receipt(session=session, order=order, now=now)
+    log.info("order fulfilled", extra={"order_id": order_id, "payment_intent": payment_intent.id})
+    return FulfilmentOutcome(order_id, True, order.status)
+
+
+def _take_from_inventory(session: Session, item: OrderItem) -> None:
+    """One decrement per fulfilled line; a limited product never goes below zero.
+
+    The customer has paid by now, so a line that finds the stock gone is still delivered
+    (digital goods) and logged for the merchant.
+    """
+    stock = col(Product.inventory_count)
+    result: Any = session.execute(
+        update(Product)
+        .where(col(Product.id) == item.product_id, stock.is_not(None))
+        .values(inventory_count=case((stock >= item.quantity, stock - item.quantity), else_=0))
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount:
+        product = session.get(Product, item.product_id, populate_existing=True)
+        if product is not None and product.inventory_count == 0:
+            log.info("product sold out", extra={"product_id": item.product_id})
+
+
+def grants_for_order(*, session: Session, order_id: int) -> list[DownloadGrant]:
+    return list(
+        session.exec(
+            select(DownloadGrant)
+            .join(OrderItem, DownloadGrant.order_item_id == OrderItem.id)  # type: ignore[arg-type]
+            .where(OrderItem.order_id == order_id)
+            .order_by(DownloadGrant.id)  # type: ignore[arg-type]
+        ).all()
+    )
+
+
+def receipt_row(*, session: Session, order_id: int) -> OrderEmail | None:
+    return session.exec(
+        select(OrderEmail).where(OrderEmail.order_id == order_id, OrderEmail.kind == RECEIPT)
+    ).first()

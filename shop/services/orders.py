@@ -1,0 +1,365 @@
+"""Orders: price a cart from the catalog, apply a promo code, add tax, store a pending order.
+
+No amount ever comes from the client: prices are read from the catalog when the order is
+placed, the discount from the promo code's rules, the tax from `calculate_tax`. The stored
+order (items at their price then, tax lines, totals) is what the PaymentIntent charges, what
+the webhook checks and what the receipt prints.
+
+Tax registrations (`merchant_tax_registrations`): the GST_HST_NUMBER, QST_NUMBER, BC_PST_NUMBER,
+SK_PST_NUMBER and MB_RST_NUMBER settings. When none is set, a development or test shop uses
+the made-up demo numbers so checkout shows real Canadian taxes out of the box; a production
+shop with none set collects no tax (it must not charge a tax it cannot remit) and says so in
+its log.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlmodel import Session, col, select
+
+from shop.models import (
+    Order,
+    OrderItem,
+    OrderStatus,
+    OrderTaxLine,
+    Product,
+    ProductKind,
+    utcnow,
+)
+from shop.services import promo_codes
+from shop.services.errors import Conflict, InvalidInput, NotFound
+from shop.services.money import format_money
+from shop.services.tax import (
+    TaxableLine,
+    TaxLine,
+    TaxRegistrations,
+    calculate_tax,
+    demo_registrations,
+)
+from shop.settings import Settings, get_settings
+
+log = logging.getLogger("shop.orders")
+
+MAX_LINES = 50
+MAX_QUANTITY = 99
+# Stripe refuses card charges below about 0.50 in most currencies.
+MIN_CHARGE = 50
+NUMBER_ALPHABET = "ABCDEFGHJKMNPQRSTVWXYZ23456789"
+
+
+@dataclass(frozen=True, slots=True)
+class LineRequest:
+    """What the customer asks for: a product and how many. Never a price."""
+
+    product_id: int
+    quantity: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Billing:
+    country: str
+    region: str | None = None
+    postal_code: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class QuotedLine:
+    product_id: int
+    name: str
+    unit_amount: int
+    quantity: int
+    amount: int
+    tax_exempt: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Quote:
+    """An order's figures before it is stored; all amounts in minor units of `currency`."""
+
+    currency: str
+    lines: list[QuotedLine]
+    subtotal: int
+    discount: int
+    tax_lines: list[TaxLine]
+    tax: int
+    total: int
+    billing: Billing
+    promo: promo_codes.AppliedPromo | None = None
+    problems: list[str] = field(default_factory=list)
+
+
+def merchant_tax_registrations(settings: Settings | None = None) -> TaxRegistrations:
+    settings = settings or get_settings()
+    numbers = TaxRegistrations(
+        gst_hst_number=settings.gst_hst_number,
+        qst_number=settings.qst_number,
+        bc_pst_number=settings.bc_pst_number,
+        sk_pst_number=settings.sk_pst_number,
+        mb_rst_number=settings.mb_rst_number,
+    )
+    if any((number or "").strip() for number in vars_of(numbers)):
+        return numbers
+    if settings.shop_env != "production":
+        return demo_registrations()
+    log.warning("no sales-tax registration numbers are set: no tax is collected")
+    return numbers
+
+
+def vars_of(registrations: TaxRegistrations) -> list[str | None]:
+    return [
+        registrations.gst_hst_number,
+        registrations.qst_number,
+        registrations.bc_pst_number,
+        registrations.sk_pst_number,
+        registrations.mb_rst_number,
+    ]
+
+
+def _merge(items: list[LineRequest]) -> list[LineRequest]:
+    if not items:
+        raise InvalidInput("The order has no items.", field="items")
+    if len(items) > MAX_LINES:
+        raise InvalidInput(f"An order holds at most {MAX_LINES} products.", field="items")
+    merged: dict[int, int] = {}
+    for item in items:
+        if isinstance(item.quantity, bool) or item.quantity < 1:
+            raise InvalidInput("Each quantity must be at least 1.", field="items")
+        merged[item.product_id] = merged.get(item.product_id, 0) + item.quantity
+    for quantity in merged.values():
+        if quantity > MAX_QUANTITY:
+            raise InvalidInput(f"At most {MAX_QUANTITY} of one product.", field="items")
+    return [LineRequest(product_id=pid, quantity=q) for pid, q in merged.items()]
+
+
+def quote(
+    *,
+    session: Session,
+    items: list[LineRequest],
+    billing: Billing,
+    promo_code: str | None = None,
+    user_id: int | None = None,
+    now: datetime | None = None,
+) -> Quote:
+    """Price these items for this buyer now, from the catalog; raises when they cannot be sold."""
+    now = now or utcnow()
+    wanted = _merge(items)
+    ids = [item.product_id for item in wanted]
+    products = {
+        p.id: p for p in session.exec(select(Product).where(col(Product.id).in_(ids))).all()
+    }
+    lines: list[QuotedLine] = []
+    for item in wanted:
+        product = products.get(item.product_id)
+        if product is None or not product.is_active:
+            name = product.name if product else f"Product {item.product_id}"
+            raise Conflict(
+                f"{name} is no longer available.", code="product_unavailable", field="items"
+            )
+        if product.kind != ProductKind.ONE_TIME.value:
+            raise InvalidInput(
+                f"{product.name} is a subscription; subscribe to it from its page.", field="items"
+            )
+        if product.inventory_count is not None and product.inventory_count < item.quantity:
+            message = (
+                f"{product.name} is sold out."
+                if product.inventory_count == 0
+                else f"Only {product.inventory_count} of {product.name} left."
+            )
+            raise Conflict(message, code="sold_out", field="items")
+        lines.append(
+            QuotedLine(
+                product_id=item.product_id,
+                name=product.name,
+                unit_amount=product.price_amount,
+                quantity=item.quantity,
+                amount=product.price_amount * item.quantity,
+                tax_exempt=product.is_tax_exempt,
+            )
+        )
+    currencies = {products[line.product_id].currency.lower() for line in lines}
+    if len(currencies) != 1:
+        raise InvalidInput("All products of one order must share a currency.", field="items")
+    currency = currencies.pop()
+    subtotal = sum(line.amount for line in lines)
+
+    applied = None
+    if promo_code and promo_code.strip():
+        applied = promo_codes.apply_promo_code(
+            session=session,
+            code=promo_code,
+            user_id=user_id,
+            lines=[promo_codes.PromoLine(line.product_id, line.amount) for line in lines],
+            currency=currency,
+            now=now,
+        )
+    discount = applied.discount if applied else 0
+    if applied is None or applied.order_level:
+        taxable = [TaxableLine(line.amount, line.tax_exempt) for line in lines]
+        order_discount = discount
+    else:
+        taxable = [
+            TaxableLine(line.amount - share, line.tax_exempt)
+            for line, share in zip(lines, applied.line_discounts, strict=True)
+        ]
+        order_discount = 0
+    tax = calculate_tax(
+        lines=taxable,
+        discount=order_discount,
+        currency=currency,
+        country=billing.country,
+        region=billing.region,
+        registrations=merchant_tax_registrations(),
+        on=now.date(),
+    )
+    total = subtotal - discount + tax.total_tax
+    return Quote(
+        currency=currency,
+        lines=lines,
+        subtotal=subtotal,
+        discount=discount,
+        tax_lines=tax.lines,
+        tax=tax.total_tax,
+        total=total,
+        billing=billing,
+        promo=applied,
+    )
+
+
+def new_order_number() -> str:
+    chars = "".join(secrets.choice(NUMBER_ALPHABET) for _ in range(8))
+    return f"ORD-{chars[:4]}-{chars[4:]}"
+
+
+def place_order(
+    *,
+    session: Session,
+    buyer_id: int,
+    items: list[LineRequest],
+    billing: Billing,
+    promo_code: str | None = None,
+    now: datetime | None = None,
+) -> Order:
+    """Store a pending order at today's catalog prices, discount and tax; nothing is charged yet."""
+    now = now or utcnow()
+    figures = quote(
+        session=session,
+        items=items,
+        billing=billing,
+        promo_code=promo_code,
+        user_id=buyer_id,
+        now=now,
+    )
+    if figures.total < MIN_CHARGE:
+        raise InvalidInput(
+            f"The total must be at least {format_money(MIN_CHARGE, figures.currency)} to pay by card.",
+            field="items",
+        )
+    country = billing.country.strip().upper()
+    order = Order(
+        user_id=buyer_id,
+        status=OrderStatus.PENDING.value,
+        currency=figures.currency,
+        subtotal_amount=figures.subtotal,
+        discount_amount=figures.discount,
+        tax_amount=figures.tax,
+        total_amount=figures.total,
+        billing_country=country,
+        billing_region=(billing.region or "").strip().upper().removeprefix("CA-") or None
+        if country == "CA"
+        else (billing.region or "").strip().upper()[:3] or None,
+        billing_postal_code=(billing.postal_code or "").strip().upper()[:16] or None,
+        promo_code_id=figures.promo.promo_code_id if figures.promo else None,
+        created_at=now,
+        updated_at=now,
+    )
+    # 29^8 random numbers: a clash is so unlikely that the unique index refusing it is enough.
+    order.number = new_order_number()
+    session.add(order)
+    session.flush()
+    assert order.id is not None
+    for line in figures.lines:
+        session.add(
+            OrderItem(
+                order_id=order.id,
+                product_id=line.product_id,
+                product_name=line.name,
+                quantity=line.quantity,
+                price_at_time=line.unit_amount,
+                created_at=now,
+            )
+        )
+    for position, tax_line in enumerate(figures.tax_lines):
+        session.add(
+            OrderTaxLine(
+                order_id=order.id,
+                position=position,
+                name=tax_line.name,
+                jurisdiction=tax_line.jurisdiction,
+                rate=str(tax_line.rate),
+                amount=tax_line.amount,
+                registration_number=tax_line.registration_number,
+                created_at=now,
+            )
+        )
+    session.flush()
+    return order
+
+
+# --- reading orders ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class OrderDetail:
+    order: Order
+    items: list[OrderItem]
+    tax_lines: list[OrderTaxLine]
+
+
+def find_order(
+    *, session: Session, reference: str | int, user_id: int, see_all: bool = False
+) -> Order:
+    """An order by id or PaymentIntent id; someone else's order is NotFound, like a missing one."""
+    text = str(reference).strip()
+    order: Order | None
+    if text.isdigit():
+        order = session.get(Order, int(text))
+    elif text.startswith("pi_"):
+        order = session.exec(select(Order).where(Order.stripe_payment_intent_id == text)).first()
+    else:
+        order = session.exec(select(Order).where(Order.number == text.upper())).first()
+    if order is None or (not see_all and order.user_id != user_id):
+        raise NotFound(f"No order {text}.")
+    return order
+
+
+def order_detail(*, session: Session, order: Order) -> OrderDetail:
+    items = session.exec(
+        select(OrderItem).where(OrderItem.order_id == order.id).order_by(col(OrderItem.id))
+    ).all()
+    taxes = session.exec(
+        select(OrderTaxLine)
+        .where(OrderTaxLine.order_id == order.id)
+        .order_by(col(OrderTaxLine.position))
+    ).all()
+    return OrderDetail(order=order, items=list(items), tax_lines=list(taxes))
+
+
+def list_orders(
+    *,
+    session: Session,
+    user_id: int,
+    see_all: bool = False,
+    before_id: int | None = None,
+    limit: int = 20,
+) -> list[Order]:
+    """Newest first; `before_id` pages on."""
+    statement = select(Order)
+    if not see_all:
+        statement = statement.where(Order.user_id == user_id)
+    if before_id is not None:
+        statement = statement.where(col(Order.id) < before_id)
+    return list(session.exec(statement.order_by(col(Order.id).desc()).limit(limit)).all())

@@ -1,0 +1,263 @@
+"""Payments: one PaymentIntent per order, server-side confirmation, and the status check.
+
+* `create_payment_intent(order)`: amount and currency from the stored order, metadata
+  `order_id`, idempotency key `order:{id}:pi` — a retried call gets the same PaymentIntent.
+* `confirm_payment`: for API clients (e.g. `pm_card_visa`); the browser confirms with the
+  client secret instead. A declined card or failed 3-D Secure leaves the order payable.
+* `refresh_status`: the success page's question "is it paid yet?"; when the order still looks
+  unpaid it asks Stripe and, on success, runs the same `fulfil_order` as the webhook.
+
+No Stripe call is made inside a database write: each function reads, talks to Stripe, then
+writes in one short transaction (the caller's session).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import update
+from sqlmodel import Session, col, select
+
+from shop.models import Order, OrderStatus, utcnow
+from shop.services import stripe_api
+from shop.services.errors import Conflict, NotFound, ShopError
+from shop.services.fulfilment import fulfil_order
+from shop.services.orders import find_order
+from shop.services.stripe_api import PaymentIntentInfo
+from shop.settings import get_settings
+
+log = logging.getLogger("shop.payments")
+
+PAYABLE = (OrderStatus.PENDING.value, OrderStatus.FAILED.value)
+
+
+class PaymentServiceUnavailable(ShopError):
+    status_code = 503
+    code = "payment_service_unavailable"
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentState:
+    """Where an order's payment stands, for the API and the checkout page."""
+
+    order_id: int
+    order_status: str
+    payment_intent_id: str | None
+    payment_intent_status: str | None = None
+    next_action_url: str | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+
+
+def payment_intent_key(order_id: int) -> str:
+    return f"order:{order_id}:pi"
+
+
+def create_payment_intent(*, session: Session, order_id: int) -> PaymentIntentInfo:
+    """The order's PaymentIntent, created once (same idempotency key on every retry)."""
+    order = session.get(Order, order_id)
+    if order is None:
+        raise NotFound(f"No order {order_id}.")
+    if order.status not in PAYABLE or order.fulfilled_at is not None:
+        raise Conflict(f"Order {order.number} is {order.status}; it cannot be paid.")
+    try:
+        if order.stripe_payment_intent_id:
+            return stripe_api.retrieve_payment_intent(
+                payment_intent_id=order.stripe_payment_intent_id
+            )
+        intent = stripe_api.create_payment_intent(
+            amount=order.total_amount,
+            currency=order.currency,
+            metadata={"order_id": str(order.id), "order_number": order.number or ""},
+            idempotency_key=payment_intent_key(order_id),
+            description=f"{get_settings().shop_name} order {order.number}",
+        )
+    except stripe_api.StripeUnavailable as exc:
+        raise PaymentServiceUnavailable(
+            "The payment service cannot be reached; try again in a moment."
+        ) from exc
+    except stripe_api.StripeRefused as exc:
+        log.error("Stripe refused a PaymentIntent", extra={"order_id": order_id})
+        raise PaymentServiceUnavailable(f"The payment service refused: {exc}") from exc
+    session.execute(
+        update(Order)
+        .where(col(Order.id) == order_id, col(Order.stripe_payment_intent_id).is_(None))
+        .values(stripe_payment_intent_id=intent.id, updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    session.refresh(order)
+    return intent
+
+
+def confirm_payment(
+    *,
+    session: Session,
+    user_id: int,
+    payment_intent_id: str,
+    payment_method: str,
+) -> PaymentState:
+    """Confirm the order's PaymentIntent with `payment_method` (server-side, API clients)."""
+    order = find_order(session=session, reference=payment_intent_id, user_id=user_id)
+    assert order.id is not None
+    if order.fulfilled_at is not None:
+        return _state(order, None)
+    if order.status not in PAYABLE:
+        raise Conflict(f"Order {order.number} is {order.status}; it cannot be paid.")
+    return_url = f"{get_settings().public_url}/checkout/success?order={order.id}"
+    try:
+        intent = stripe_api.confirm_payment_intent(
+            payment_intent_id=payment_intent_id,
+            payment_method=payment_method,
+            return_url=return_url,
+        )
+    except stripe_api.StripeUnavailable as exc:
+        raise PaymentServiceUnavailable(
+            "The payment service cannot be reached; try again in a moment."
+        ) from exc
+    except stripe_api.StripeRefused as exc:
+        # A declined card: Stripe keeps the PaymentIntent payable with another card.
+        try:
+            intent = stripe_api.retrieve_payment_intent(payment_intent_id=payment_intent_id)
+        except (stripe_api.StripeUnavailable, stripe_api.StripeRefused) as retrieve_error:
+            raise PaymentServiceUnavailable(str(exc)) from retrieve_error
+        if intent.status == "succeeded":  # pragma: no cover - confirmed twice at once
+            fulfil_order(session=session, order_id=order.id, payment_intent=intent)
+            return _state(order, intent)
+        mark_payment_failed(
+            session=session, order_id=order.id, message=str(exc), payment_intent_id=intent.id
+        )
+        session.refresh(order)
+        return PaymentState(
+            order_id=order.id,
+            order_status=order.status,
+            payment_intent_id=intent.id,
+            payment_intent_status=intent.status,
+            error_code=exc.code or intent.last_error_code,
+            error_message=str(exc),
+        )
+    if intent.status == "succeeded":
+        fulfil_order(session=session, order_id=order.id, payment_intent=intent)
+        session.refresh(order)
+    return _state(order, intent)
+
+
+def refresh_status(
+    *, session: Session, user_id: int, reference: str, see_all: bool = False
+) -> PaymentState:
+    """The order's status; a pending order asks Stripe and is fulfilled if it has been paid."""
+    order = find_order(session=session, reference=reference, user_id=user_id, see_all=see_all)
+    intent = _sync_with_stripe(session, order)
+    return _state(order, intent)
+
+
+def reconcile_unpaid_orders(
+    *, session: Session, older_than: timedelta = timedelta(minutes=10), limit: int = 100
+) -> list[int]:
+    """For a scheduled job: ask Stripe about orders still unpaid after `older_than` and fulfil
+    or cancel them as Stripe says — the safety net should every webhook delivery be lost.
+    Returns the ids of the orders that changed."""
+    cutoff = utcnow() - older_than
+    candidates = session.exec(
+        select(Order)
+        .where(
+            col(Order.status).in_(PAYABLE),
+            col(Order.fulfilled_at).is_(None),
+            col(Order.stripe_payment_intent_id).is_not(None),
+            col(Order.updated_at) < cutoff,
+        )
+        .order_by(col(Order.id))
+        .limit(limit)
+    ).all()
+    changed = []
+    for order in candidates:
+        before = order.status
+        _sync_with_stripe(session, order)
+        if order.status != before:
+            changed.append(order.id)  # type: ignore[arg-type]
+    return changed  # type: ignore[return-value]
+
+
+def _sync_with_stripe(session: Session, order: Order) -> PaymentIntentInfo | None:
+    """When the order still looks unpaid, ask Stripe; fulfil or cancel it as Stripe says."""
+    assert order.id is not None
+    if (
+        order.status not in PAYABLE
+        or order.fulfilled_at is not None
+        or order.stripe_payment_intent_id is None
+    ):
+        return None
+    try:
+        intent = stripe_api.retrieve_payment_intent(
+            payment_intent_id=order.stripe_payment_intent_id
+        )
+    except stripe_api.StripeUnavailable:
+        log.warning("could not reach Stripe about an order", extra={"order_id": order.id})
+        return None
+    if intent.status == "succeeded":
+        fulfil_order(session=session, order_id=order.id, payment_intent=intent)
+    elif intent.status == "canceled":
+        mark_canceled(session=session, order_id=order.id)
+    session.refresh(order)
+    return intent
+
+
+def mark_payment_failed(
+    *, session: Session, order_id: int, message: str | None, payment_intent_id: str | None = None
+) -> bool:
+    """A payment attempt failed: the order shows why and stays payable. Never undoes a payment."""
+    conditions: list[Any] = [
+        col(Order.id) == order_id,
+        col(Order.fulfilled_at).is_(None),
+        col(Order.status).in_(PAYABLE),
+    ]
+    if payment_intent_id is not None:
+        conditions.append(col(Order.stripe_payment_intent_id) == payment_intent_id)
+    result: Any = session.execute(
+        update(Order)
+        .where(*conditions)
+        .values(
+            status=OrderStatus.FAILED.value,
+            payment_error=(message or "The payment failed.")[:500],
+            updated_at=utcnow(),
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount)
+
+
+def mark_canceled(*, session: Session, order_id: int) -> bool:
+    """The PaymentIntent was canceled: an unpaid order is canceled with it."""
+    result: Any = session.execute(
+        update(Order)
+        .where(
+            col(Order.id) == order_id,
+            col(Order.fulfilled_at).is_(None),
+            col(Order.status).in_(PAYABLE),
+        )
+        .values(status=OrderStatus.CANCELED.value, updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount)
+
+
+def _state(order: Order, intent: PaymentIntentInfo | None) -> PaymentState:
+    """The order's state; an error only when the latest attempt failed and it is still unpaid."""
+    assert order.id is not None
+    error_code = error_message = None
+    if order.fulfilled_at is None:
+        if intent is not None and intent.status == "requires_payment_method":
+            error_code, error_message = intent.last_error_code, intent.last_error_message
+        elif intent is None and order.status == OrderStatus.FAILED.value:
+            error_message = order.payment_error
+    return PaymentState(
+        order_id=order.id,
+        order_status=order.status,
+        payment_intent_id=order.stripe_payment_intent_id,
+        payment_intent_status=intent.status if intent else None,
+        next_action_url=intent.next_action_url if intent else None,
+        error_code=error_code,
+        error_message=error_message,
+    )

@@ -1,0 +1,168 @@
+"""The receipt: built from the stored order (never recomputed), emailed once, after commit.
+
+`queue_receipt` is called by fulfilment inside its transaction. It inserts the order's one
+`order_emails` row (unique per order and kind, so a second call inserts nothing and sends
+nothing) and hands the message to the session, which sends it only once the transaction has
+committed and then stamps `sent_at`. A rolled-back fulfilment sends nothing.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import event, update
+from sqlmodel import Session, col, select
+
+from shop.models import Order, OrderEmail, OrderItem, OrderTaxLine, User, utcnow
+from shop.services import mail
+from shop.services.money import format_money
+from shop.services.tax import format_rate
+from shop.settings import get_settings
+
+log = logging.getLogger("shop.receipts")
+_PENDING_KEY = "shop_pending_receipts"
+_LISTENING_KEY = "shop_receipts_listening"
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    to: str
+    subject: str
+    text: str
+    html: str
+
+
+def downloads_url() -> str:
+    return f"{get_settings().public_url}/account/downloads"
+
+
+def build_receipt(*, session: Session, order: Order, to: str) -> Receipt:
+    """The receipt of a stored order: number, items, tax lines with the merchant's registration
+    numbers, total and where to download."""
+    settings = get_settings()
+    items = session.exec(
+        select(OrderItem).where(OrderItem.order_id == order.id).order_by(OrderItem.id)  # type: ignore[arg-type]
+    ).all()
+    taxes = session.exec(
+        select(OrderTaxLine)
+        .where(OrderTaxLine.order_id == order.id)
+        .order_by(OrderTaxLine.position)  # type: ignore[arg-type]
+    ).all()
+    currency = order.currency
+
+    def money(amount: int) -> str:
+        return format_money(amount, currency)
+
+    rows: list[tuple[str, str]] = []
+    for item in items:
+        label = (
+            item.product_name if item.quantity == 1 else f"{item.product_name} × {item.quantity}"
+        )
+        rows.append((label, money(item.price_at_time * item.quantity)))
+    totals: list[tuple[str, str]] = [("Subtotal", money(order.subtotal_amount))]
+    if order.discount_amount:
+        totals.append(("Discount", money(-order.discount_amount)))
+    for tax in taxes:
+        label = f"{tax.name} {format_rate(Decimal(tax.rate))}"
+        if tax.registration_number:
+            label += f" (reg. {tax.registration_number})"
+        totals.append((label, money(tax.amount)))
+    totals.append(("Total", money(order.total_amount)))
+    paid_on = (order.paid_at or utcnow()).strftime("%Y-%m-%d")
+    subject = f"Your {settings.shop_name} receipt for order {order.number}"
+    downloads = downloads_url()
+
+    width = max(len(label) for label, _ in rows + totals) + 2
+    lines = [
+        f"Thank you for your order from {settings.shop_name}.",
+        "",
+        f"Order {order.number} — paid {paid_on}",
+        "",
+    ]
+    lines += [f"{label:<{width}}{amount}" for label, amount in rows]
+    lines.append("")
+    lines += [f"{label:<{width}}{amount}" for label, amount in totals]
+    lines += ["", f"Download your files: {downloads}", ""]
+    text = "\n".join(lines)
+
+    def table(pairs: list[tuple[str, str]]) -> str:
+        return "".join(
+            f"<tr><td>{html.escape(label)}</td>"
+            f'<td style="text-align:right">{html.escape(amount)}</td></tr>'
+            for label, amount in pairs
+        )
+
+    body = (
+        f"<!doctype html><html><body>"
+        f"<p>Thank you for your order from {html.escape(settings.shop_name)}.</p>"
+        f"<h1>Order {html.escape(order.number or '')}</h1><p>Paid {paid_on}</p>"
+        f"<table>{table(rows)}</table><hr><table>{table(totals)}</table>"
+        f'<p><a href="{html.escape(downloads)}">Download your files</a></p>'
+        f"</body></html>"
+    )
+    return Receipt(to=to, subject=subject, text=text, html=body)
+
+
+def queue_receipt(*, session: Session, order: Order, now: datetime | None = None) -> bool:
+    """Owe the order's receipt (once) and send it after commit; False when already owed."""
+    from shop.services.fulfilment import RECEIPT, insert_ignoring_conflicts
+
+    user = session.get(User, order.user_id) if order.user_id is not None else None
+    if user is None:
+        log.warning("paid order without a customer email", extra={"order_id": order.id})
+        return False
+    inserted = insert_ignoring_conflicts(
+        session,
+        OrderEmail,
+        {
+            "order_id": order.id,
+            "kind": RECEIPT,
+            "to_address": user.email,
+            "created_at": now or utcnow(),
+        },
+    )
+    if not inserted:
+        return False
+    receipt = build_receipt(session=session, order=order, to=user.email)
+    _send_after_commit(session, order.id, receipt)  # type: ignore[arg-type]
+    return True
+
+
+def _send_after_commit(session: Session, order_id: int, receipt: Receipt) -> None:
+    # Listeners stay for the session's life: removing one while SQLAlchemy runs it would fail.
+    if not session.info.get(_LISTENING_KEY):
+        session.info[_LISTENING_KEY] = True
+        event.listen(session, "after_commit", _flush)
+        event.listen(session, "after_rollback", _drop)
+    session.info.setdefault(_PENDING_KEY, []).append((order_id, receipt))
+
+
+def _flush(session: Session) -> None:
+    pending: list[tuple[int, Receipt]] = session.info.pop(_PENDING_KEY, [])
+    if not pending:
+        return
+    bind = session.get_bind()
+    for order_id, receipt in pending:
+        try:
+            mail.send_mail(mail.Mail(to=receipt.to, subject=receipt.subject, text=receipt.text))
+        except Exception:  # committed already: the unsent row stays for a resend
+            log.exception("sending the receipt failed", extra={"order_id": order_id})
+            continue
+        try:
+            with Session(bind) as stamp:
+                stamp.execute(
+                    update(OrderEmail)
+                    .where(col(OrderEmail.order_id) == order_id, col(OrderEmail.kind) == "receipt")
+                    .values(sent_at=utcnow())
+                )
+                stamp.commit()
+        except Exception:
+            log.exception("could not record the sent receipt", extra={"order_id": order_id})
+
+
+def _drop(session: Session) -> None:
+    session.info.pop(_PENDING_KEY, None)

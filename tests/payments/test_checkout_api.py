@@ -1,0 +1,236 @@
+"""Checkout by API through the Stripe sandbox: paid, declined, 3-D Secure, amounts, access."""
+
+from __future__ import annotations
+
+import httpx
+
+from shop.services.tax import demo_registrations
+from tests.payments.conftest import Shop, wait_until
+
+
+def test_a_paid_order_end_to_end_with_pm_card_visa(shop: Shop):
+    # given a customer and a product with two files and limited stock
+    customer = shop.customer()
+    product_id = shop.product(price=1000, files=2, inventory_count=5)
+
+    # when they start checkout for two of it in Ontario and pay with pm_card_visa
+    started = shop.start_checkout(customer, [(product_id, 2)], region="ON")
+    assert started.status_code == 201, started.text
+    body = started.json()
+    confirmed = shop.confirm(customer, body["payment_intent_id"], "pm_card_visa")
+
+    # then the server priced it (2 × $10.00 + 13 % HST) and the order is paid
+    assert body["amount"]["subtotal"] == 2000
+    assert body["amount"]["tax"] == [
+        {
+            "name": "HST",
+            "jurisdiction": "CA-ON",
+            "rate": "0.13",
+            "rate_display": "13%",
+            "amount": 260,
+            "registration_number": demo_registrations().gst_hst_number,
+        }
+    ]
+    assert body["amount"]["total"] == 2260
+    assert body["client_secret"].startswith(body["payment_intent_id"])
+    assert confirmed.status_code == 200, confirmed.text
+    assert confirmed.json()["status"] == "paid"
+    # and the webhook that follows changes nothing more
+    shop.flush_webhooks()
+    wait_until(lambda: len(shop.deliveries("payment_intent.succeeded")) >= 1)
+    order = shop.order(body["order_id"])
+    assert order.status == "paid"
+    assert order.fulfilled_at is not None
+    assert shop.grant_count(body["order_id"]) == 2
+    assert shop.inventory(product_id) == 3
+    wait_until(lambda: len(shop.receipts_sent(body["order_id"])) > 0)
+    assert len(shop.receipts_sent(body["order_id"])) == 1
+    assert shop.status(customer, body["order_id"]).json() == {
+        "order_id": body["order_id"],
+        "status": "paid",
+    }
+
+
+def test_the_receipt_lists_items_tax_lines_with_registration_numbers_and_downloads(shop: Shop):
+    # given a paid order in Quebec (GST + QST)
+    customer = shop.customer()
+    product_id = shop.product(price=1000, name="Field Guide")
+    body = shop.start_checkout(customer, [(product_id, 1)], region="QC").json()
+    shop.confirm(customer, body["payment_intent_id"], "pm_card_visa")
+
+    # when the receipt has gone out (after the commit of whichever path fulfilled the order)
+    wait_until(lambda: len(shop.receipts_sent(body["order_id"])) > 0)
+    [receipt] = shop.receipts_sent(body["order_id"])
+
+    # then it names the order, the item, each tax with the merchant's number, total, downloads
+    order = shop.order(body["order_id"])
+    registrations = demo_registrations()
+    assert order.number in receipt
+    assert "Field Guide" in receipt
+    assert f"GST 5% (reg. {registrations.gst_hst_number})" in receipt
+    assert f"QST 9.975% (reg. {registrations.qst_number})" in receipt
+    assert "$11.50 CAD" in receipt  # 1000 + 50 GST + 99.75→100 QST
+    assert "http://shop.test/account/downloads" in receipt
+
+
+def test_a_declined_card_leaves_the_order_payable_and_grants_nothing(shop: Shop):
+    # given an order awaiting payment
+    customer = shop.customer()
+    product_id = shop.product(inventory_count=3)
+    body = shop.start_checkout(customer, [(product_id, 1)]).json()
+
+    # when the card is declined
+    declined = shop.confirm(customer, body["payment_intent_id"], "pm_card_visa_chargeDeclined")
+    shop.flush_webhooks()
+
+    # then the customer is told, nothing is delivered, the stock is untouched
+    assert declined.status_code == 402, declined.text
+    error = declined.json()["error"]
+    assert error["code"] == "card_declined"
+    assert "declined" in error["message"].lower()
+    assert shop.order(body["order_id"]).status == "failed"
+    assert shop.grant_count(body["order_id"]) == 0
+    assert shop.inventory(product_id) == 3
+    assert shop.receipts_sent(body["order_id"]) == []
+    # and the same order can still be paid with another card
+    retried = shop.confirm(customer, body["payment_intent_id"], "pm_card_visa")
+    assert retried.json()["status"] == "paid"
+    assert shop.grant_count(body["order_id"]) == 1
+
+
+def test_3d_secure_completed_pays_the_order(shop: Shop):
+    # given an order paid with a card that asks for authentication
+    customer = shop.customer()
+    product_id = shop.product()
+    body = shop.start_checkout(customer, [(product_id, 1)]).json()
+    pending = shop.confirm(customer, body["payment_intent_id"], "pm_card_authenticationRequired")
+    assert pending.status_code == 200, pending.text
+    assert pending.json()["next_action"]["type"] == "redirect_to_url"
+    assert shop.order(body["order_id"]).status == "pending"
+
+    # when the customer completes the challenge and comes back to the success page
+    shop.control(
+        f"payment_intents/{body['payment_intent_id']}/authenticate", {"outcome": "complete"}
+    )
+    status = shop.status(customer, body["order_id"])
+
+    # then the order is paid and delivered once
+    assert status.json()["status"] == "paid"
+    shop.flush_webhooks()
+    assert shop.grant_count(body["order_id"]) == 1
+    wait_until(lambda: len(shop.receipts_sent(body["order_id"])) > 0)
+    assert len(shop.receipts_sent(body["order_id"])) == 1
+
+
+def test_after_a_decline_a_card_needing_3d_secure_asks_for_authentication(shop: Shop):
+    # given an order whose first card was declined
+    customer = shop.customer()
+    body = shop.start_checkout(customer, [(shop.product(), 1)]).json()
+    shop.confirm(customer, body["payment_intent_id"], "pm_card_visa_chargeDeclined")
+
+    # when the customer tries a card that needs 3-D Secure
+    response = shop.confirm(customer, body["payment_intent_id"], "pm_card_authenticationRequired")
+
+    # then they are sent to authenticate, not shown the old decline
+    assert response.status_code == 200, response.text
+    assert response.json()["payment_intent_status"] == "requires_action"
+    assert response.json()["next_action"]["url"].startswith(shop.sandbox_url)
+
+
+def test_3d_secure_failed_leaves_the_order_payable(shop: Shop):
+    # given an order waiting for authentication
+    customer = shop.customer()
+    product_id = shop.product()
+    body = shop.start_checkout(customer, [(product_id, 1)]).json()
+    shop.confirm(customer, body["payment_intent_id"], "pm_card_authenticationRequired")
+
+    # when the customer fails the challenge
+    shop.control(f"payment_intents/{body['payment_intent_id']}/authenticate", {"outcome": "fail"})
+    shop.flush_webhooks()
+
+    # then the order shows the failure, delivers nothing, and can still be paid
+    wait_until(lambda: shop.order(body["order_id"]).status == "failed")
+    assert shop.status(customer, body["order_id"]).json()["status"] == "failed"
+    assert shop.grant_count(body["order_id"]) == 0
+    assert (
+        shop.confirm(customer, body["payment_intent_id"], "pm_card_visa").json()["status"] == "paid"
+    )
+
+
+def test_a_client_sent_amount_is_ignored(shop: Shop):
+    # given a $10.00 product
+    customer = shop.customer()
+    product_id = shop.product(price=1000)
+
+    # when the client sends its own amounts and prices
+    response = shop.start_checkout(
+        customer,
+        [(product_id, 1)],
+        region="AB",
+        extra={"amount": 1, "total": 1, "currency": "usd", "price": 1},
+    )
+
+    # then the order and the PaymentIntent charge the catalog price plus GST
+    assert response.status_code == 201, response.text
+    body = response.json()
+    assert body["amount"]["total"] == 1050
+    assert body["amount"]["currency"] == "cad"
+    intent = httpx.get(
+        f"{shop.sandbox_url}/v1/payment_intents/{body['payment_intent_id']}",
+        headers={"Authorization": "Bearer sk_test_sandbox"},
+    ).json()
+    assert intent["amount"] == 1050
+    assert intent["currency"] == "cad"
+    assert intent["metadata"]["order_id"] == str(body["order_id"])
+
+
+def test_checkout_needs_sign_in_and_orders_are_private(shop: Shop):
+    # given two customers, one with an order
+    alice = shop.customer("alice@example.com")
+    bob = shop.customer("bob@example.com")
+    product_id = shop.product()
+    body = shop.start_checkout(alice, [(product_id, 1)]).json()
+
+    # when an anonymous visitor starts checkout, and Bob looks at Alice's order
+    anonymous = shop.http.post(
+        "/api/payments/intent",
+        json={
+            "items": [{"product_id": product_id, "quantity": 1}],
+            "billing": {"country": "CA", "region": "ON"},
+        },
+    )
+    bobs_view = shop.http.get(f"/api/orders/{body['order_id']}", headers=bob.headers)
+    bobs_status = shop.status(bob, body["payment_intent_id"])
+    bobs_confirm = shop.confirm(bob, body["payment_intent_id"], "pm_card_visa")
+
+    # then the visitor must sign in and Bob finds nothing
+    assert anonymous.status_code == 401
+    assert bobs_view.status_code == 404
+    assert bobs_status.status_code == 404
+    assert bobs_confirm.status_code == 404
+    assert shop.order(body["order_id"]).status == "pending"
+    # and Alice sees her order, support staff see it too
+    alices = shop.http.get("/api/orders", headers=alice.headers).json()["items"]
+    assert [o["id"] for o in alices] == [body["order_id"]]
+    support = shop.customer("support@example.com", roles=("support",))
+    assert (
+        shop.http.get(f"/api/orders/{body['order_id']}", headers=support.headers).status_code == 200
+    )
+
+
+def test_inactive_and_sold_out_products_are_refused_at_checkout(shop: Shop):
+    # given a retired product and a sold-out one
+    customer = shop.customer()
+    retired = shop.product(is_active=False)
+    sold_out = shop.product(inventory_count=0)
+
+    # when a customer tries to buy them
+    first = shop.start_checkout(customer, [(retired, 1)])
+    second = shop.start_checkout(customer, [(sold_out, 1)])
+
+    # then each is refused with a clear message and no order is made
+    assert first.status_code == 409
+    assert "no longer available" in first.json()["error"]["message"]
+    assert second.status_code == 409
+    assert second.json()["error"]["code"] == "sold_out"
+    assert shop.http.get("/api/orders", headers=customer.headers).json()["items"] == []

@@ -1,0 +1,131 @@
+"""Promo codes over the API: created by the admin, mirrored to Stripe, used at checkout."""
+
+from __future__ import annotations
+
+import httpx
+from sqlmodel import select
+
+from shop.models import AuditLog
+from tests.payments.conftest import Shop
+
+
+def _stripe_get(shop: Shop, path: str) -> dict:
+    response = httpx.get(
+        f"{shop.sandbox_url}/v1/{path}", headers={"Authorization": "Bearer sk_test_sandbox"}
+    )
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def test_the_admin_creates_a_code_and_it_is_mirrored_to_stripe(shop: Shop):
+    # given the owner
+    admin = shop.customer("owner@example.com", roles=("admin",))
+
+    # when they create a 25 % code limited to 100 uses from $20.00
+    response = shop.http.post(
+        "/api/admin/promo-codes",
+        json={"code": "launch25", "percent_off": 25, "max_redemptions": 100, "min_subtotal": 2000},
+        headers=admin.headers,
+    )
+
+    # then the shop keeps it and Stripe has the Coupon and PromotionCode
+    assert response.status_code == 201, response.text
+    body = response.json()
+    assert body["code"] == "LAUNCH25"
+    assert body["percent_off"] == "25"
+    coupon = _stripe_get(shop, f"coupons/{body['stripe_coupon_id']}")
+    assert coupon["percent_off"] == 25
+    assert coupon["max_redemptions"] == 100
+    promotion = _stripe_get(shop, f"promotion_codes/{body['stripe_promotion_code_id']}")
+    assert promotion["code"] == "LAUNCH25"
+    assert promotion["restrictions"]["minimum_amount"] == 2000
+    # and the audit log says who created it
+    with shop.session() as session:
+        entry = session.exec(select(AuditLog).where(AuditLog.action == "promo_code.created")).one()
+        assert (entry.actor_email, entry.target) == (
+            "owner@example.com",
+            f"promo_code:{body['id']}",
+        )
+
+
+def test_only_admins_create_codes(shop: Shop):
+    # given a customer and a support agent
+    customer = shop.customer()
+    support = shop.customer("agent@example.com", roles=("support",))
+    body = {"code": "FREEBIE", "percent_off": 100}
+
+    # when they try to create a code
+    as_customer = shop.http.post("/api/admin/promo-codes", json=body, headers=customer.headers)
+    as_support = shop.http.post("/api/admin/promo-codes", json=body, headers=support.headers)
+    anonymous = shop.http.post("/api/admin/promo-codes", json=body)
+
+    # then they are refused
+    assert (as_customer.status_code, as_support.status_code, anonymous.status_code) == (
+        403,
+        403,
+        401,
+    )
+
+
+def test_a_code_at_checkout_discounts_before_tax_and_once_per_customer_holds_after_payment(
+    shop: Shop,
+):
+    # given a once-per-customer $5.00 code and a $20.00 product
+    admin = shop.customer("owner@example.com", roles=("admin",))
+    created = shop.http.post(
+        "/api/admin/promo-codes",
+        json={"code": "WELCOME5", "amount_off": 500, "currency": "cad", "once_per_customer": True},
+        headers=admin.headers,
+    )
+    assert created.status_code == 201, created.text
+    customer = shop.customer()
+    product_id = shop.product(price=2000)
+
+    # when the customer checks out in Ontario with it and pays
+    first = shop.start_checkout(customer, [(product_id, 1)], promo_code="welcome5")
+    assert first.status_code == 201, first.text
+    shop.confirm(customer, first.json()["payment_intent_id"], "pm_card_visa")
+    again = shop.start_checkout(customer, [(product_id, 1)], promo_code="WELCOME5")
+
+    # then the first order got $5.00 off before 13 % HST, and the second use is refused clearly
+    amount = first.json()["amount"]
+    assert (
+        amount["subtotal"],
+        amount["discount"],
+        amount["tax"][0]["amount"],
+        amount["total"],
+    ) == (
+        2000,
+        500,
+        195,
+        1695,
+    )
+    assert again.status_code == 422
+    assert again.json()["error"] == {
+        "code": "promo_code_used",
+        "message": "You have already used the promo code WELCOME5.",
+        "field": "promo_code",
+    }
+
+
+def test_a_refused_code_creates_no_order(shop: Shop):
+    # given a code with a $100.00 minimum
+    admin = shop.customer("owner@example.com", roles=("admin",))
+    shop.http.post(
+        "/api/admin/promo-codes",
+        json={"code": "BIGSPENDER", "percent_off": 10, "min_subtotal": 10000},
+        headers=admin.headers,
+    )
+    customer = shop.customer()
+    product_id = shop.product(price=2000)
+
+    # when a $20.00 cart uses it
+    response = shop.start_checkout(customer, [(product_id, 1)], promo_code="BIGSPENDER")
+
+    # then checkout says why and no order is left behind
+    assert response.status_code == 422
+    assert (
+        response.json()["error"]["message"]
+        == "The promo code BIGSPENDER needs a subtotal of at least $100.00 CAD."
+    )
+    assert shop.http.get("/api/orders", headers=customer.headers).json()["items"] == []
