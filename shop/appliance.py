@@ -33,12 +33,17 @@ def _prepare_database() -> None:
         with db.session_scope() as session:
             seed_demo(session=session)
         bump_catalog_version()
-    try:
-        from shop.services.bootstrap import bootstrap_admin  # type: ignore[import-not-found]
-    except ImportError:
-        return
+    from shop.services import users
+
     with db.session_scope() as session:
-        bootstrap_admin(session=session, announce=print)
+        admin = users.bootstrap_admin(session=session)
+        if admin is not None:
+            print(f"Admin account: {admin.email} (password from SHOP_ADMIN_PASSWORD)")
+        elif settings.shop_env != "production":
+            created = users.bootstrap_demo_admin(session=session)
+            if created is not None:
+                # Shown once, on the terminal of the person who started the shop; never logged.
+                print(f"Demo admin created: {created[0]} / password {created[1]}")
 
 
 def _sandbox_answers(base: str) -> bool:
@@ -68,10 +73,10 @@ def start_sandbox() -> subprocess.Popen[bytes] | None:
         str(settings.data_dir / "stripe_sandbox.sqlite3"),
         "--webhook-url",
         f"http://127.0.0.1:{settings.port}/api/webhooks/stripe",
-        "--webhook-secret",
-        settings.effective_stripe_webhook_secret,
     ]
-    process = subprocess.Popen(command, cwd=ROOT)
+    # The signing secret goes through the environment, not argv, so `ps` never shows it.
+    env = {**os.environ, "STRIPE_SANDBOX_WEBHOOK_SECRET": settings.effective_stripe_webhook_secret}
+    process = subprocess.Popen(command, cwd=ROOT, env=env)
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         if _sandbox_answers(base):
@@ -89,7 +94,16 @@ def run(*, dev: bool = False) -> int:
     _prepare_database()
     sandbox = start_sandbox() if settings.sandbox_mode else None
     if dev:
-        command = [sys.executable, "-m", "reflex", "run", "--env", "dev"]
+        command = [
+            sys.executable,
+            "-m",
+            "reflex",
+            "run",
+            "--env",
+            "dev",
+            "--backend-port",
+            str(settings.port),
+        ]
     else:
         command = ["bash", str(ROOT / "scripts" / "serve.sh")]
     env = {**os.environ, "PORT": str(settings.port)}

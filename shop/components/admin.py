@@ -1,0 +1,74 @@
+"""The frame of staff pages: the shop layout with a section navigation and access states."""
+
+from __future__ import annotations
+
+import reflex as rx
+
+from shop.components.layout import link, page
+from shop.state.session import SessionState
+from shop.state.staff import StaffState
+
+# (label, path, shown to) — support sees what its permissions allow; the server still checks.
+ADMIN_SECTIONS: list[tuple[str, str, str]] = [
+    ("Overview", "/admin", "staff"),
+    ("Products", "/admin/products", "staff"),
+    ("Categories", "/admin/categories", "admin"),
+    ("Orders", "/admin/orders", "staff"),
+    ("Customers", "/admin/customers", "staff"),
+    ("Promo codes", "/admin/promo-codes", "admin"),
+    ("Reconciliation", "/admin/reconciliation", "admin"),
+    ("Audit log", "/admin/audit", "admin"),
+]
+
+
+def _nav_item(label: str, path: str, shown_to: str) -> rx.Component:
+    item = rx.el.li(link(label, to=path, class_name="admin-nav-link"))
+    return item if shown_to == "staff" else rx.cond(SessionState.is_admin, item)
+
+
+def admin_nav() -> rx.Component:
+    return rx.el.nav(
+        rx.el.ul(*[_nav_item(*section) for section in ADMIN_SECTIONS], class_name="admin-nav"),
+        aria_label="Administration",
+    )
+
+
+def access_notice(state: type[StaffState] = StaffState) -> rx.Component:
+    return rx.match(
+        state.access,
+        (
+            "sign_in",
+            rx.el.div(
+                rx.el.p("Please sign in with a staff account to see this page."),
+                link("Sign in", to="/login", class_name="button"),
+                class_name="notice",
+                role="alert",
+            ),
+        ),
+        (
+            "forbidden",
+            rx.el.div(
+                rx.el.p("Your account is not allowed to see this page."),
+                class_name="notice notice-error",
+                role="alert",
+            ),
+        ),
+        rx.el.p("Loading…", class_name="muted"),
+    )
+
+
+def admin_page(
+    title: str, *children: rx.Component, state: type[StaffState] = StaffState
+) -> rx.Component:
+    """A staff page: its content only once the server has allowed it for this user."""
+    return page(
+        rx.el.div(
+            rx.cond(state.allowed, admin_nav()),
+            rx.el.section(
+                rx.el.h1(title, class_name="page-title"),
+                rx.cond(state.allowed, rx.fragment(*children), access_notice(state)),
+                class_name="admin-content",
+            ),
+            class_name="container admin-layout",
+        )
+    )

@@ -1,0 +1,121 @@
+"""Periodic jobs (APScheduler) that keep the shop consistent without anyone watching.
+
+A job is a thin function of no arguments at the bottom of this file, registered with
+`@periodic(name, every=…)`, that opens its own database session and calls one service. The scheduler runs inside each app process; `run_job` takes
+a per-tick claim first (Redis `SET NX` when REDIS_URL is set, else a lock file in the data
+dir), so with several processes a job still runs once per tick. Jobs must be idempotent:
+a second run changes nothing.
+
+Jobs also run by hand: `python -m shop jobs run NAME` (or `python -m shop jobs list`).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from shop.settings import get_settings
+
+log = logging.getLogger("shop.jobs")
+
+
+@dataclass(frozen=True)
+class Job:
+    name: str
+    every: timedelta
+    run: Callable[[], object]
+
+
+JOBS: dict[str, Job] = {}
+
+
+def periodic(
+    name: str, *, every: timedelta
+) -> Callable[[Callable[[], object]], Callable[[], object]]:
+    """Register `function` as the job `name`, run every `every`."""
+
+    def register(function: Callable[[], object]) -> Callable[[], object]:
+        JOBS[name] = Job(name=name, every=every, run=function)
+        return function
+
+    return register
+
+
+def _claim_tick(job: Job) -> bool:
+    """True for exactly one process per tick of `job`."""
+    # A claim lasts a little less than a tick, so a late tick is not skipped.
+    hold_seconds = max(1, int(job.every.total_seconds() * 0.9))
+    settings = get_settings()
+    if settings.redis_url:
+        import redis
+
+        client = redis.Redis.from_url(settings.redis_url, socket_timeout=2)
+        return bool(client.set(f"shop:job:{job.name}", str(time.time()), nx=True, ex=hold_seconds))
+    lock_dir = settings.data_dir / "locks"
+    lock_dir.mkdir(parents=True, exist_ok=True)
+    with open(lock_dir / f"job-{job.name}", "a+") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        handle.seek(0)
+        last = float(handle.read().strip() or 0)
+        now = time.time()
+        if now - last < hold_seconds:
+            return False
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(now))
+        return True
+
+
+def run_job(name: str, *, claim: bool = True) -> object:
+    """Run one job now. Scheduled runs claim the tick; a run by hand (claim=False) does not."""
+    job = JOBS[name]
+    if claim and not _claim_tick(job):
+        log.debug("job %s: another process has this tick", name)
+        return None
+    started = time.monotonic()
+    try:
+        result = job.run()
+    except Exception:
+        # A failing job must not stop the scheduler; it is retried at the next tick.
+        log.exception("job %s failed", name)
+        return None
+    log.info("job %s done in %.2f s", name, time.monotonic() - started)
+    return result
+
+
+def start_scheduler() -> BackgroundScheduler | None:
+    """Start the periodic jobs in this process (no-op when JOBS_ENABLED is false)."""
+    if not get_settings().jobs_enabled:
+        return None
+    scheduler = BackgroundScheduler(daemon=True)
+    for job in JOBS.values():
+        scheduler.add_job(
+            run_job,
+            "interval",
+            args=[job.name],
+            seconds=job.every.total_seconds(),
+            id=job.name,
+            max_instances=1,
+            coalesce=True,
+        )
+    scheduler.start()
+    return scheduler
+
+
+# --- the jobs ---------------------------------------------------------------------------------
+
+
+@periodic("catalog-sync", every=timedelta(minutes=5))
+def sync_catalog_with_stripe() -> object:
+    """Products saved while Stripe was unreachable reach it once it answers again."""
+    from shop.db import session_scope
+    from shop.services import catalog_sync
+
+    with session_scope() as session:
+        return catalog_sync.sync_pending_products(session=session)

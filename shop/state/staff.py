@@ -1,0 +1,34 @@
+"""Base state for admin and support pages: the permission check every handler makes.
+
+Admin pages are hidden from the navigation of those who cannot use them, and every on_load
+and event handler also calls `require(permission)` on the server: anonymous visitors are
+sent to /login, signed-in users without the permission see "not allowed" and get no data.
+"""
+
+from __future__ import annotations
+
+import reflex as rx
+
+from shop.services.auth import CurrentUser
+from shop.state.session import SessionState
+
+
+class StaffState(SessionState):
+    # "" until the first check; "ok", "sign_in" or "forbidden" after it.
+    access: str = ""
+
+    async def require(self, permission: str) -> CurrentUser | None:
+        """The user when they hold `permission`, else None (and the page shows why)."""
+        user = await self.require_user()
+        if user is None:
+            self.access = "sign_in"
+        elif permission not in user.permissions:
+            self.access = "forbidden"
+            user = None
+        else:
+            self.access = "ok"
+        return user
+
+    @rx.var
+    def allowed(self) -> bool:
+        return self.access == "ok"
