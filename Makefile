@@ -66,7 +66,10 @@ format: install ## apply ruff fixes and formatting
 bench: frontend ## benchmarks, each a ratio against a baseline measured in the same run
 	@command -v wrk >/dev/null || { echo "installing wrk (load generator)"; apt-get install -y -qq wrk >/dev/null; }
 	$(PY) -m bench.api_overhead
+	$(PY) -m bench.downloads
 	PATH="$(NODE_BIN):$$PATH" $(PY) -m bench.storefront_weight
+	$(PY) -m bench.webhooks
+	@if [ -n "$$BENCH_POSTGRES_URL" ]; then $(PY) -m bench.webhooks --database-url "$$BENCH_POSTGRES_URL"; else echo "webhooks on PostgreSQL: set BENCH_POSTGRES_URL (e.g. postgresql://postgres@127.0.0.1:5432/postgres)"; fi
 
 clean: ## remove build output (keeps data/ and .venv)
 	rm -rf .web test-output .pytest_cache .mypy_cache .ruff_cache

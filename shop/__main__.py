@@ -15,6 +15,9 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("migrate", help="apply database migrations up to the newest")
     commands.add_parser("seed", help="add the demo catalog where it is missing")
     commands.add_parser("check-config", help="load the settings and print where data lives")
+    commands.add_parser(
+        "reconcile", help="repair orders, refunds and events that Stripe webhooks missed"
+    )
     run_parser = commands.add_parser(
         "run", help="migrate, seed, start the Stripe sandbox if needed, and serve the shop"
     )
@@ -35,6 +38,8 @@ def main(argv: list[str] | None = None) -> int:
         return run(dev=args.dev)
     if args.command == "jobs":
         return _run_jobs_command(args)
+    if args.command == "reconcile":
+        return _reconcile()
     if args.command == "migrate":
         db.migrate()
         print("database is at the newest migration")
@@ -52,6 +57,28 @@ def main(argv: list[str] | None = None) -> int:
         print(f"data dir:    {settings.data_dir}")
         print(f"public url:  {settings.public_url}")
         print(f"stripe:      {'sandbox' if settings.sandbox_mode else 'live keys'}")
+    return 0
+
+
+def _reconcile() -> int:
+    from shop.services.reconciliation import run_reconciliation
+
+    summary = run_reconciliation(trigger="cli")
+    print(
+        f"checked {summary.orders_checked} orders, {summary.events_checked} events, "
+        f"{summary.refunds_checked} refunds; repaired {summary.repaired_count}"
+    )
+    for item in summary.repaired:
+        print(
+            f"  {item['kind']} {item['order_number'] or '-'} {item['reference']}: {item['action']}"
+        )
+    print(
+        f"webhook backlog: {summary.backlog_undelivered} undelivered, "
+        f"{summary.backlog_unprocessed} unprocessed"
+    )
+    if summary.error:
+        print(f"error: {summary.error}", file=sys.stderr)
+        return 1
     return 0
 
 

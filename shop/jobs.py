@@ -119,3 +119,23 @@ def sync_catalog_with_stripe() -> object:
 
     with session_scope() as session:
         return catalog_sync.sync_pending_products(session=session)
+
+
+@periodic("reconcile", every=timedelta(minutes=get_settings().reconcile_every_minutes))
+def reconcile_with_stripe() -> object:
+    """Orders, refunds and events that webhooks missed are repaired from Stripe's records."""
+    from shop.services import reconciliation
+
+    summary = reconciliation.run_reconciliation(trigger="schedule")
+    return f"repaired={summary.repaired_count} error={summary.error}"
+
+
+@periodic("auth-cleanup", every=timedelta(hours=6))
+def purge_stale_auth_records() -> object:
+    """Ended sessions, spent refresh tokens, used or expired emailed links and old throttle
+    counters are deleted once AUTH_RECORD_RETENTION_DAYS have passed."""
+    from shop.db import session_scope
+    from shop.services import auth
+
+    with session_scope() as session:
+        return auth.purge_stale_records(session=session)

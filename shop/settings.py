@@ -24,7 +24,8 @@ class Settings(BaseSettings):
     shop_env: Literal["development", "test", "production"] = "development"
     shop_name: str = "Maple & Pine Digital"
     shop_data_dir: Path = Path("./data")
-    public_url: str = "http://localhost:8000"
+    # Unset: http://localhost:<PORT>, so a shop moved to another port still trusts its own origin.
+    public_url: str = ""
     port: int = 8000
     database_url: str | None = None
     redis_url: str | None = None
@@ -62,9 +63,21 @@ class Settings(BaseSettings):
     image_large_px: int = Field(default=1600, ge=64, le=8192)
     default_download_limit: int = Field(default=5, ge=1)
     default_download_days: int = Field(default=7, ge=1)
+    # Lifetime of each signed download link (and of the S3 presigned URL it redirects to).
+    download_link_minutes: int = Field(default=10, ge=1, le=24 * 60)
 
     # Periodic jobs (Stripe sync retry, reconciliation, clean-up) in the app process.
     jobs_enabled: bool = True
+
+    # Refunds: support staff may refund up to this amount, this many days after payment; admins
+    # (refunds:unlimited) have no limit.
+    refund_support_max_cents: int = Field(default=5000, ge=0)
+    refund_support_max_days: int = Field(default=30, ge=0)
+    # Reconciliation with Stripe: how often, how old an unpaid order must be before Stripe is
+    # asked about it, and how far back refunds and undelivered events are looked for.
+    reconcile_every_minutes: int = Field(default=15, ge=1)
+    reconcile_min_age_minutes: int = Field(default=10, ge=0)
+    reconcile_lookback_days: int = Field(default=30, ge=1, le=30)
     shop_admin_email: str | None = None
     shop_admin_password: str | None = None
 
@@ -83,6 +96,8 @@ class Settings(BaseSettings):
     session_absolute_minutes: int = Field(default=30 * 24 * 60, ge=15)
     password_reset_minutes: int = Field(default=30, ge=5, le=59)
     email_verification_hours: int = Field(default=48, ge=1, le=24 * 14)
+    # Ended sessions, spent refresh tokens and used emailed links are deleted after this.
+    auth_record_retention_days: int = Field(default=30, ge=1)
 
     # Sign-in throttling: exponential delay after the free failures, per IP + account and per IP.
     login_free_failures: int = Field(default=5, ge=1)
@@ -105,6 +120,12 @@ class Settings(BaseSettings):
     @classmethod
     def _strip_trailing_slash(cls, value: str) -> str:
         return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _public_url_follows_port(self) -> Settings:
+        if not self.public_url:
+            self.public_url = f"http://localhost:{self.port}"
+        return self
 
     @model_validator(mode="after")
     def _production_needs_real_secrets(self) -> Settings:

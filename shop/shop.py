@@ -9,11 +9,61 @@ import reflex as rx
 
 from shop.api.app import create_api_app
 from shop.jobs import start_scheduler
+from shop.pages.account import AccountState, account_page
+from shop.pages.account_downloads import AccountDownloadsState, account_downloads_page
+from shop.pages.account_orders import (
+    AccountOrdersState,
+    AccountOrderState,
+    account_order_page,
+    account_orders_page,
+)
+from shop.pages.admin_audit import AuditState, admin_audit_page
+from shop.pages.admin_categories import AdminCategoriesState, admin_categories_page
+from shop.pages.admin_customers import (
+    AdminCustomersState,
+    AdminCustomerState,
+    admin_customer_page,
+    admin_customers_page,
+)
 from shop.pages.admin_home import AdminHomeState, admin_home_page
+from shop.pages.admin_orders import (
+    AdminOrdersState,
+    AdminOrderState,
+    admin_order_page,
+    admin_orders_page,
+)
+from shop.pages.admin_products import (
+    AdminProductEditState,
+    AdminProductsState,
+    admin_product_edit_page,
+    admin_product_new_page,
+    admin_products_page,
+)
+from shop.pages.admin_reconciliation import ReconciliationState, admin_reconciliation_page
+from shop.pages.auth_pages import (
+    ForgotPasswordState,
+    LoginState,
+    RegisterState,
+    ResetPasswordState,
+    VerifyEmailState,
+    forgot_password_page,
+    login_page,
+    register_page,
+    reset_password_page,
+    verify_email_page,
+)
+from shop.pages.cart import CartState, cart_page
 from shop.pages.catalog import CatalogState, catalog_page
+from shop.pages.checkout import (
+    CheckoutState,
+    CheckoutSuccessState,
+    checkout_page,
+    success_page,
+)
 from shop.pages.home import HomeState, home_page
 from shop.pages.not_found import not_found_page
 from shop.pages.product import ProductState, product_page
+from shop.pages.receipt import ReceiptState, receipt_page
 from shop.settings import get_settings
 from shop.state.session import SessionState
 from shop.web.asgi import wrap_storefront
@@ -69,6 +119,61 @@ app.add_page(
     image=OG_IMAGE,
     on_load=[SessionState.load_session, HomeState.load],
 )
+# --- accounts ---
+for account_page_function, route, title, load in (
+    (login_page, "/login", "Sign in", LoginState.load),
+    (register_page, "/register", "Create account", RegisterState.load),
+    (forgot_password_page, "/forgot-password", "Forgot your password?", ForgotPasswordState.load),
+    (reset_password_page, "/reset-password", "Choose a new password", ResetPasswordState.load),
+    (verify_email_page, "/verify-email", "Confirm your email", VerifyEmailState.load),
+):
+    app.add_page(
+        account_page_function,
+        route=route,
+        title=_title(title),
+        on_load=[SessionState.load_session, load],
+    )
+# /account resolves the user itself too (and sends strangers to /login).
+app.add_page(
+    account_page,
+    route="/account",
+    title=_title("Your account"),
+    on_load=[SessionState.load_session, AccountState.load],
+)
+# The customer's orders and downloads (issue 7): each load sends strangers to /login?next=….
+for customer_page_function, route, title, load in (
+    (account_orders_page, "/account/orders", "Your orders", AccountOrdersState.load),
+    (account_order_page, "/account/orders/[number]", "Your order", AccountOrderState.load),
+    (account_downloads_page, "/account/downloads", "Your downloads", AccountDownloadsState.load),
+):
+    app.add_page(
+        customer_page_function,
+        route=route,
+        title=_title(title),
+        on_load=[SessionState.load_session, load],
+    )
+app.add_page(
+    admin_audit_page,
+    route="/admin/audit",
+    title=_title("Audit log"),
+    on_load=[SessionState.load_session, AuditState.load],
+)
+# --- cart and checkout (issue 6) ---
+app.add_page(cart_page, route="/cart", title=_title("Your cart"), on_load=CartState.load)
+# Sign-in required: each load sends strangers to /login?next=….
+app.add_page(checkout_page, route="/checkout", title=_title("Checkout"), on_load=CheckoutState.load)
+app.add_page(
+    success_page,
+    route="/checkout/success",
+    title=_title("Payment received"),
+    on_load=CheckoutSuccessState.load,
+)
+app.add_page(
+    receipt_page,
+    route="/account/orders/[number]/receipt",
+    title=_title("Receipt"),
+    on_load=ReceiptState.load,
+)
 # --- staff pages ---
 app.add_page(
     admin_home_page,
@@ -76,6 +181,33 @@ app.add_page(
     title=_title("Administration"),
     on_load=AdminHomeState.load,
 )
+# Catalog administration (issue 5): every on_load and handler checks the permission itself.
+for admin_page_function, route, title, load in (
+    (admin_products_page, "/admin/products", "Products", AdminProductsState.load),
+    (admin_product_new_page, "/admin/products/new", "New product", AdminProductEditState.load),
+    (
+        admin_product_edit_page,
+        "/admin/products/[product_id]",
+        "Edit product",
+        AdminProductEditState.load,
+    ),
+    (admin_categories_page, "/admin/categories", "Categories", AdminCategoriesState.load),
+):
+    app.add_page(admin_page_function, route=route, title=_title(title), on_load=load)
+# Orders, customers and reconciliation (issue 7): each load and action checks its permission.
+for staff_page_function, route, title, load in (
+    (admin_orders_page, "/admin/orders", "Orders", AdminOrdersState.load),
+    (admin_order_page, "/admin/orders/[number]", "Order", AdminOrderState.load),
+    (admin_customers_page, "/admin/customers", "Customers", AdminCustomersState.load),
+    (admin_customer_page, "/admin/customers/[customer_id]", "Customer", AdminCustomerState.load),
+    (
+        admin_reconciliation_page,
+        "/admin/reconciliation",
+        "Reconciliation",
+        ReconciliationState.load,
+    ),
+):
+    app.add_page(staff_page_function, route=route, title=_title(title), on_load=load)
 
 app.add_page(
     not_found_page,

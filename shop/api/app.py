@@ -9,8 +9,12 @@ from shop.api.deps import RateLimited
 from shop.api.errors import error_response, install_error_handlers
 from shop.api.middleware import RequestIdMiddleware
 from shop.api.response_cache import CatalogResponseCache
+from shop.api.routes import admin_orders as admin_orders_routes
 from shop.api.routes import admin_products, admin_users, auth, health, products, public_files
+from shop.api.routes import cart as cart_routes
+from shop.api.routes import downloads as downloads_routes
 from shop.api.routes import payments as payments_routes
+from shop.api.routes import receipts as receipts_routes
 from shop.api.routes import webhooks as webhooks_routes
 from shop.api.security import ApiGuardMiddleware
 from shop.logs import configure_logging
@@ -39,8 +43,12 @@ def create_api_app() -> FastAPI:
     app.include_router(admin_users.router)
     app.include_router(products.router)
     app.include_router(admin_products.router)
+    app.include_router(admin_orders_routes.router)
     app.include_router(public_files.router)
+    app.include_router(cart_routes.router)
+    app.include_router(downloads_routes.router)
     app.include_router(payments_routes.router)
+    app.include_router(receipts_routes.router)
     app.include_router(webhooks_routes.router)
 
     @app.api_route(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import reflex as rx
 from reflex_components_core.react_router.dom import ReactRouterLink
 
+from shop.components.forms import native_form
 from shop.state.session import SessionState
 from shop.state.site import SiteState
 
@@ -52,10 +53,9 @@ def account_area() -> rx.Component:
         rx.el.div(
             rx.cond(SessionState.is_staff, link("Admin", to="/admin", class_name="nav-link")),
             link("Account", to="/account", class_name="nav-link"),
-            rx.el.form(
+            native_form(
                 rx.el.button("Sign out", type="submit", class_name="link-button"),
                 action="/api/auth/logout/form",
-                method="post",
                 class_name="inline-form",
             ),
             class_name="account-area",

@@ -30,6 +30,10 @@ def product_card(item: Any) -> rx.Component:
                 rx.el.p(
                     rx.el.span(item["price"], class_name="price"),
                     rx.el.span(" ", item["per"], class_name="per"),
+                    rx.cond(
+                        item["sold_out"] != "",
+                        rx.el.span(item["sold_out"], class_name="sold-out-badge"),
+                    ),
                     class_name="card-price",
                 ),
                 class_name="card-body",

@@ -22,7 +22,9 @@ from shop.models.checkout import (
     PromoRedemption,
     WebhookEvent,
 )
+from shop.models.downloads import DownloadCompletion
 from shop.models.orders import Order, OrderItem, OrderStatus, Subscription
+from shop.models.refunds import ReconciliationRun, Refund, RefundStatus
 
 __all__ = [
     "AccountToken",
@@ -32,6 +34,7 @@ __all__ = [
     "Cart",
     "CartItem",
     "Category",
+    "DownloadCompletion",
     "DownloadGrant",
     "Order",
     "OrderEmail",
@@ -43,6 +46,9 @@ __all__ = [
     "ProductKind",
     "PromoCode",
     "PromoRedemption",
+    "ReconciliationRun",
+    "Refund",
+    "RefundStatus",
     "RefreshToken",
     "Role",
     "SignInThrottle",

@@ -124,6 +124,8 @@ class WebhookEvent(SQLModel, table=True):
     processed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     attempts: int = 0
     last_error: str | None = Field(default=None, max_length=1000)
+    # The order it is about, once processed: the order's payment timeline for staff.
+    order_id: int | None = Field(default=None, index=True)
 
 
 class DownloadGrant(SQLModel, table=True):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import reflex as rx
 
+from shop.components.forms import native_form
 from shop.components.layout import link, page
 from shop.settings import get_settings
 from shop.state import catalog_data
@@ -16,11 +17,17 @@ class ProductState(rx.State):
     paragraphs: list[str] = []
     loaded: bool = False
     found: bool = False
+    added: bool = False  # back from the "Add to cart" form
+    cart_error: str = ""
 
     @rx.var
     def page_title(self) -> str:
         name = self.product.get("name") if self.found else "Product"
         return f"{name} | {SHOP_NAME}"
+
+    @rx.var
+    def sold_out(self) -> bool:
+        return bool(self.product.get("sold_out"))
 
     @rx.var
     def is_subscription(self) -> bool:
@@ -29,6 +36,8 @@ class ProductState(rx.State):
     @rx.event
     async def load(self):
         slug = self.router.url.path.rstrip("/").rsplit("/", 1)[-1]
+        self.added = self.router.url.query_parameters.get("added") == "1"
+        self.cart_error = self.router.url.query_parameters.get("cart_error", "")
         self.loaded = False
         found = (
             await catalog_data.in_session(lambda s: catalog_data.product(s, slug)) if slug else None
@@ -69,10 +78,15 @@ def details() -> rx.Component:
                     rx.el.span(" ", p["per"], class_name="per"),
                     class_name="product-price",
                 ),
+                rx.cond(
+                    ProductState.sold_out,
+                    rx.el.p("Sold out", class_name="sold-out-badge sold-out-notice"),
+                ),
                 rx.foreach(
                     ProductState.paragraphs,
                     lambda text: rx.el.p(text, class_name="product-description"),
                 ),
+                buy_box(),
                 rx.el.ul(
                     rx.cond(
                         ProductState.is_subscription,
@@ -88,6 +102,48 @@ def details() -> rx.Component:
             class_name="product-layout",
         ),
         class_name="product",
+    )
+
+
+def buy_box() -> rx.Component:
+    """The "Add to cart" button: a plain form post (works without scripts; the server sets the
+    HttpOnly cart cookie and comes back here). Sold-out products show a disabled "Sold out"."""
+    p = ProductState.product
+    return rx.cond(
+        ProductState.is_subscription,
+        rx.fragment(),
+        rx.el.div(
+            rx.cond(
+                ProductState.sold_out,
+                rx.el.button("Sold out", type="button", disabled=True, class_name="button"),
+                native_form(
+                    rx.el.input(type="hidden", name="product_id", value=p["id"]),
+                    rx.el.input(type="hidden", name="quantity", value="1"),
+                    rx.el.input(type="hidden", name="next", value=p["href"] + "?added=1"),
+                    rx.el.button("Add to cart", type="submit", class_name="button button-primary"),
+                    action="/api/cart/items/form",
+                    class_name="inline-form",
+                ),
+            ),
+            rx.cond(
+                ProductState.added,
+                rx.el.p(
+                    "Added to your cart. ",
+                    link("View cart", to="/cart"),
+                    role="status",
+                    class_name="notice",
+                ),
+            ),
+            rx.cond(
+                ProductState.cart_error != "",
+                rx.el.p(
+                    "This product could not be added to your cart.",
+                    role="alert",
+                    class_name="form-error",
+                ),
+            ),
+            class_name="buy-box",
+        ),
     )
 
 

@@ -194,6 +194,25 @@ def verify_chain(*, session: Session, batch: int = 1000) -> ChainReport:
     return ChainReport(True, checked)
 
 
+def _filtered(
+    query: Any,
+    *,
+    action: str | None,
+    actor_email: str | None,
+    since: datetime | None,
+    until: datetime | None,
+) -> Any:
+    if action:
+        query = query.where(AuditLog.action == action)
+    if actor_email:
+        query = query.where(AuditLog.actor_email == actor_email.strip().lower())
+    if since is not None:
+        query = query.where(col(AuditLog.at) >= since)
+    if until is not None:
+        query = query.where(col(AuditLog.at) < until)
+    return query
+
+
 def list_entries(
     *,
     session: Session,
@@ -201,13 +220,70 @@ def list_entries(
     actor_email: str | None = None,
     before_id: int | None = None,
     limit: int = 50,
+    since: datetime | None = None,
+    until: datetime | None = None,
 ) -> list[AuditLog]:
-    """Newest first, filtered; `before_id` pages backwards."""
-    query = select(AuditLog)
-    if action:
-        query = query.where(AuditLog.action == action)
-    if actor_email:
-        query = query.where(AuditLog.actor_email == actor_email.strip().lower())
+    """Newest first, filtered (`until` exclusive); `before_id` pages backwards."""
+    query = _filtered(
+        select(AuditLog), action=action, actor_email=actor_email, since=since, until=until
+    )
     if before_id:
         query = query.where(col(AuditLog.id) < before_id)
     return list(session.exec(query.order_by(col(AuditLog.id).desc()).limit(limit)).all())
+
+
+@dataclass(frozen=True)
+class AuditPage:
+    """One page of the log, newest first, and whether older or newer matching rows exist."""
+
+    items: list[AuditLog]
+    has_older: bool
+    has_newer: bool
+
+
+def page_entries(
+    *,
+    session: Session,
+    action: str | None = None,
+    actor_email: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    before_id: int | None = None,
+    after_id: int | None = None,
+    limit: int = 50,
+) -> AuditPage:
+    """A page for the admin's log viewer: `before_id` pages to older rows, `after_id` to newer
+    ones (keyset paging, so a growing log does not shift the pages)."""
+    filters: dict[str, Any] = {
+        "action": action,
+        "actor_email": actor_email,
+        "since": since,
+        "until": until,
+    }
+    query = _filtered(select(AuditLog), **filters)
+    if after_id:
+        rows = session.exec(
+            query.where(col(AuditLog.id) > after_id).order_by(col(AuditLog.id)).limit(limit)
+        ).all()
+        items = list(reversed(rows))
+    else:
+        if before_id:
+            query = query.where(col(AuditLog.id) < before_id)
+        items = list(session.exec(query.order_by(col(AuditLog.id).desc()).limit(limit)).all())
+    if not items:
+        return AuditPage(items=[], has_older=False, has_newer=bool(before_id))
+
+    def exists(condition: Any) -> bool:
+        probe = _filtered(select(AuditLog.id), **filters).where(condition).limit(1)
+        return session.exec(probe).first() is not None
+
+    return AuditPage(
+        items=items,
+        has_older=exists(col(AuditLog.id) < items[-1].id),
+        has_newer=exists(col(AuditLog.id) > items[0].id),
+    )
+
+
+def list_actions(*, session: Session) -> list[str]:
+    """Every action name that occurs in the log, for the viewer's filter."""
+    return sorted(session.exec(select(AuditLog.action).distinct()).all())

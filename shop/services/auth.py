@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import jwt
-from sqlalchemy import update
+from sqlalchemy import delete, func, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 from starlette.requests import cookie_parser
@@ -42,6 +42,7 @@ JWT_ALGORITHM = "HS256"
 JWT_ISSUER = "shop"
 LAST_SEEN_RESOLUTION = timedelta(seconds=60)
 RESET_MAIL_INTERVAL = timedelta(seconds=60)
+VERIFY_MAILS_PER_HOUR = 5
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
@@ -118,6 +119,24 @@ def normalize_email(email: str, *, field_name: str = "email") -> str:
     if len(email) > 320 or not _EMAIL.match(email):
         raise InvalidInput("Enter a valid email address.", field=field_name)
     return email
+
+
+def safe_next_path(target: str | None, default: str = "/account") -> str:
+    """Where to continue after signing in: a local path only, never another site.
+
+    Browsers drop tabs and newlines inside URLs and read a backslash as a slash, so a path
+    like "/<tab>/evil.example" or "/<backslash>evil.example" would lead to another host:
+    control characters and backslashes are refused along with "//"."""
+    if (
+        not target
+        or len(target) > 500
+        or not target.startswith("/")
+        or target.startswith("//")
+        or "\\" in target
+        or any(ord(char) < 0x20 or ord(char) == 0x7F for char in target)
+    ):
+        return default
+    return target
 
 
 def find_user(*, session: Session, email: str) -> User | None:
@@ -230,6 +249,32 @@ def register(
     return user
 
 
+def register_and_sign_in(
+    *,
+    session: Session,
+    email: str,
+    password: str,
+    name: str | None = None,
+    ip: str | None = None,
+    user_agent: str | None = None,
+) -> SignedIn | None:
+    """Sign-up from the web form: the new customer is signed in at once. None when the
+    address already has an account (`register` then mails its owner; nobody is signed in)."""
+    user = register(session=session, email=email, password=password, name=name, ip=ip)
+    if user is None:
+        return None
+    signed_in = start_session(session=session, user=user, ip=ip, user_agent=user_agent)
+    audit.record(
+        session=session,
+        action="auth.sign_in",
+        actor=user,
+        target=f"session:{signed_in.user.session_id}",
+        ip=ip,
+        details={"via": "registration"},
+    )
+    return signed_in
+
+
 def _issue_account_token(
     session: Session, user: User, purpose: TokenPurpose, ttl: timedelta
 ) -> str:
@@ -270,11 +315,25 @@ def _send_verification(session: Session, user: User) -> None:
     )
 
 
-def resend_verification(*, session: Session, user_id: int) -> None:
+def resend_verification(*, session: Session, user_id: int) -> bool:
+    """Mail a new confirmation link; False (nothing sent) when the address is confirmed
+    already or VERIFY_MAILS_PER_HOUR links went out in the last hour (no inbox flooding)."""
     user = session.get(User, user_id)
     if user is None or user.email_verified:
-        return
+        return False
+    recent = session.exec(
+        select(func.count())
+        .select_from(AccountToken)
+        .where(
+            AccountToken.user_id == user.id,
+            AccountToken.purpose == TokenPurpose.VERIFY_EMAIL.value,
+            col(AccountToken.created_at) > utcnow() - timedelta(hours=1),
+        )
+    ).one()
+    if recent >= VERIFY_MAILS_PER_HOUR:
+        return False
     _send_verification(session, user)
+    return True
 
 
 def _spend_account_token(session: Session, token: str, purpose: TokenPurpose) -> User:
@@ -725,4 +784,81 @@ def list_sessions(*, session: Session, user_id: int) -> list[UserSession]:
             .where(UserSession.user_id == user_id, col(UserSession.revoked_at).is_(None))
             .order_by(col(UserSession.created_at).desc())
         ).all()
+    )
+
+
+def end_session(
+    *, session: Session, current: CurrentUser, session_id: int, ip: str | None = None
+) -> bool:
+    """End one of the signed-in user's own sessions ("End session" on the account page).
+
+    Another user's session, an unknown id or one already ended changes nothing (False), so the
+    answer does not tell whether someone else's session exists."""
+    ended = session.execute(
+        update(UserSession)
+        .where(
+            col(UserSession.id) == session_id,
+            col(UserSession.user_id) == current.id,
+            col(UserSession.revoked_at).is_(None),
+        )
+        .values(revoked_at=utcnow(), revoked_reason="ended_by_user")
+    )
+    if not ended.rowcount:  # type: ignore[attr-defined]
+        return False
+    audit.record(
+        session=session,
+        action="auth.session_ended",
+        actor=current,
+        target=f"session:{session_id}",
+        ip=ip,
+    )
+    return True
+
+
+@dataclass(frozen=True)
+class PurgeReport:
+    sessions: int
+    refresh_tokens: int
+    account_tokens: int
+    throttles: int
+
+
+def purge_stale_records(
+    *, session: Session, retention: timedelta | None = None, now: datetime | None = None
+) -> PurgeReport:
+    """Housekeeping: delete what can no longer sign anyone in, once `retention` has passed.
+
+    Sessions that were revoked, passed their absolute expiry or sat idle past the idle limit
+    (with their refresh tokens), spent refresh tokens, and used or expired emailed tokens go
+    once they have been dead for longer than `retention` (AUTH_RECORD_RETENTION_DAYS); until
+    then the account page and support can still see them. Stale throttle counters go too.
+    The audit log keeps its own rows: it names sessions, it does not point at them."""
+    settings = get_settings()
+    now = now or utcnow()
+    cutoff = now - (retention or timedelta(days=settings.auth_record_retention_days))
+    idle_cutoff = cutoff - timedelta(minutes=settings.session_idle_minutes)
+    dead_sessions = select(UserSession.id).where(
+        (col(UserSession.revoked_at) < cutoff)
+        | (col(UserSession.expires_at) < cutoff)
+        | (col(UserSession.last_seen_at) < idle_cutoff)
+    )
+    # Children first: no reliance on ON DELETE CASCADE (SQLite needs a pragma for it).
+    refresh_of_dead = session.execute(
+        delete(RefreshToken).where(col(RefreshToken.session_id).in_(dead_sessions))
+    )
+    spent_refresh = session.execute(delete(RefreshToken).where(col(RefreshToken.used_at) < cutoff))
+    sessions = session.execute(delete(UserSession).where(col(UserSession.id).in_(dead_sessions)))
+    account_tokens = session.execute(
+        delete(AccountToken).where(
+            (col(AccountToken.expires_at) < cutoff) | (col(AccountToken.used_at) < cutoff)
+        )
+    )
+    throttles = throttle.forget_old(session=session, now=now)
+    return PurgeReport(
+        sessions=int(sessions.rowcount or 0),  # type: ignore[attr-defined]
+        refresh_tokens=int(
+            (refresh_of_dead.rowcount or 0) + (spent_refresh.rowcount or 0)  # type: ignore[attr-defined]
+        ),
+        account_tokens=int(account_tokens.rowcount or 0),  # type: ignore[attr-defined]
+        throttles=throttles,
     )

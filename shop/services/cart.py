@@ -24,6 +24,9 @@ from shop.services.errors import Conflict, InvalidInput, NotFound
 from shop.services.orders import MAX_LINES, MAX_QUANTITY, LineRequest
 
 TOKEN_BYTES = 32
+# The anonymous cart's HttpOnly, SameSite=Lax cookie (set only by the REST API's answers).
+CART_COOKIE = "shop_cart"
+CART_COOKIE_MAX_AGE = 60 * 60 * 24 * 30
 
 
 def new_cart_token() -> str:
@@ -32,6 +35,15 @@ def new_cart_token() -> str:
 
 def hash_cart_token(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def token_from_cookie_header(cookie_header: str | None) -> str | None:
+    """The cart token from a raw Cookie header (for the Reflex UI's websocket handshake)."""
+    from starlette.requests import cookie_parser
+
+    if not cookie_header:
+        return None
+    return cookie_parser(cookie_header).get(CART_COOKIE) or None
 
 
 @dataclass(frozen=True, slots=True)

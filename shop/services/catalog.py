@@ -42,10 +42,16 @@ class ProductView:
     seo_title: str
     seo_description: str
     updated_at: datetime
+    # None = unlimited; 0 = sold out (shown, not buyable).
+    inventory_count: int | None = None
 
     @property
     def path(self) -> str:
         return f"/products/{self.slug}"
+
+    @property
+    def sold_out(self) -> bool:
+        return self.inventory_count is not None and self.inventory_count <= 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +79,7 @@ def _to_view(product: Product, category: Category | None) -> ProductView:
         seo_title=product.seo_title or product.name,
         seo_description=product.seo_description or summary[:300],
         updated_at=product.updated_at,
+        inventory_count=product.inventory_count,
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from sqlalchemy import func
 from sqlmodel import Session, col, select
@@ -147,3 +148,54 @@ def delete_category(*, session: Session, category_id: int, actor: Actor | None =
         actor=actor,
         details={"slug": category.slug},
     )
+
+
+@dataclass(frozen=True, slots=True)
+class CategorySummary:
+    id: int
+    slug: str
+    name: str
+    position: int
+    product_count: int
+
+
+def category_overview(*, session: Session) -> list[CategorySummary]:
+    """Every category in shelf order with how many products (archived too) it holds."""
+    counts = dict(
+        session.exec(
+            select(Product.category_id, func.count(col(Product.id)))
+            .where(col(Product.category_id).is_not(None))
+            .group_by(col(Product.category_id))
+        ).all()
+    )
+    rows = session.exec(select(Category).order_by(col(Category.position), col(Category.id))).all()
+    return [
+        CategorySummary(
+            id=c.id or 0,
+            slug=c.slug,
+            name=c.name,
+            position=c.position,
+            product_count=int(counts.get(c.id, 0)),
+        )
+        for c in rows
+    ]
+
+
+def move_category(
+    *, session: Session, category_id: int, offset: int, actor: Actor | None = None
+) -> list[Category]:
+    """Move one category `offset` places (-1 up, +1 down); at either end it stays put."""
+    ordered = [
+        c.id or 0
+        for c in session.exec(
+            select(Category).order_by(col(Category.position), col(Category.id))
+        ).all()
+    ]
+    if category_id not in ordered:
+        raise NotFound(f"No category {category_id!r}.")
+    index = ordered.index(category_id)
+    target = min(max(index + offset, 0), len(ordered) - 1)
+    if target == index:
+        return [get_category(session=session, id_or_slug=i) for i in ordered]
+    ordered.insert(target, ordered.pop(index))
+    return reorder_categories(session=session, ordered_ids=ordered, actor=actor)

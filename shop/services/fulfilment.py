@@ -18,15 +18,19 @@ number of times, from any number of threads or processes at once:
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import case, update
+from sqlalchemy import case, delete, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, SQLModel, col, select
 
 from shop.models import (
+    Cart,
+    CartItem,
     DownloadGrant,
     Order,
     OrderEmail,
@@ -36,6 +40,8 @@ from shop.models import (
     ProductFile,
     utcnow,
 )
+from shop.services.catalog_cache import bump_catalog_version
+from shop.services.catalog_events import after_commit
 from shop.services.stripe_api import PaymentIntentInfo
 from shop.settings import get_settings
 
@@ -59,12 +65,16 @@ def insert_ignoring_conflicts(
 ) -> bool:
     """INSERT … ON CONFLICT DO NOTHING on SQLite and PostgreSQL; True when a row went in."""
     table: Any = model.__table__  # type: ignore[attr-defined]
-    dialect = session.get_bind().dialect.name
+    statement = _insert_ignoring(table, session.get_bind().dialect.name)
+    return session.execute(statement, values).first() is not None
+
+
+@lru_cache(maxsize=64)
+def _insert_ignoring(table: Any, dialect: str) -> Any:
+    """Built once per table (the values go as parameters): this runs on every webhook."""
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     # RETURNING, not rowcount: psycopg reports -1 rows for INSERT … ON CONFLICT DO NOTHING.
-    primary_key = list(table.primary_key.columns)
-    statement = insert(table).values(**values).on_conflict_do_nothing().returning(*primary_key)
-    return session.execute(statement).first() is not None
+    return insert(table).on_conflict_do_nothing().returning(*table.primary_key.columns)
 
 
 def payment_problem(order: Order, payment_intent: PaymentIntentInfo) -> str | None:
@@ -90,7 +100,7 @@ def fulfil_order(
     now: datetime | None = None,
 ) -> FulfilmentOutcome:
     """Mark the order paid and deliver it, exactly once; later calls change nothing."""
-    from shop.services import promo_codes, receipts
+    from shop.services import promo_codes, receipts, refunds
 
     now = now or utcnow()
     order = session.get(Order, order_id)
@@ -160,9 +170,26 @@ def fulfil_order(
             user_id=order.user_id,
             discount_amount=order.discount_amount,
         )
+    if order.user_id is not None:
+        _remove_bought_from_cart(session, user_id=order.user_id, items=items)
     receipts.queue_receipt(session=session, order=order, now=now)
+    # Refunds Stripe reported before this payment's own event (shuffled webhooks) apply now.
+    refunds.follow_refunds(session=session, order_id=order_id, now=now)
     log.info("order fulfilled", extra={"order_id": order_id, "payment_intent": payment_intent.id})
     return FulfilmentOutcome(order_id, True, order.status)
+
+
+def _remove_bought_from_cart(session: Session, *, user_id: int, items: Sequence[OrderItem]) -> None:
+    """What was just bought leaves the buyer's cart (anything added since stays)."""
+    cart = session.exec(select(Cart).where(Cart.user_id == user_id)).first()
+    if cart is None:
+        return
+    session.execute(
+        delete(CartItem).where(
+            col(CartItem.cart_id) == cart.id,
+            col(CartItem.product_id).in_([item.product_id for item in items]),
+        )
+    )
 
 
 def _take_from_inventory(session: Session, item: OrderItem) -> None:
@@ -179,6 +206,8 @@ def _take_from_inventory(session: Session, item: OrderItem) -> None:
         .execution_options(synchronize_session=False)
     )
     if result.rowcount:
+        # Stock is public (sold out shows on the storefront): cached catalog answers expire.
+        after_commit(session, bump_catalog_version)
         product = session.get(Product, item.product_id, populate_existing=True)
         if product is not None and product.inventory_count == 0:
             log.info("product sold out", extra={"product_id": item.product_id})

@@ -34,6 +34,7 @@ class Mail:
     to: str
     subject: str
     text: str
+    html: str | None = None  # an HTML alternative to `text`, when there is one
 
 
 def build_message(mail: Mail) -> EmailMessage:
@@ -45,6 +46,8 @@ def build_message(mail: Mail) -> EmailMessage:
     message["Date"] = formatdate(localtime=False)
     message["Message-ID"] = make_msgid(domain="shop.local")
     message.set_content(mail.text)
+    if mail.html is not None:
+        message.add_alternative(mail.html, subtype="html")
     return message
 
 

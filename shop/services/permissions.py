@@ -21,6 +21,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "audit:read",
         "users:manage",
         "settings:write",
+        "payments:reconcile",
     ],
     "support": [
         "catalog:read",

@@ -40,9 +40,23 @@ def downloads_url() -> str:
     return f"{get_settings().public_url}/account/downloads"
 
 
-def build_receipt(*, session: Session, order: Order, to: str) -> Receipt:
-    """The receipt of a stored order: number, items, tax lines with the merchant's registration
-    numbers, total and where to download."""
+@dataclass(frozen=True, slots=True)
+class ReceiptFigures:
+    """What every form of the receipt shows (email, page, PDF), read from the stored order."""
+
+    shop_name: str
+    order_number: str
+    status: str
+    paid_on: str | None
+    customer_email: str | None
+    billing: str
+    rows: list[tuple[str, str]]  # (item, amount)
+    totals: list[tuple[str, str]]  # subtotal, discount, each tax with its number, total
+    total: str
+    downloads_url: str
+
+
+def receipt_figures(*, session: Session, order: Order) -> ReceiptFigures:
     settings = get_settings()
     items = session.exec(
         select(OrderItem).where(OrderItem.order_id == order.id).order_by(OrderItem.id)  # type: ignore[arg-type]
@@ -72,13 +86,34 @@ def build_receipt(*, session: Session, order: Order, to: str) -> Receipt:
             label += f" (reg. {tax.registration_number})"
         totals.append((label, money(tax.amount)))
     totals.append(("Total", money(order.total_amount)))
-    paid_on = (order.paid_at or utcnow()).strftime("%Y-%m-%d")
-    subject = f"Your {settings.shop_name} receipt for order {order.number}"
-    downloads = downloads_url()
+    user = session.get(User, order.user_id) if order.user_id is not None else None
+    billing = ", ".join(part for part in (order.billing_region, order.billing_country) if part)
+    return ReceiptFigures(
+        shop_name=settings.shop_name,
+        order_number=order.number or "",
+        status=order.status,
+        paid_on=order.paid_at.strftime("%Y-%m-%d") if order.paid_at else None,
+        customer_email=user.email if user else None,
+        billing=billing,
+        rows=rows,
+        totals=totals,
+        total=money(order.total_amount),
+        downloads_url=downloads_url(),
+    )
+
+
+def build_receipt(*, session: Session, order: Order, to: str) -> Receipt:
+    """The receipt of a stored order: number, items, tax lines with the merchant's registration
+    numbers, total and where to download."""
+    figures = receipt_figures(session=session, order=order)
+    rows, totals = figures.rows, figures.totals
+    paid_on = figures.paid_on or utcnow().strftime("%Y-%m-%d")
+    subject = f"Your {figures.shop_name} receipt for order {order.number}"
+    downloads = figures.downloads_url
 
     width = max(len(label) for label, _ in rows + totals) + 2
     lines = [
-        f"Thank you for your order from {settings.shop_name}.",
+        f"Thank you for your order from {figures.shop_name}.",
         "",
         f"Order {order.number} — paid {paid_on}",
         "",
@@ -89,20 +124,28 @@ def build_receipt(*, session: Session, order: Order, to: str) -> Receipt:
     lines += ["", f"Download your files: {downloads}", ""]
     text = "\n".join(lines)
 
-    def table(pairs: list[tuple[str, str]]) -> str:
-        return "".join(
-            f"<tr><td>{html.escape(label)}</td>"
-            f'<td style="text-align:right">{html.escape(amount)}</td></tr>'
-            for label, amount in pairs
-        )
+    def table(pairs: list[tuple[str, str]], *, bold_last: bool = False) -> str:
+        cells = []
+        for n, (label, amount) in enumerate(pairs):
+            weight = "font-weight:bold;" if bold_last and n == len(pairs) - 1 else ""
+            cells.append(
+                f'<tr><td style="padding:4px 12px 4px 0;{weight}">{html.escape(label)}</td>'
+                f'<td style="padding:4px 0;text-align:right;{weight}">{html.escape(amount)}</td>'
+                f"</tr>"
+            )
+        return "".join(cells)
 
     body = (
-        f"<!doctype html><html><body>"
-        f"<p>Thank you for your order from {html.escape(settings.shop_name)}.</p>"
-        f"<h1>Order {html.escape(order.number or '')}</h1><p>Paid {paid_on}</p>"
-        f"<table>{table(rows)}</table><hr><table>{table(totals)}</table>"
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        f"<title>{html.escape(subject)}</title></head>"
+        '<body style="font-family:system-ui,sans-serif;color:#1b1b1b">'
+        f"<p>Thank you for your order from {html.escape(figures.shop_name)}.</p>"
+        f'<h1 style="font-size:20px">Order {html.escape(order.number or "")}</h1>'
+        f"<p>Paid {paid_on}</p>"
+        f"<table>{table(rows)}</table><hr>"
+        f"<table>{table(totals, bold_last=True)}</table>"
         f'<p><a href="{html.escape(downloads)}">Download your files</a></p>'
-        f"</body></html>"
+        "</body></html>"
     )
     return Receipt(to=to, subject=subject, text=text, html=body)
 
@@ -148,7 +191,11 @@ def _flush(session: Session) -> None:
     bind = session.get_bind()
     for order_id, receipt in pending:
         try:
-            mail.send_mail(mail.Mail(to=receipt.to, subject=receipt.subject, text=receipt.text))
+            mail.send_mail(
+                mail.Mail(
+                    to=receipt.to, subject=receipt.subject, text=receipt.text, html=receipt.html
+                )
+            )
         except Exception:  # committed already: the unsent row stays for a resend
             log.exception("sending the receipt failed", extra={"order_id": order_id})
             continue

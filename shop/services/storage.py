@@ -231,6 +231,8 @@ class S3Storage:
             region_name=region,
             config=Config(
                 s3={"addressing_style": "path"},
+                # SigV4 everywhere, also for presigned download URLs (X-Amz-Expires).
+                signature_version="s3v4",
                 retries={"max_attempts": 3, "mode": "standard"},
                 # Our own SHA-256 covers integrity; no extra CRC trailers some S3 clones refuse.
                 request_checksum_calculation="when_required",
@@ -260,6 +262,30 @@ class S3Storage:
 
     def delete(self, key: str) -> None:
         self.client.delete_object(Bucket=self.bucket, Key=self.object_key(key))
+
+    def presigned_url(
+        self,
+        key: str,
+        *,
+        expires_in: int,
+        content_disposition: str,
+        content_type: str = "application/octet-stream",
+    ) -> str:
+        """A GET URL valid `expires_in` seconds; the object store answers it (and its Range
+        requests) itself, with the given Content-Disposition and Content-Type."""
+        return str(
+            self.client.generate_presigned_url(
+                "get_object",
+                Params={
+                    "Bucket": self.bucket,
+                    "Key": self.object_key(key),
+                    "ResponseContentDisposition": content_disposition,
+                    "ResponseContentType": content_type,
+                    "ResponseCacheControl": "no-store",
+                },
+                ExpiresIn=expires_in,
+            )
+        )
 
 
 # --- selection and module-level helpers ----------------------------------------------------

@@ -396,3 +396,105 @@ def _signature_timestamps(header: str) -> list[int]:
             except ValueError:
                 return []
     return values
+
+
+# --- refunds and events (reconciliation) -----------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RefundInfo:
+    """A Stripe refund: how much of which PaymentIntent, and whether it went through."""
+
+    id: str
+    amount: int
+    currency: str
+    status: str
+    payment_intent_id: str | None
+    charge_id: str | None
+    reason: str | None
+    metadata: dict[str, str]
+    created: int
+
+    @classmethod
+    def from_stripe(cls, obj: Any) -> RefundInfo:
+        if not isinstance(obj, dict):
+            obj = obj.to_dict()
+
+        def ref(value: Any) -> str | None:
+            if value is None or isinstance(value, str):
+                return value
+            return str(value.get("id")) if value.get("id") else None
+
+        metadata = obj.get("metadata") or {}
+        return cls(
+            id=str(obj["id"]),
+            amount=int(obj["amount"]),
+            currency=str(obj["currency"]).lower(),
+            status=str(obj.get("status") or "succeeded"),
+            payment_intent_id=ref(obj.get("payment_intent")),
+            charge_id=ref(obj.get("charge")),
+            reason=obj.get("reason"),
+            metadata={str(k): str(v) for k, v in dict(metadata).items()},
+            created=int(obj.get("created") or 0),
+        )
+
+
+def create_refund(
+    *,
+    payment_intent_id: str,
+    amount: int,
+    metadata: dict[str, str],
+    idempotency_key: str,
+) -> RefundInfo:
+    """Refund `amount` of a PaymentIntent; Stripe refuses more than is left to refund."""
+    params: dict[str, Any] = {
+        "payment_intent": payment_intent_id,
+        "amount": amount,
+        "reason": "requested_by_customer",
+        "metadata": metadata,
+    }
+    obj = _call(client().v1.refunds.create, params=params, idempotency_key=idempotency_key)
+    return RefundInfo.from_stripe(obj)
+
+
+def _list_all(method: Any, params: dict[str, Any], max_items: int) -> list[dict[str, Any]]:
+    """Walk a Stripe list (newest first) page by page, up to `max_items` objects."""
+    found: list[dict[str, Any]] = []
+    page_params = {**params, "limit": 100}
+    while len(found) < max_items:
+        page = _call(method, params=page_params)
+        data = list(page.get("data") or [])
+        found.extend(data)
+        if not page.get("has_more") or not data:
+            break
+        page_params = {**page_params, "starting_after": data[-1]["id"]}
+    return found[:max_items]
+
+
+def list_refunds(*, created_since: int, max_items: int = 1000) -> list[RefundInfo]:
+    """Refunds made since `created_since` (Unix time), through the shop or not."""
+    rows = _list_all(
+        client().v1.refunds.list, {"created": {"gte": created_since}}, max_items=max_items
+    )
+    return [RefundInfo.from_stripe(row) for row in rows]
+
+
+def list_undelivered_events(
+    *, types: list[str], created_since: int, max_items: int = 1000
+) -> list[StripeEvent]:
+    """Events of these types that Stripe has not yet delivered to every endpoint."""
+    rows = _list_all(
+        client().v1.events.list,
+        {"delivery_success": False, "types": types[:20], "created": {"gte": created_since}},
+        max_items=max_items,
+    )
+    return [
+        StripeEvent(
+            id=str(row["id"]),
+            type=str(row["type"]),
+            created=int(row.get("created") or 0),
+            data_object=dict((row.get("data") or {}).get("object") or {}),
+            payload=row,
+        )
+        for row in rows
+    ]

@@ -27,13 +27,20 @@ from sqlmodel import Session, col, select
 from shop.models import Order, WebhookEvent, utcnow
 from shop.services import payments, stripe_api
 from shop.services.fulfilment import fulfil_order, insert_ignoring_conflicts
-from shop.services.stripe_api import PaymentIntentInfo, StripeEvent, WebhookRejected
+from shop.services.stripe_api import (
+    PaymentIntentInfo,
+    RefundInfo,
+    StripeEvent,
+    WebhookRejected,
+)
 from shop.settings import get_settings
 
 log = logging.getLogger("shop.webhooks")
 
 __all__ = [
     "HANDLERS",
+    "acknowledge_unhandled",
+    "is_processed",
     "ProcessOutcome",
     "WebhookRejected",
     "process_event",
@@ -73,6 +80,33 @@ def store_event(*, session: Session, event: StripeEvent) -> bool:
     )
 
 
+def acknowledge_unhandled(*, session: Session, event: StripeEvent) -> bool:
+    """An event of a type with no handler: stored already processed, in one statement (what
+    `store_event` + `process_event` would do in two transactions). False for a duplicate."""
+    now = utcnow()
+    return insert_ignoring_conflicts(
+        session,
+        WebhookEvent,
+        {
+            "stripe_event_id": event.id,
+            "type": event.type[:100],
+            "payload": event.payload,
+            "received_at": now,
+            "processed_at": now,
+            "attempts": 1,
+            "order_id": order_id_of(session, event.data_object),
+        },
+    )
+
+
+def is_processed(*, session: Session, stripe_event_id: str) -> bool:
+    """A plain read: lets a duplicate delivery of a processed event skip the row lock."""
+    processed_at = session.exec(
+        select(WebhookEvent.processed_at).where(WebhookEvent.stripe_event_id == stripe_event_id)
+    ).first()
+    return processed_at is not None
+
+
 def process_event(*, session: Session, stripe_event_id: str) -> ProcessOutcome:
     """Process a stored event once, under its row lock."""
     locked: Any = session.execute(
@@ -93,9 +127,10 @@ def process_event(*, session: Session, stripe_event_id: str) -> ProcessOutcome:
         return ProcessOutcome(stripe_event_id, row.type, True, True)
     handler = HANDLERS.get(row.type)
     detail = None
+    data_object = (row.payload.get("data") or {}).get("object") or {}
     if handler is not None:
-        data_object = (row.payload.get("data") or {}).get("object") or {}
         detail = handler(session, data_object)
+    row.order_id = order_id_of(session, data_object)
     row.processed_at = utcnow()
     row.last_error = None
     session.add(row)
@@ -161,8 +196,51 @@ def _payment_canceled(session: Session, data_object: dict[str, Any]) -> str:
     return "canceled" if payments.mark_canceled(session=session, order_id=order.id) else "unchanged"
 
 
+def _refund_changed(session: Session, data_object: dict[str, Any]) -> str:
+    from shop.services import refunds
+
+    recorded = refunds.record_refund(session=session, refund=RefundInfo.from_stripe(data_object))
+    if recorded.order_id is None:
+        return "no order"
+    return "refund recorded" if recorded.changed else "refund already recorded"
+
+
+def _charge_refunded(session: Session, data_object: dict[str, Any]) -> str:
+    """The charge lists its refunds (when Stripe includes them); each is recorded once.
+    Without the list, the `refund.*` events and reconciliation record them."""
+    from shop.services import refunds
+
+    listed = (data_object.get("refunds") or {}).get("data") or []
+    changed = False
+    for item in listed:
+        recorded = refunds.record_refund(session=session, refund=RefundInfo.from_stripe(item))
+        changed = changed or recorded.changed
+    return "refunds recorded" if changed else "refunds already recorded"
+
+
+def order_id_of(session: Session, data_object: dict[str, Any]) -> int | None:
+    """The shop's order an event's object is about (PaymentIntent, charge or refund)."""
+    kind = data_object.get("object")
+    intent_id: Any = None
+    if kind == "payment_intent":
+        raw = str((data_object.get("metadata") or {}).get("order_id") or "")
+        if raw.isdigit() and session.get(Order, int(raw)) is not None:
+            return int(raw)
+        intent_id = data_object.get("id")
+    elif kind in ("charge", "refund"):
+        intent_id = data_object.get("payment_intent")
+        if isinstance(intent_id, dict):
+            intent_id = intent_id.get("id")
+    if not isinstance(intent_id, str) or not intent_id:
+        return None
+    return session.exec(select(Order.id).where(Order.stripe_payment_intent_id == intent_id)).first()
+
+
 HANDLERS: dict[str, Callable[[Session, dict[str, Any]], str]] = {
     "payment_intent.succeeded": _payment_succeeded,
     "payment_intent.payment_failed": _payment_failed,
     "payment_intent.canceled": _payment_canceled,
+    "charge.refunded": _charge_refunded,
+    "refund.created": _refund_changed,
+    "refund.updated": _refund_changed,
 }

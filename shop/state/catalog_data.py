@@ -61,5 +61,6 @@ def product(session: Any, slug: str) -> tuple[dict[str, str], list[str]] | None:
         return None
     data = product_card_data(view)
     data["kind"] = view.kind
+    data["id"] = str(view.id)
     paragraphs = [p.strip() for p in view.description.split("\n\n") if p.strip()]
     return data, paragraphs

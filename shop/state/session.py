@@ -18,7 +18,8 @@ from urllib.parse import quote
 import reflex as rx
 from reflex.event import EventSpec
 
-from shop.services import auth
+from shop.db import session_scope
+from shop.services import auth, cart
 from shop.services.auth import CurrentUser
 
 STAFF_ROLES = ("admin", "support")
@@ -57,7 +58,29 @@ class SessionState(rx.State):
         here = self.router.url.path or "/"
         return rx.redirect(f"/login?next={quote(here, safe='/')}")
 
+    def cart_owner(self, user: CurrentUser | None) -> tuple[int | None, str | None]:
+        """Whose cart this visitor sees: the account's, or the anonymous cookie's (read from the
+        websocket handshake; the HttpOnly token never reaches page scripts)."""
+        if user is not None:
+            return user.id, None
+        return None, cart.token_from_cookie_header(self.router.headers.cookie)
+
+    async def refresh_cart_count(self, user: CurrentUser | None) -> None:
+        user_id, token = self.cart_owner(user)
+        if user_id is None and token is None:
+            self.cart_count = 0
+            return
+
+        def count() -> int:
+            with session_scope() as session:
+                found = cart.find_cart(session=session, token=token, user_id=user_id)
+                return cart.view_cart(session=session, cart=found).item_count
+
+        self.cart_count = await asyncio.to_thread(count)
+
     @rx.event
     async def load_session(self):
         """on_load of every page: refresh what the header shows."""
-        self._show(await self.current_user())
+        user = await self.current_user()
+        self._show(user)
+        await self.refresh_cart_count(user)

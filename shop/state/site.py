@@ -34,4 +34,5 @@ def product_card_data(product: ProductView) -> dict[str, str]:
         "category_slug": product.category_slug or "",
         "image": product.image_url or "",
         "summary": summary,
+        "sold_out": "Sold out" if product.sold_out else "",
     }

@@ -70,7 +70,7 @@ def head_tags(product: ProductView, settings: Settings) -> str:
             "@type": "Offer",
             "price": price,
             "priceCurrency": product.currency.upper(),
-            "availability": "https://schema.org/InStock",
+            "availability": "https://schema.org/" + ("SoldOut" if product.sold_out else "InStock"),
             "url": url,
         },
     }
@@ -117,6 +117,7 @@ def body_block(product: ProductView, settings: Settings) -> str:
         f'<p><a href="/">{e(settings.shop_name)}</a> › <a href="/products">Products</a></p>'
         f"<article><h1>{e(product.name)}</h1>"
         f'<p class="price">{e(product.price_display)}</p>'
+        f"{'<p><strong>Sold out</strong></p>' if product.sold_out else ''}"
         f"{category}{image}{paragraphs}</article></main></noscript>"
     )
 

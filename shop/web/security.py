@@ -22,7 +22,7 @@ from shop.web.build import client_dir
 
 STRIPE_JS_ORIGIN = "https://js.stripe.com"
 # Pages that load Stripe.js (or the sandbox stand-in) get the payment origins in their CSP.
-PAYMENT_PATHS: tuple[str, ...] = ()
+PAYMENT_PATHS: tuple[str, ...] = ("/checkout",)  # and /checkout/success etc.
 _INLINE_SCRIPT = re.compile(rb"<script(?P<attrs>[^>]*)>(?P<body>.*?)</script>", re.S | re.I)
 _NON_JS_TYPE = re.compile(rb"""type\s*=\s*["']?(application/(ld\+)?json|text/template)""", re.I)
 

@@ -30,6 +30,8 @@ PUBLIC: set[tuple[str, str]] = {
     ("POST", "/api/auth/logout"),  # idempotent; always clears the cookie
     ("POST", "/api/auth/login/form"),  # the HTML form twins of login and logout
     ("POST", "/api/auth/logout/form"),
+    ("POST", "/api/auth/register/form"),  # the HTML form twin of register
+    ("POST", "/api/auth/password-reset/form"),  # the emailed token is the credential
     ("POST", "/api/auth/verify-email"),  # the emailed token is the credential
     ("POST", "/api/auth/password-reset"),
     ("POST", "/api/auth/password-reset/confirm"),  # the emailed token is the credential
@@ -38,6 +40,13 @@ PUBLIC: set[tuple[str, str]] = {
     ("POST", "/api/webhooks/stripe"),  # authenticated by Stripe's signature instead
     ("GET", "/api/downloads/{token}"),  # signed, expiring download links
     ("GET", "/api/categories"),  # the public catalog
+    # The cart: anonymous visitors have one too, found by their own HttpOnly cart cookie (a
+    # random token, stored hashed) or, when signed in, by their account; nobody else's.
+    ("GET", "/api/cart"),
+    ("POST", "/api/cart/items"),
+    ("POST", "/api/cart/items/form"),  # the HTML form twin of POST /api/cart/items
+    ("PUT", "/api/cart/items/{product_id}"),
+    ("DELETE", "/api/cart/items/{product_id}"),
 }
 
 _PARAM = re.compile(r"\{([^}:]+)(?::[^}]+)?\}")

@@ -34,6 +34,7 @@ class LiveShop:
     url: str
     data_dir: Path
     log: Path
+    sandbox_url: str = ""
 
 
 def free_port() -> int:
@@ -92,9 +93,16 @@ def build_frontend() -> None:
         pytest.fail(f"frontend build failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}")
 
 
-def start_shop(data_dir: Path, log_path: Path, timeout: float = 60) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    env = shop_environment(data_dir, port)
+def start_shop(
+    data_dir: Path,
+    log_path: Path,
+    timeout: float = 60,
+    *,
+    port: int | None = None,
+    extra_env: dict[str, str] | None = None,
+) -> tuple[subprocess.Popen, str]:
+    port = port or free_port()
+    env = {**shop_environment(data_dir, port), **(extra_env or {})}
     for command in ("migrate", "seed"):
         subprocess.run(
             [sys.executable, "-m", "shop", command], cwd=ROOT, env=env, check=True, timeout=120
@@ -135,16 +143,72 @@ def stop_shop(process: subprocess.Popen) -> None:
             process.wait(timeout=5)
 
 
+def start_sandbox(data_dir: Path, shop_port: int, secret: str) -> tuple[subprocess.Popen, str]:
+    """The offline Stripe sandbox as `python -m shop run` starts it: its own process, signed
+    webhooks delivered to the live shop's endpoint."""
+    port = free_port()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    env = {**clean_environment(), "STRIPE_SANDBOX_WEBHOOK_SECRET": secret}
+    log = (data_dir.parent / "sandbox.log").open("wb")
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "stripe_sandbox",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--data",
+            str(data_dir.parent / "stripe_sandbox.sqlite3"),
+            "--webhook-url",
+            f"http://127.0.0.1:{shop_port}/api/webhooks/stripe",
+            "--retry-base",
+            "0.5",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"the Stripe sandbox exited with {process.returncode}")
+        try:
+            if httpx.get(f"{url}/_sandbox/health", timeout=1).status_code == 200:
+                return process, url
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    stop_shop(process)
+    pytest.fail("the Stripe sandbox did not answer within 30 s")
+
+
 @pytest.fixture(scope="session")
 def live_shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveShop]:
+    """The built shop in sandbox mode, with the Stripe sandbox beside it (checkout works)."""
     build_frontend()
     data_dir = tmp_path_factory.mktemp("live-shop") / "data"
     log_path = data_dir.parent / "server.log"
-    process, url = start_shop(data_dir, log_path)
+    shop_port = free_port()
+    secret = "whsec_live_shop_" + os.urandom(12).hex()
+    sandbox, sandbox_url = start_sandbox(data_dir, shop_port, secret)
     try:
-        yield LiveShop(url=url, data_dir=data_dir, log=log_path)
+        process, url = start_shop(
+            data_dir,
+            log_path,
+            port=shop_port,
+            extra_env={"STRIPE_API_BASE": sandbox_url, "STRIPE_WEBHOOK_SECRET": secret},
+        )
+        try:
+            yield LiveShop(url=url, data_dir=data_dir, log=log_path, sandbox_url=sandbox_url)
+        finally:
+            stop_shop(process)
     finally:
-        stop_shop(process)
+        stop_shop(sandbox)
 
 
 @dataclass

@@ -175,7 +175,8 @@ class Shop:
             if "receipt" in str(message["Subject"]) and f"order {number}" in str(
                 message["Subject"]
             ):
-                found.append(message.get_content())  # type: ignore[attr-defined]
+                plain = message.get_body(preferencelist=("plain",))  # type: ignore[attr-defined]
+                found.append(plain.get_content())
         return found
 
     # -- API ----------------------------------------------------------------------------------

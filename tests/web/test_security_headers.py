@@ -153,3 +153,20 @@ def test_event_websocket_accepts_the_shop_origin(client):
     # Engine.IO "open" packet: the Reflex event channel is up.
     assert opening.startswith("0{")
     assert '"sid"' in opening
+
+
+def test_only_checkout_pages_may_load_stripe_js(client):
+    # given the sandbox's origin, where its stripe.js stand-in lives
+    sandbox = "http://127.0.0.1:12111"
+    # when the checkout pages and ordinary pages are fetched
+    checkout = _csp(client.get("/checkout"))
+    success = _csp(client.get("/checkout/success?order=1"))
+    home = _csp(client.get("/"))
+    cart = _csp(client.get("/cart"))
+    # then only the checkout pages allow its scripts, frames and requests
+    for policy in (checkout, success):
+        assert sandbox in policy["script-src"]
+        assert sandbox in policy["connect-src"]
+    for policy in (home, cart):
+        assert sandbox not in policy["script-src"]
+        assert policy["frame-src"] == ["'none'"]

@@ -14,9 +14,11 @@ from fastapi.responses import RedirectResponse
 from pydantic import BaseModel, Field
 
 from shop.api.deps import CurrentUser, OptionalUser, bearer_token, client_ip
+from shop.api.routes.cart import merge_at_sign_in
 from shop.db import session_scope
 from shop.services import auth
 from shop.services.auth import Unauthorized
+from shop.services.errors import ShopError
 from shop.services.throttle import Throttled
 from shop.settings import get_settings
 
@@ -161,19 +163,13 @@ def login(body: LoginIn, request: Request, response: Response) -> TokensOut:
     if signed_in is None:
         raise Unauthorized("Wrong email or password.", code="invalid_credentials")
     set_session_cookie(response, signed_in.session_token)
+    merge_at_sign_in(request, response, signed_in.user.id)
     tokens = signed_in.tokens
     return TokensOut(
         access_token=tokens.access_token,
         refresh_token=tokens.refresh_token,
         expires_in=tokens.expires_in,
     )
-
-
-def _safe_next(target: str | None, default: str) -> str:
-    """Only same-site paths: never redirect to another host after sign-in."""
-    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
-        return default
-    return target
 
 
 @router.post("/login/form", status_code=status.HTTP_303_SEE_OTHER, response_class=Response)
@@ -186,7 +182,7 @@ def login_form(
     """For a plain HTML form on /login (no JavaScript, the password never enters UI state):
     303 to `next` (a local path, default /account) with the session cookie, or back to
     /login?error=invalid_credentials | too_many_attempts&retry_after=N."""
-    target = _safe_next(next, "/account")
+    target = auth.safe_next_path(next)
     try:
         with session_scope() as session:
             signed_in = auth.sign_in(
@@ -204,7 +200,104 @@ def login_form(
         return RedirectResponse(f"/login?{query}", status_code=status.HTTP_303_SEE_OTHER)
     response = RedirectResponse(target, status_code=status.HTTP_303_SEE_OTHER)
     set_session_cookie(response, signed_in.session_token)
+    merge_at_sign_in(request, response, signed_in.user.id)
     return response
+
+
+def _see_other(path: str, query: dict[str, object] | None = None, fragment: str = "") -> Response:
+    target = f"{path}?{urlencode(query)}" if query else path
+    return RedirectResponse(
+        target + (f"#{fragment}" if fragment else ""), status_code=status.HTTP_303_SEE_OTHER
+    )
+
+
+def _form_error(exc: ShopError, *, default_field: str) -> dict[str, object]:
+    return {"error": exc.code, "field": exc.field or default_field}
+
+
+@router.post("/register/form", status_code=status.HTTP_303_SEE_OTHER, response_class=Response)
+def register_form(
+    request: Request,
+    email: Annotated[str, Form(max_length=320)],
+    password: Annotated[str, Form(max_length=4096)],
+    name: Annotated[str | None, Form(max_length=200)] = None,
+    next: Annotated[str | None, Form(max_length=500)] = None,
+) -> Response:
+    """For the plain HTML form on /register (the password never enters UI state).
+
+    A new account is signed in at once: 303 to `next` (a local path, default /account) with
+    the session cookie. A refused password or malformed email: 303 back to
+    /register?error=CODE&field=FIELD. An address that already has an account gets what the
+    service gives it (an email to the owner, no account, no error naming the address): 303
+    to /login?notice=check_email. Whoever submits the form can tell that they were not
+    signed in; the per-IP API rate limit bounds how fast anyone can learn that way."""
+    target = auth.safe_next_path(next)
+    back = {"next": target} if target != "/account" else {}
+    try:
+        with session_scope() as session:
+            signed_in = auth.register_and_sign_in(
+                session=session,
+                email=email,
+                password=password,
+                name=name,
+                ip=client_ip(request),
+                user_agent=request.headers.get("user-agent"),
+            )
+    except ShopError as exc:
+        return _see_other("/register", {**_form_error(exc, default_field="email"), **back})
+    if signed_in is None:
+        return _see_other("/login", {"notice": "check_email", **back})
+    response = _see_other(target)
+    set_session_cookie(response, signed_in.session_token)
+    return response
+
+
+@router.post("/password/form", status_code=status.HTTP_303_SEE_OTHER, response_class=Response)
+def change_password_form(
+    request: Request,
+    user: CurrentUser,
+    current_password: Annotated[str, Form(max_length=4096)],
+    new_password: Annotated[str, Form(max_length=4096)],
+    end_other_sessions: Annotated[str | None, Form(max_length=10)] = None,
+) -> Response:
+    """For the change-password form on /account. An unticked checkbox is not sent at all, so
+    other sessions end only when `end_other_sessions` is present (the page ticks it by
+    default). 303 to /account?password=changed&ended=N, or /account?error=CODE&field=FIELD."""
+    try:
+        with session_scope() as session:
+            ended = auth.change_password(
+                session=session,
+                current=user,
+                current_password=current_password,
+                new_password=new_password,
+                end_other_sessions=end_other_sessions is not None,
+                ip=client_ip(request),
+            )
+    except ShopError as exc:
+        return _see_other(
+            "/account", _form_error(exc, default_field="new_password"), fragment="password"
+        )
+    return _see_other("/account", {"password": "changed", "ended": ended}, fragment="password")
+
+
+@router.post("/password-reset/form", status_code=status.HTTP_303_SEE_OTHER, response_class=Response)
+def password_reset_form(
+    request: Request,
+    token: Annotated[str, Form(max_length=200)],
+    new_password: Annotated[str, Form(max_length=4096)],
+) -> Response:
+    """For the form on /reset-password: 303 to /login?notice=password_reset, or back to
+    /reset-password?token=…&error=CODE&field=FIELD (an invalid link says so)."""
+    try:
+        with session_scope() as session:
+            auth.reset_password(
+                session=session, token=token, new_password=new_password, ip=client_ip(request)
+            )
+    except ShopError as exc:
+        return _see_other(
+            "/reset-password", {"token": token, **_form_error(exc, default_field="new_password")}
+        )
+    return _see_other("/login", {"notice": "password_reset"})
 
 
 @router.post("/logout/form", status_code=status.HTTP_303_SEE_OTHER, response_class=Response)

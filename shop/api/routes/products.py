@@ -35,6 +35,7 @@ class ProductOut(BaseModel):
     category: CategoryOut | None
     image_url: str | None
     url: str
+    sold_out: bool = False
 
     @classmethod
     def from_view(cls, view: catalog.ProductView) -> ProductOut:
@@ -53,6 +54,7 @@ class ProductOut(BaseModel):
             ),
             image_url=view.image_url,
             url=view.path,
+            sold_out=view.sold_out,
         )
 
 

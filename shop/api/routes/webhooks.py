@@ -30,8 +30,16 @@ def receive(*, payload: bytes, sig_header: str | None) -> JSONResponse:
     except webhooks.WebhookRejected as exc:
         return error_response(400, "invalid_webhook", str(exc))
     try:
+        if event.type not in webhooks.HANDLERS:
+            # Nothing to do but keep it: stored as processed in one statement.
+            with session_scope() as session:
+                new = webhooks.acknowledge_unhandled(session=session, event=event)
+            return _answer(event.id, handled=False, duplicate=not new)
         with session_scope() as session:
-            webhooks.store_event(session=session, event=event)
+            new = webhooks.store_event(session=session, event=event)
+            duplicate = not new and webhooks.is_processed(session=session, stripe_event_id=event.id)
+        if duplicate:  # a repeat of a processed event: no row lock, no write
+            return _answer(event.id, handled=True, duplicate=True)
     except Exception:
         log.exception("could not store a webhook event", extra={"event_id": event.id})
         return error_response(503, "unavailable", "The event could not be stored; retry later.")
@@ -48,11 +56,10 @@ def receive(*, payload: bytes, sig_header: str | None) -> JSONResponse:
         except Exception:
             log.exception("could not record the failure", extra={"event_id": event.id})
         return error_response(500, "processing_failed", "The event will be processed on retry.")
+    return _answer(outcome.event_id, handled=outcome.handled, duplicate=outcome.already_processed)
+
+
+def _answer(event_id: str, *, handled: bool, duplicate: bool) -> JSONResponse:
     return JSONResponse(
-        {
-            "received": True,
-            "event_id": outcome.event_id,
-            "handled": outcome.handled,
-            "duplicate": outcome.already_processed,
-        }
+        {"received": True, "event_id": event_id, "handled": handled, "duplicate": duplicate}
     )

@@ -1,0 +1,162 @@
+/* The checkout page's payment step (served from our own origin: the page's CSP allows no
+ * inline or eval'd script). The server renders #payment-element (with the Stripe.js URL,
+ * publishable key, amount and currency as data attributes), #payment-message and #pay-button
+ * (with the billing country, province and applied promo code); this script
+ *   1. loads Stripe.js (js.stripe.com, or the offline sandbox's stand-in) and mounts the
+ *      Payment Element in deferred-intent mode;
+ *   2. on "Pay": validates the card fields (elements.submit), asks POST /api/payments/intent
+ *      for the order and its PaymentIntent — the server prices the cart again, nothing here
+ *      sends an amount — and confirms with stripe.confirmPayment({redirect: "if_required"});
+ *      3-D Secure runs inside Stripe.js;
+ *   3. shows a refusal (declined card, failed authentication) in #payment-message and keeps
+ *      the same order and PaymentIntent for the next try, or goes to /checkout/success.
+ * The session and cart cookies are HttpOnly: fetch sends them, this script never sees them. */
+(function () {
+  "use strict";
+  var stripe = null;
+  var elements = null;
+  var mountedHost = null;
+  var lastAmount = 0;
+  var loading = null;
+  var broken = false; // Stripe.js failed to load: say so once, do not retry in a loop
+  var busy = false;
+  var pending = null; // {key, orderId, clientSecret}: reused while the checkout is unchanged
+
+  function $(id) { return document.getElementById(id); }
+
+  function say(text) {
+    var box = $("payment-message");
+    if (box) box.textContent = text || "";
+  }
+
+  function loadStripe(src) {
+    if (window.Stripe) return Promise.resolve();
+    if (loading) return loading;
+    loading = new Promise(function (resolve, reject) {
+      var script = document.createElement("script");
+      script.src = src;
+      script.onload = function () { resolve(); };
+      script.onerror = function () {
+        loading = null;
+        reject(new Error("The payment form could not be loaded. Reload the page to try again."));
+      };
+      document.head.appendChild(script);
+    });
+    return loading;
+  }
+
+  function mount() {
+    var host = $("payment-element");
+    if (!host || !host.dataset.stripeJs || !host.dataset.publishableKey || broken) return;
+    if (host === mountedHost && host.childElementCount > 0) {
+      var amount = parseInt(host.dataset.amount, 10);
+      if (elements && amount > 0 && lastAmount !== amount) {
+        elements.update({ amount: amount });
+        lastAmount = amount;
+      }
+      return;
+    }
+    mountedHost = host;
+    loadStripe(host.dataset.stripeJs).then(function () {
+      if (!stripe) stripe = window.Stripe(host.dataset.publishableKey);
+      var amount = parseInt(host.dataset.amount, 10) || 100;
+      elements = stripe.elements({
+        mode: "payment",
+        amount: amount,
+        currency: (host.dataset.currency || "cad").toLowerCase(),
+        paymentMethodTypes: ["card"], // as the server's PaymentIntents allow
+      });
+      lastAmount = amount;
+      elements.create("payment").mount(host);
+    }).catch(function (error) {
+      broken = true;
+      say(error.message);
+    });
+  }
+
+  function postJson(url, body) {
+    return fetch(url, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/json", Accept: "application/json" },
+      body: JSON.stringify(body),
+    }).then(function (response) {
+      return response.json().catch(function () { return {}; }).then(function (json) {
+        return { ok: response.ok, json: json };
+      });
+    });
+  }
+
+  function errorText(json, fallback) {
+    return (json && json.error && json.error.message) || fallback;
+  }
+
+  function startOrder(button) {
+    var billing = { country: button.dataset.country || "CA" };
+    if (button.dataset.region) billing.region = button.dataset.region;
+    var promo = button.dataset.promo || null;
+    return fetch("/api/cart", { credentials: "same-origin", headers: { Accept: "application/json" } })
+      .then(function (r) { return r.json(); })
+      .then(function (cart) {
+        var items = (cart.items || []).map(function (line) {
+          return { product_id: line.product_id, quantity: line.quantity };
+        });
+        if (!items.length) throw new Error("Your cart is empty.");
+        var key = JSON.stringify([items, billing, promo]);
+        if (pending && pending.key === key) return pending;
+        var body = { items: items, billing: billing };
+        if (promo) body.promo_code = promo;
+        return postJson("/api/payments/intent", body).then(function (res) {
+          if (!res.ok) throw new Error(errorText(res.json, "The payment could not be started."));
+          pending = { key: key, orderId: res.json.order_id, clientSecret: res.json.client_secret };
+          return pending;
+        });
+      });
+  }
+
+  function pay(button) {
+    if (busy || button.disabled) return;
+    if (!stripe || !elements) { say("The payment form is still loading."); return; }
+    busy = true;
+    button.setAttribute("aria-busy", "true");
+    say("");
+    elements.submit().then(function (checked) {
+      if (checked.error) throw new Error(checked.error.message);
+      return startOrder(button);
+    }).then(function (order) {
+      var done = window.location.origin + "/checkout/success?order=" + encodeURIComponent(order.orderId);
+      return stripe.confirmPayment({
+        elements: elements,
+        clientSecret: order.clientSecret,
+        confirmParams: { return_url: done },
+        redirect: "if_required",
+      }).then(function (result) {
+        if (result.error) throw new Error(result.error.message || "The payment failed.");
+        var status = result.paymentIntent && result.paymentIntent.status;
+        if (status === "succeeded" || status === "processing" || status === "requires_capture") {
+          window.location.assign(done);
+          return;
+        }
+        throw new Error("The payment was not completed. Try again or use another card.");
+      });
+    }).catch(function (error) {
+      say(error.message || String(error));
+    }).then(function () {
+      busy = false;
+      button.removeAttribute("aria-busy");
+    });
+  }
+
+  document.addEventListener("click", function (event) {
+    var button = event.target && event.target.closest && event.target.closest("#pay-button");
+    if (button) {
+      event.preventDefault();
+      pay(button);
+    }
+  });
+
+  new MutationObserver(mount).observe(document.body, {
+    childList: true, subtree: true, attributes: true, attributeFilter: ["data-amount"],
+  });
+  mount();
+})();

@@ -1,0 +1,127 @@
+"""The customer's downloads and the signed links that deliver them (rules: shop.services.downloads).
+
+`GET /api/downloads` lists the signed-in customer's grants, each usable one with a fresh link.
+`GET /api/downloads/{token}` is that link: public on purpose (the signature is the credential,
+bound to one grant and one user, valid DOWNLOAD_LINK_MINUTES), so download managers without the
+session cookie can use it. Local files stream from disk in 1 MiB pieces (constant memory for any
+size) with `Range`/`If-Range` support (shop.api.file_response); with S3 storage the answer is a 302 to a presigned URL of
+the same lifetime.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse, Response
+from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
+
+from shop.api.deps import CurrentUser, DbSession, OptionalUser, client_ip
+from shop.api.file_response import StreamedFileResponse
+from shop.db import session_scope
+from shop.models import utcnow
+from shop.services import downloads, storage
+from shop.services.downloads import DownloadTarget
+from shop.services.errors import NotFound
+
+router = APIRouter(tags=["downloads"])
+
+PRIVATE_HEADERS = {
+    "Cache-Control": "no-store",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Robots-Tag": "noindex",
+}
+
+
+class DownloadOut(BaseModel):
+    grant_id: int
+    product_id: int
+    name: str
+    file_name: str
+    size_bytes: int
+    order_number: str
+    url: str | None  # a signed link while the grant is usable, else null
+    url_expires_at: datetime | None
+    expires_at: datetime
+    download_limit: int
+    downloads_left: int
+    status: str  # available | expired | revoked | used_up
+
+
+@router.get("/api/downloads", response_model=list[DownloadOut])
+def my_downloads(user: CurrentUser, session: DbSession, response: Response) -> list[dict[str, Any]]:
+    response.headers["Cache-Control"] = "no-store"
+    entries = downloads.list_downloads(session=session, user_id=user.id)
+    return [entry.as_json() for entry in entries]
+
+
+@router.get(
+    "/api/downloads/{token}",
+    response_class=Response,
+    responses={
+        200: {"description": "the file"},
+        206: {"description": "the requested range"},
+        302: {"description": "to the object store (S3 storage)"},
+        403: {"description": "invalid or foreign link, revoked grant, limit reached"},
+        410: {"description": "expired link or grant"},
+        416: {"description": "range not satisfiable"},
+    },
+)
+async def download_file(token: str, request: Request, requester: OptionalUser) -> Response:
+    claims = downloads.read_link(token)
+    ip = client_ip(request)
+    target = await run_in_threadpool(_authorize, claims, requester.id if requester else None)
+    backend = storage.get_storage()
+    disposition = downloads.content_disposition(target.file_name)
+    headers = {**PRIVATE_HEADERS, "Content-Disposition": disposition}
+    if isinstance(backend, storage.S3Storage):
+        seconds = max(1, int((target.link_expires_at - utcnow()).total_seconds()))
+        url = await run_in_threadpool(
+            backend.presigned_url,
+            target.storage_key,
+            expires_in=seconds,
+            content_disposition=disposition,
+            content_type=target.content_type,
+        )
+        if request.method == "GET":
+            await run_in_threadpool(_record, target, ip, "redirect")
+        return RedirectResponse(url, status_code=302, headers=PRIVATE_HEADERS)
+
+    async def on_complete() -> None:
+        await run_in_threadpool(_record, target, ip, "file")
+
+    path = storage.path_for(target.storage_key)
+    if not await run_in_threadpool(path.is_file):
+        raise NotFound("This file is no longer available. Please contact us.")
+    return StreamedFileResponse(
+        path,
+        media_type=target.content_type,
+        headers=headers,
+        on_complete=on_complete,
+    )
+
+
+# HEAD (size and validators for download managers; never counts), kept out of the schema.
+router.add_api_route(
+    "/api/downloads/{token}", download_file, methods=["HEAD"], include_in_schema=False
+)
+
+
+def _authorize(claims: downloads.LinkClaims, requester_id: int | None) -> DownloadTarget:
+    with session_scope() as session:
+        return downloads.authorize(session=session, claims=claims, requester_id=requester_id)
+
+
+def _record(target: DownloadTarget, ip: str | None, via: str) -> None:
+    with session_scope() as session:
+        downloads.record_completion(
+            session=session,
+            grant_id=target.grant_id,
+            link_id=target.link_id,
+            user_id=target.user_id,
+            ip=ip,
+            via=via,
+        )

@@ -1,0 +1,36 @@
+"""`GET /api/orders/{reference}/receipt.pdf`: the printable receipt as a PDF (owner or staff)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+
+from shop.api.deps import CurrentUser, DbSession
+from shop.services import orders, receipts
+from shop.services.errors import Conflict
+from shop.services.receipt_pdf import receipt_pdf
+
+router = APIRouter(tags=["payments"])
+
+READ_ALL = "orders:read_all"
+
+
+@router.get(
+    "/api/orders/{reference}/receipt.pdf",
+    response_class=Response,
+    responses={200: {"content": {"application/pdf": {}}}},
+)
+def receipt_as_pdf(reference: str, user: CurrentUser, session: DbSession) -> Response:
+    order = orders.find_order(
+        session=session, reference=reference, user_id=user.id, see_all=user.can(READ_ALL)
+    )
+    if order.paid_at is None:
+        raise Conflict(f"Order {order.number} is not paid; there is no receipt yet.")
+    figures = receipts.receipt_figures(session=session, order=order)
+    return Response(
+        receipt_pdf(figures),
+        media_type="application/pdf",
+        headers={
+            "Content-Disposition": f'attachment; filename="receipt-{order.number}.pdf"',
+            "Cache-Control": "private, no-store",
+        },
+    )

@@ -1,0 +1,539 @@
+"""/checkout and /checkout/success.
+
+/checkout (sign-in required): the cart's summary, "Country" and "Province", a promo code with
+"Apply", and the totals — subtotal, discount, each tax line, total — all computed on the
+server by `orders.quote` from today's catalog at every change. Then Stripe's Payment Element
+(the sandbox's stand-in in sandbox mode) and "Pay", driven by /checkout.js: it asks
+`POST /api/payments/intent` for the order and its PaymentIntent (the server prices it again;
+nothing the page shows is sent as an amount) and confirms with `stripe.confirmPayment`,
+3-D Secure included, showing a refusal in place with the order left payable.
+
+/checkout/success?order=… (or ?payment_intent=…, as Stripe's redirect adds): asks the server
+about the order — `payments.refresh_status` asks Stripe and runs the same fulfilment as the
+webhook when the browser is first — and shows "Payment received" with the downloads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import reflex as rx
+
+from shop.components.layout import link, page
+from shop.db import session_scope
+from shop.services import cart as carts
+from shop.services import downloads, orders, payments
+from shop.services.errors import ShopError
+from shop.services.money import format_money
+from shop.services.tax import format_rate
+from shop.services.tax_rates import PROVINCES
+from shop.settings import get_settings
+from shop.state.session import SessionState
+
+READ_ALL = "orders:read_all"
+COUNTRIES: dict[str, str] = {
+    "CA": "Canada",
+    "US": "United States",
+    "GB": "United Kingdom",
+    "FR": "France",
+    "DE": "Germany",
+    "AU": "Australia",
+    "JP": "Japan",
+    "MX": "Mexico",
+}
+STRIPE_JS_LIVE = "https://js.stripe.com/v3/"
+
+
+def stripe_js_url() -> str:
+    settings = get_settings()
+    if settings.sandbox_mode:
+        return settings.stripe_api_base.rstrip("/") + "/js/v3/stripe.js"
+    return STRIPE_JS_LIVE
+
+
+class CheckoutState(SessionState):
+    checkout_loaded: bool = False
+    lines: list[dict[str, str]] = []
+    country: str = "CA"
+    region: str = ""
+    promo_input: str = ""
+    promo_code: str = ""  # the code the totals include
+    promo_message: str = ""  # why a code was refused
+    subtotal: str = ""
+    discount: str = ""
+    tax_lines: list[dict[str, str]] = []
+    total: str = ""
+    total_amount: int = 0
+    currency: str = "cad"
+    problem: str = ""  # what stands in the way of paying
+    can_pay: bool = False
+    stripe_js: str = ""
+    publishable_key: str = ""
+
+    @rx.var
+    def needs_region(self) -> bool:
+        return self.country == "CA"
+
+    async def _quote(self, promo_code: str) -> str | None:
+        """Price the cart on the server; None when priced, else the refusal."""
+        user = await self.current_user()
+        self._show(user)
+        if user is None:
+            self.can_pay = False
+            return "Sign in again to check out."
+        country, region = self.country, self.region
+
+        def run() -> tuple[carts.CartView, orders.Quote | None, str | None]:
+            with session_scope() as session:
+                found = carts.find_cart(session=session, user_id=user.id)
+                view = carts.view_cart(session=session, cart=found)
+                if not view.lines:
+                    return view, None, "Your cart is empty."
+                if not view.can_checkout:
+                    return view, None, "Your cart has changed; review it before paying."
+                if country == "CA" and not region:
+                    return view, None, "Choose your province to see the taxes."
+                try:
+                    quote = orders.quote(
+                        session=session,
+                        items=view.line_requests(),
+                        billing=orders.Billing(country=country, region=region or None),
+                        promo_code=promo_code or None,
+                        user_id=user.id,
+                    )
+                except ShopError as exc:
+                    return view, None, exc.message
+                return view, quote, None
+
+        view, quote, refusal = await asyncio.to_thread(run)
+        self.cart_count = view.item_count
+        currency = view.currency or "cad"
+        self.lines = [
+            {
+                "name": line.name,
+                "quantity": str(line.quantity),
+                "amount": format_money(line.amount, line.currency),
+                "problem": line.problem or "",
+            }
+            for line in view.lines
+        ]
+        if quote is None:
+            self.subtotal = format_money(view.subtotal, currency)
+            self.discount, self.tax_lines, self.total = "", [], ""
+            self.can_pay = False
+            return refusal
+        self.currency = quote.currency
+        self.subtotal = format_money(quote.subtotal, quote.currency)
+        self.discount = format_money(-quote.discount, quote.currency) if quote.discount else ""
+        self.tax_lines = [
+            {
+                "label": f"{t.name} {format_rate(t.rate)}",
+                "amount": format_money(t.amount, quote.currency),
+            }
+            for t in quote.tax_lines
+        ]
+        self.total = format_money(quote.total, quote.currency)
+        self.total_amount = quote.total
+        self.can_pay = quote.total >= orders.MIN_CHARGE
+        return None if self.can_pay else "The total is too small to pay by card."
+
+    async def _refresh(self) -> None:
+        self.problem = await self._quote(self.promo_code) or ""
+
+    @rx.event
+    async def load(self):
+        user = await self.require_user()
+        if user is None:
+            return self.sign_in_redirect()
+        self.stripe_js = stripe_js_url()
+        self.publishable_key = get_settings().effective_stripe_publishable_key
+        self.promo_message = ""
+        await self._refresh()
+        self.checkout_loaded = True
+        return None
+
+    @rx.event
+    async def choose_country(self, value: str):
+        self.country = value if value in COUNTRIES else "CA"
+        if self.country != "CA":
+            self.region = ""
+        await self._refresh()
+
+    @rx.event
+    async def choose_region(self, value: str):
+        self.region = value if value in PROVINCES else ""
+        await self._refresh()
+
+    @rx.event
+    def set_promo_input(self, value: str):
+        self.promo_input = value[:64]
+
+    @rx.event
+    async def apply_promo(self):
+        code = self.promo_input.strip()
+        self.promo_message = ""
+        if not code:
+            self.promo_message = "Enter a promo code first."
+            return
+        if self.country == "CA" and not self.region:
+            self.promo_message = "Choose your province first, then apply the code."
+            return
+        refusal = await self._quote(code)
+        if refusal is None:
+            self.promo_code = code.upper()
+            self.problem = ""
+            return
+        # Refused: say why, and keep the totals as they were without it.
+        self.promo_message = refusal
+        await self._refresh()
+
+    @rx.event
+    async def remove_promo(self):
+        self.promo_code = ""
+        self.promo_input = ""
+        self.promo_message = ""
+        await self._refresh()
+
+
+def select_field(
+    label: str, options: dict[str, str], value: Any, on_change: Any, field_id: str
+) -> rx.Component:
+    return rx.el.div(
+        rx.el.label(label, html_for=field_id),
+        rx.el.select(
+            rx.el.option("Choose…", value="", disabled=True),
+            *[rx.el.option(name, value=code) for code, name in options.items()],
+            id=field_id,
+            value=value,
+            on_change=on_change,
+            class_name="input",
+        ),
+        class_name="field",
+    )
+
+
+def summary() -> rx.Component:
+    return rx.el.section(
+        rx.el.h2("Order summary", class_name="section-title"),
+        rx.el.ul(
+            rx.foreach(
+                CheckoutState.lines,
+                lambda line: rx.el.li(
+                    rx.el.span(line["name"], " × ", line["quantity"]),
+                    rx.el.span(line["amount"], class_name="price"),
+                    class_name="summary-line",
+                ),
+            ),
+            class_name="summary-lines",
+        ),
+        link("Change the cart", to="/cart"),
+        aria_label="Order summary",
+    )
+
+
+def billing() -> rx.Component:
+    return rx.el.section(
+        rx.el.h2("Billing", class_name="section-title"),
+        select_field(
+            "Country", COUNTRIES, CheckoutState.country, CheckoutState.choose_country, "country"
+        ),
+        rx.cond(
+            CheckoutState.needs_region,
+            select_field(
+                "Province", PROVINCES, CheckoutState.region, CheckoutState.choose_region, "province"
+            ),
+        ),
+        rx.el.div(
+            rx.el.label("Promo code", html_for="promo-code"),
+            rx.el.div(
+                rx.el.input(
+                    id="promo-code",
+                    value=CheckoutState.promo_input,
+                    on_change=CheckoutState.set_promo_input,
+                    autocomplete="off",
+                    class_name="input",
+                ),
+                rx.el.button(
+                    "Apply", type="button", on_click=CheckoutState.apply_promo, class_name="button"
+                ),
+                class_name="inline-field",
+            ),
+            rx.cond(
+                CheckoutState.promo_message != "",
+                rx.el.p(CheckoutState.promo_message, role="alert", class_name="form-error"),
+            ),
+            rx.cond(
+                CheckoutState.promo_code != "",
+                rx.el.p(
+                    "Code ",
+                    rx.el.strong(CheckoutState.promo_code),
+                    " applied. ",
+                    rx.el.button(
+                        "Remove code",
+                        type="button",
+                        on_click=CheckoutState.remove_promo,
+                        class_name="link-button",
+                    ),
+                    role="status",
+                ),
+            ),
+            class_name="field",
+        ),
+        aria_label="Billing",
+    )
+
+
+def totals() -> rx.Component:
+    def row(label: Any, amount: Any, **props: Any) -> rx.Component:
+        return rx.el.div(rx.el.dt(label), rx.el.dd(amount, class_name="price"), **props)
+
+    return rx.el.dl(
+        row("Subtotal", CheckoutState.subtotal),
+        rx.cond(CheckoutState.discount != "", row("Discount", CheckoutState.discount)),
+        rx.foreach(CheckoutState.tax_lines, lambda t: row(t["label"], t["amount"])),
+        rx.cond(
+            CheckoutState.total != "",
+            row("Total", CheckoutState.total, class_name="total-row"),
+        ),
+        class_name="totals",
+        aria_label="Totals",
+        aria_live="polite",
+    )
+
+
+def payment() -> rx.Component:
+    """The Payment Element's host and "Pay"; /checkout.js mounts Stripe.js into it."""
+    return rx.el.section(
+        rx.el.h2("Payment", class_name="section-title"),
+        rx.el.div(
+            id="payment-element",
+            data_stripe_js=CheckoutState.stripe_js,
+            data_publishable_key=CheckoutState.publishable_key,
+            data_amount=CheckoutState.total_amount,
+            data_currency=CheckoutState.currency,
+            class_name="payment-element",
+        ),
+        rx.el.div(id="payment-message", role="alert", class_name="form-error"),
+        rx.el.button(
+            "Pay",
+            id="pay-button",
+            type="button",
+            disabled=~CheckoutState.can_pay,
+            data_country=CheckoutState.country,
+            data_region=CheckoutState.region,
+            data_promo=CheckoutState.promo_code,
+            class_name="button button-primary",
+        ),
+        rx.el.script(src="/checkout.js", async_=True),
+        aria_label="Payment",
+    )
+
+
+def checkout_body() -> rx.Component:
+    return rx.cond(
+        CheckoutState.lines.length() > 0,  # type: ignore[attr-defined]
+        rx.el.div(
+            rx.el.div(summary(), billing(), class_name="checkout-details"),
+            rx.el.div(
+                totals(),
+                rx.cond(
+                    CheckoutState.problem != "",
+                    rx.el.p(CheckoutState.problem, role="status", class_name="muted"),
+                ),
+                payment(),
+                class_name="checkout-payment",
+            ),
+            class_name="checkout-layout",
+        ),
+        rx.el.div(
+            rx.el.p("Your cart is empty.", class_name="muted"),
+            link("Browse the catalogue", to="/products", class_name="button button-primary"),
+            class_name="empty-state",
+        ),
+    )
+
+
+def checkout_page() -> rx.Component:
+    return page(
+        rx.el.section(
+            rx.el.div(
+                rx.el.h1("Checkout", class_name="page-title"),
+                rx.cond(
+                    CheckoutState.checkout_loaded,
+                    checkout_body(),
+                    rx.el.p("Loading…", class_name="muted", aria_busy="true"),
+                ),
+                class_name="container",
+            ),
+            class_name="section",
+        )
+    )
+
+
+# --- /checkout/success -----------------------------------------------------------------------
+
+
+class CheckoutSuccessState(SessionState):
+    outcome: str = ""  # "", "paid", "pending", "failed", "missing"
+    order_number: str = ""
+    order_total: str = ""
+    order_items: list[dict[str, str]] = []
+    download_links: list[dict[str, str]] = []
+    failure: str = ""
+
+    @rx.event
+    async def load(self):
+        user = await self.require_user()
+        if user is None:
+            return self.sign_in_redirect()
+        params = self.router.url.query_parameters
+        reference = (params.get("order") or params.get("payment_intent") or "").strip()[:255]
+        if not reference:
+            self.outcome = "missing"
+            return None
+
+        def run() -> dict[str, Any]:
+            with session_scope() as session:
+                state = payments.refresh_status(
+                    session=session,
+                    user_id=user.id,
+                    reference=reference,
+                    see_all=user.can(READ_ALL),
+                )
+                order = orders.find_order(
+                    session=session,
+                    reference=state.order_id,
+                    user_id=user.id,
+                    see_all=user.can(READ_ALL),
+                )
+                detail = orders.order_detail(session=session, order=order)
+                links = []
+                if order.fulfilled_at is not None and order.user_id == user.id:
+                    links = [
+                        {"name": e.name, "file": e.file_name, "url": e.link.path}
+                        for e in downloads.list_downloads(session=session, user_id=user.id)
+                        if e.order_number == order.number and e.link is not None
+                    ]
+                return {
+                    "status": order.status,
+                    "paid": order.fulfilled_at is not None,
+                    "number": order.number or str(order.id),
+                    "total": format_money(order.total_amount, order.currency),
+                    "items": [
+                        {
+                            "name": i.product_name,
+                            "quantity": str(i.quantity),
+                            "amount": format_money(i.price_at_time * i.quantity, order.currency),
+                        }
+                        for i in detail.items
+                    ],
+                    "links": links,
+                    "error": state.error_message or order.payment_error or "",
+                }
+
+        try:
+            found = await asyncio.to_thread(run)
+        except ShopError:
+            self.outcome = "missing"
+            return None
+        self.order_number = found["number"]
+        self.order_total = found["total"]
+        self.order_items = found["items"]
+        self.download_links = found["links"]
+        self.failure = found["error"]
+        if found["paid"]:
+            self.outcome = "paid"
+            await self.refresh_cart_count(user)
+        elif found["status"] in payments.PAYABLE and not found["error"]:
+            self.outcome = "pending"
+        else:
+            self.outcome = "failed"
+        return None
+
+
+def paid_view() -> rx.Component:
+    s = CheckoutSuccessState
+    return rx.el.div(
+        rx.el.h1("Payment received", class_name="page-title"),
+        rx.el.p("Thank you! Your order ", rx.el.strong(s.order_number), " is paid."),
+        rx.el.p("Total paid: ", rx.el.strong(s.order_total, class_name="price order-total")),
+        rx.el.ul(
+            rx.foreach(
+                s.order_items,
+                lambda i: rx.el.li(i["name"], " × ", i["quantity"], " — ", i["amount"]),
+            ),
+        ),
+        rx.el.h2("Your downloads", class_name="section-title"),
+        rx.cond(
+            s.download_links.length() > 0,  # type: ignore[attr-defined]
+            rx.el.ul(
+                rx.foreach(
+                    s.download_links,
+                    lambda d: rx.el.li(
+                        rx.el.a("Download ", d["name"], " (", d["file"], ")", href=d["url"])
+                    ),
+                )
+            ),
+            rx.el.p("Your files will be listed in your account.", class_name="muted"),
+        ),
+        rx.el.p(
+            link("All your downloads", to="/account/downloads"),
+            " · ",
+            rx.el.a("Receipt", href="/account/orders/" + s.order_number + "/receipt"),
+        ),
+    )
+
+
+def success_page() -> rx.Component:
+    s = CheckoutSuccessState
+    return page(
+        rx.el.section(
+            rx.el.div(
+                rx.match(
+                    s.outcome,
+                    ("paid", paid_view()),
+                    (
+                        "pending",
+                        rx.el.div(
+                            rx.el.h1("Confirming your payment…", class_name="page-title"),
+                            rx.el.p(
+                                "Order ",
+                                rx.el.strong(s.order_number),
+                                " is waiting for the payment to be confirmed.",
+                            ),
+                            rx.el.button(
+                                "Check again",
+                                type="button",
+                                on_click=s.load,
+                                class_name="button button-primary",
+                            ),
+                        ),
+                    ),
+                    (
+                        "failed",
+                        rx.el.div(
+                            rx.el.h1("The payment did not go through", class_name="page-title"),
+                            rx.el.p(s.failure, role="alert", class_name="form-error"),
+                            link(
+                                "Back to checkout",
+                                to="/checkout",
+                                reload_document=True,
+                                class_name="button button-primary",
+                            ),
+                        ),
+                    ),
+                    (
+                        "missing",
+                        rx.el.div(
+                            rx.el.h1("Order not found", class_name="page-title"),
+                            link("Your orders", to="/account/orders"),
+                        ),
+                    ),
+                    rx.el.p("Loading…", class_name="muted", aria_busy="true"),
+                ),
+                class_name="container",
+            ),
+            class_name="section",
+        )
+    )

@@ -1,0 +1,400 @@
+"""Downloads: what a customer may download, the signed links that deliver it, and counting.
+
+**Links.** `issue_link` makes a short-lived link (`DOWNLOAD_LINK_MINUTES`, default 10) for one
+grant of one user: `/api/downloads/{grant}.{user}.{expires}.{link_id}.{signature}`, signed with
+HMAC-SHA256 under a key derived from SECRET_KEY for this purpose only. The link is the
+credential, so it also works without the session cookie (a download manager, `curl`, a second
+device of the same customer), but only for the user it was made for: the grant must still
+belong to that user, their account must be active, and when the request does carry another
+signed-in account the link is refused as foreign. A link whose signature does not verify →
+403, an expired link → 410.
+
+**Grants.** Before every request: a revoked grant (full refund) → 403, an expired grant → 410,
+a grant whose downloads are used up → 403 with a message.
+
+**Counting** (one per completed file; `DownloadCompletion`, unique per grant and link):
+- a download counts when a response that ends at the file's last byte has been sent whole:
+  a plain `GET` (200) or a single `Range` (206) that reaches the end. A client that stops early
+  counts nothing; resuming with `Range: bytes=N-` completes and counts once;
+- one signed link counts at most once, however many times it is requested or resumed (the
+  unique row is the guard, and its insert decides whether the grant's count goes up). A link
+  that already counted may keep serving ranges until it expires, even when that download used
+  the last one allowed: it is still the same download (segmented download managers);
+- `HEAD`, multi-range requests and ranges that stop short of the end never count;
+- with S3 storage the object store serves the bytes, so the redirect itself counts (once per
+  link, by the same rule).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import re
+import secrets
+import unicodedata
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import quote
+
+from sqlalchemy import update
+from sqlmodel import Session, col, select
+
+from shop.models import (
+    DownloadCompletion,
+    DownloadGrant,
+    Order,
+    OrderItem,
+    ProductFile,
+    User,
+    utcnow,
+)
+from shop.services.errors import NotFound, ShopError
+from shop.settings import get_settings
+
+LINK_PREFIX = "/api/downloads/"
+_KEY_PURPOSE = b"shop:download-link:v1"
+_LINK_ID_BYTES = 12  # 16 URL-safe characters
+_TOKEN = re.compile(
+    r"^(\d{1,12})\.(\d{1,12})\.(\d{1,12})\.([A-Za-z0-9_-]{16})\.([A-Za-z0-9_-]{43})$"
+)
+
+
+class InvalidLink(ShopError):
+    status_code = 403
+    code = "invalid_link"
+
+
+class LinkExpired(ShopError):
+    status_code = 410
+    code = "link_expired"
+
+
+class DownloadExpired(ShopError):
+    status_code = 410
+    code = "download_expired"
+
+
+class DownloadRevoked(ShopError):
+    status_code = 403
+    code = "download_revoked"
+
+
+class DownloadLimitReached(ShopError):
+    status_code = 403
+    code = "download_limit_reached"
+
+
+# --- statuses --------------------------------------------------------------------------------
+
+AVAILABLE = "available"
+EXPIRED = "expired"
+REVOKED = "revoked"
+USED_UP = "used_up"
+
+
+def grant_status(grant: DownloadGrant, now: datetime | None = None) -> str:
+    now = now or utcnow()
+    if grant.revoked_at is not None:
+        return REVOKED
+    if grant.expires_at <= now:
+        return EXPIRED
+    if grant.download_count >= grant.download_limit:
+        return USED_UP
+    return AVAILABLE
+
+
+def downloads_left(grant: DownloadGrant) -> int:
+    return max(0, grant.download_limit - grant.download_count)
+
+
+# --- signed links ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class LinkClaims:
+    grant_id: int
+    user_id: int
+    expires_at: datetime
+    link_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class DownloadLink:
+    path: str  # /api/downloads/<token>
+    url: str  # PUBLIC_URL + path
+    expires_at: datetime
+    file_name: str
+
+
+def _signing_key() -> bytes:
+    secret = get_settings().effective_secret_key.encode()
+    return hmac.new(secret, _KEY_PURPOSE, hashlib.sha256).digest()
+
+
+def _signature(payload: str) -> str:
+    digest = hmac.new(_signing_key(), payload.encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def sign_link(*, grant_id: int, user_id: int, now: datetime | None = None) -> tuple[str, datetime]:
+    """A new token for (grant, user) and when it expires; each call has its own link id."""
+    now = now or utcnow()
+    expires = int(now.timestamp()) + get_settings().download_link_minutes * 60
+    link_id = secrets.token_urlsafe(_LINK_ID_BYTES)
+    payload = f"{grant_id}.{user_id}.{expires}.{link_id}"
+    return f"{payload}.{_signature(payload)}", datetime.fromtimestamp(expires, UTC)
+
+
+def read_link(token: str, *, now: datetime | None = None) -> LinkClaims:
+    """The claims of a link we signed; a forged or altered one is InvalidLink, an old one
+    LinkExpired (checked only after the signature, so nothing is told to forgers)."""
+    match = _TOKEN.match(token)
+    if match is None:
+        raise InvalidLink("This download link is not valid.")
+    grant_id, user_id, expires, link_id, signature = match.groups()
+    payload = f"{grant_id}.{user_id}.{expires}.{link_id}"
+    if not hmac.compare_digest(_signature(payload), signature):
+        raise InvalidLink("This download link is not valid.")
+    expires_at = datetime.fromtimestamp(int(expires), UTC)
+    if expires_at <= (now or utcnow()):
+        raise LinkExpired("This download link has expired. Get a new one from your account.")
+    return LinkClaims(int(grant_id), int(user_id), expires_at, link_id)
+
+
+def issue_link(
+    *, session: Session, user_id: int, grant_id: int, now: datetime | None = None
+) -> DownloadLink:
+    """A fresh signed link to one of the user's grants, refused when the grant is not usable."""
+    now = now or utcnow()
+    grant = session.get(DownloadGrant, grant_id, populate_existing=True)
+    if grant is None or grant.user_id != user_id:
+        raise NotFound("No such download.")
+    _check_usable(grant, now=now, already_counted=False)
+    product_file = session.get(ProductFile, grant.product_file_id)
+    if product_file is None:
+        raise NotFound("No such download.")
+    return _link(grant_id=grant_id, user_id=user_id, file_name=product_file.original_name, now=now)
+
+
+def _link(*, grant_id: int, user_id: int, file_name: str, now: datetime) -> DownloadLink:
+    token, expires_at = sign_link(grant_id=grant_id, user_id=user_id, now=now)
+    path = LINK_PREFIX + token
+    return DownloadLink(
+        path=path,
+        url=get_settings().public_url + path,
+        expires_at=expires_at,
+        file_name=safe_filename(file_name),
+    )
+
+
+# --- what a customer has ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class DownloadEntry:
+    grant_id: int
+    product_id: int
+    name: str
+    file_name: str
+    size_bytes: int
+    order_number: str
+    expires_at: datetime
+    download_limit: int
+    downloads_left: int
+    status: str
+    link: DownloadLink | None  # only while the grant is usable
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "grant_id": self.grant_id,
+            "product_id": self.product_id,
+            "name": self.name,
+            "file_name": self.file_name,
+            "size_bytes": self.size_bytes,
+            "order_number": self.order_number,
+            "url": self.link.url if self.link else None,
+            "url_expires_at": self.link.expires_at.isoformat() if self.link else None,
+            "expires_at": self.expires_at.isoformat(),
+            "download_limit": self.download_limit,
+            "downloads_left": self.downloads_left,
+            "status": self.status,
+        }
+
+
+def list_downloads(
+    *, session: Session, user_id: int, now: datetime | None = None, with_links: bool = True
+) -> list[DownloadEntry]:
+    """The user's grants, newest first; usable ones carry a fresh signed link."""
+    now = now or utcnow()
+    rows = session.exec(
+        select(DownloadGrant, ProductFile, OrderItem, Order)
+        .join(ProductFile, col(ProductFile.id) == col(DownloadGrant.product_file_id))
+        .join(OrderItem, col(OrderItem.id) == col(DownloadGrant.order_item_id))
+        .join(Order, col(Order.id) == col(OrderItem.order_id))
+        .where(col(DownloadGrant.user_id) == user_id)
+        .order_by(col(DownloadGrant.created_at).desc(), col(DownloadGrant.id).desc())
+    ).all()
+    entries = []
+    for grant, product_file, item, order in rows:
+        assert grant.id is not None
+        status = grant_status(grant, now)
+        link = None
+        if with_links and status == AVAILABLE:
+            link = _link(
+                grant_id=grant.id, user_id=user_id, file_name=product_file.original_name, now=now
+            )
+        entries.append(
+            DownloadEntry(
+                grant_id=grant.id,
+                product_id=item.product_id,
+                name=item.product_name,
+                file_name=safe_filename(product_file.original_name),
+                size_bytes=product_file.size_bytes,
+                order_number=order.number or str(order.id),
+                expires_at=grant.expires_at,
+                download_limit=grant.download_limit,
+                downloads_left=downloads_left(grant),
+                status=status,
+                link=link,
+            )
+        )
+    return entries
+
+
+# --- serving ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class DownloadTarget:
+    """What one authorised request may receive."""
+
+    grant_id: int
+    user_id: int
+    link_id: str
+    storage_key: str
+    file_name: str
+    content_type: str
+    size_bytes: int
+    link_expires_at: datetime
+
+
+def _check_usable(grant: DownloadGrant, *, now: datetime, already_counted: bool) -> None:
+    if grant.revoked_at is not None:
+        raise DownloadRevoked("This download is no longer available: the order was refunded.")
+    if grant.expires_at <= now:
+        raise DownloadExpired("This download has expired.")
+    if grant.download_count >= grant.download_limit and not already_counted:
+        raise DownloadLimitReached(
+            f"You have used all {grant.download_limit} downloads of this file. "
+            "Contact us if you need it again."
+        )
+
+
+def authorize(
+    *,
+    session: Session,
+    claims: LinkClaims,
+    requester_id: int | None,
+    now: datetime | None = None,
+) -> DownloadTarget:
+    """May this request, made with this link, receive the file? (see the module docstring)"""
+    now = now or utcnow()
+    if requester_id is not None and requester_id != claims.user_id:
+        raise InvalidLink("This download link belongs to another account.")
+    grant = session.get(DownloadGrant, claims.grant_id, populate_existing=True)
+    if grant is None or grant.user_id != claims.user_id:
+        raise InvalidLink("This download link is not valid.")
+    user = session.get(User, claims.user_id)
+    if user is None or not user.is_active:
+        raise InvalidLink("This download link is not valid.")
+    counted = (
+        session.exec(
+            select(DownloadCompletion.id).where(
+                DownloadCompletion.grant_id == claims.grant_id,
+                DownloadCompletion.link_id == claims.link_id,
+            )
+        ).first()
+        is not None
+    )
+    _check_usable(grant, now=now, already_counted=counted)
+    product_file = session.get(ProductFile, grant.product_file_id)
+    if product_file is None:
+        raise NotFound("This file is no longer available.")
+    return DownloadTarget(
+        grant_id=claims.grant_id,
+        user_id=claims.user_id,
+        link_id=claims.link_id,
+        storage_key=product_file.storage_key,
+        file_name=safe_filename(product_file.original_name),
+        content_type=product_file.content_type or "application/octet-stream",
+        size_bytes=product_file.size_bytes,
+        link_expires_at=claims.expires_at,
+    )
+
+
+def record_completion(
+    *,
+    session: Session,
+    grant_id: int,
+    link_id: str,
+    user_id: int | None,
+    ip: str | None = None,
+    via: str = "file",
+    now: datetime | None = None,
+) -> bool:
+    """Count one download for this link, once: True when this call counted it."""
+    from shop.services.fulfilment import insert_ignoring_conflicts
+
+    now = now or utcnow()
+    inserted = insert_ignoring_conflicts(
+        session,
+        DownloadCompletion,
+        {
+            "grant_id": grant_id,
+            "link_id": link_id,
+            "user_id": user_id,
+            "ip": (ip or "")[:45] or None,
+            "via": via,
+            "completed_at": now,
+        },
+    )
+    if inserted:
+        session.execute(
+            update(DownloadGrant)
+            .where(col(DownloadGrant.id) == grant_id)
+            .values(download_count=col(DownloadGrant.download_count) + 1)
+            .execution_options(synchronize_session=False)
+        )
+    return inserted
+
+
+# --- file names ------------------------------------------------------------------------------
+
+
+def safe_filename(name: str) -> str:
+    """A file name safe to offer: no folders, control characters, quotes or leading dots."""
+    name = unicodedata.normalize("NFC", name or "")
+    name = name.replace("\\", "/").rsplit("/", 1)[-1]
+    name = "".join(
+        "_" if (unicodedata.category(c).startswith("C") or c in '"*:<>?|;') else c for c in name
+    )
+    name = name.strip().lstrip(".").strip()
+    if len(name) > 150:
+        stem, dot, suffix = name.rpartition(".")
+        name = (
+            (stem[: 150 - len(suffix) - 1] + dot + suffix)
+            if dot and len(suffix) <= 12
+            else name[:150]
+        )
+    return name or "download"
+
+
+def content_disposition(name: str) -> str:
+    """`attachment` with an ASCII fallback name and the exact UTF-8 name (RFC 6266 / 5987)."""
+    name = safe_filename(name)
+    ascii_name = (
+        unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode().replace("%", "_")
+    ).strip() or "download"
+    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name, safe='')}"

@@ -1,0 +1,33 @@
+"""Every setting is documented where operators look: .env.example and the README's table."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from shop.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _undocumented(text: str) -> list[str]:
+    return [
+        name.upper()
+        for name in Settings.model_fields
+        if not re.search(rf"(?<![A-Z_]){name.upper()}(?![A-Z_])", text)
+    ]
+
+
+def test_every_setting_is_in_env_example():
+    # given the settings object and the example environment file
+    text = (ROOT / ".env.example").read_text(encoding="utf-8")
+    # when each setting is looked up, then none is missing
+    assert _undocumented(text) == []
+
+
+def test_every_setting_is_in_the_readme_table():
+    # given the README's configuration table
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    table = "\n".join(line for line in readme.splitlines() if line.startswith("| `"))
+    # when each setting is looked up, then none is missing
+    assert _undocumented(table) == []
