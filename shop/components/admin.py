@@ -33,6 +33,26 @@ def admin_nav() -> rx.Component:
     )
 
 
+def page_links(
+    prev_href: rx.Var | str, next_href: rx.Var | str, *, prev_label: str, next_label: str
+) -> rx.Component:
+    """Previous/next links of a paged staff list; each shown only when that page exists."""
+    return rx.el.nav(
+        rx.cond(
+            prev_href != "",
+            link(prev_label, to=prev_href, class_name="button button-ghost"),
+            rx.el.span(),
+        ),
+        rx.cond(
+            next_href != "",
+            link(next_label, to=next_href, class_name="button button-ghost"),
+            rx.el.span(),
+        ),
+        class_name="pagination",
+        aria_label="Pages",
+    )
+
+
 def access_notice(state: type[StaffState] = StaffState) -> rx.Component:
     return rx.match(
         state.access,

@@ -12,7 +12,7 @@ from urllib.parse import urlencode
 
 import reflex as rx
 
-from shop.components.admin import admin_page
+from shop.components.admin import admin_page, page_links
 from shop.components.forms import field, text_input
 from shop.components.layout import link
 from shop.models import AuditLog
@@ -229,20 +229,8 @@ def log_table() -> rx.Component:
 
 
 def pager() -> rx.Component:
-    s = AuditState
-    return rx.el.nav(
-        rx.cond(
-            s.newer_href != "",
-            link("← Newer", to=s.newer_href, class_name="button button-ghost"),
-            rx.el.span(),
-        ),
-        rx.cond(
-            s.older_href != "",
-            link("Older →", to=s.older_href, class_name="button button-ghost"),
-            rx.el.span(),
-        ),
-        class_name="pagination",
-        aria_label="Pages",
+    return page_links(
+        AuditState.newer_href, AuditState.older_href, prev_label="← Newer", next_label="Older →"
     )
 
 

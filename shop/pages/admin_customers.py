@@ -12,7 +12,7 @@ from urllib.parse import quote, urlencode
 
 import reflex as rx
 
-from shop.components.admin import admin_page
+from shop.components.admin import admin_page, page_links
 from shop.components.forms import field
 from shop.components.layout import link
 from shop.pages.admin_orders import data_table, order_row, status_badge, when
@@ -127,17 +127,8 @@ def admin_customers_page() -> rx.Component:
                         ],
                         "Customers",
                     ),
-                    rx.el.nav(
-                        rx.cond(
-                            s.prev_href != "",
-                            link("← Previous", to=s.prev_href, class_name="button button-ghost"),
-                        ),
-                        rx.cond(
-                            s.next_href != "",
-                            link("Next →", to=s.next_href, class_name="button button-ghost"),
-                        ),
-                        class_name="pagination",
-                        aria_label="Pages",
+                    page_links(
+                        s.prev_href, s.next_href, prev_label="← Previous", next_label="Next →"
                     ),
                 ),
                 rx.el.p("No customers match.", class_name="muted"),

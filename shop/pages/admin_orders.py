@@ -16,7 +16,7 @@ from urllib.parse import quote, urlencode
 
 import reflex as rx
 
-from shop.components.admin import admin_page
+from shop.components.admin import admin_page, page_links
 from shop.components.forms import field
 from shop.components.layout import link
 from shop.services import backoffice, refunds
@@ -265,17 +265,8 @@ def admin_orders_page() -> rx.Component:
                 rx.fragment(
                     rx.el.p(s.total, " orders", class_name="muted"),
                     orders_table(),
-                    rx.el.nav(
-                        rx.cond(
-                            s.prev_href != "",
-                            link("← Newer", to=s.prev_href, class_name="button button-ghost"),
-                        ),
-                        rx.cond(
-                            s.next_href != "",
-                            link("Older →", to=s.next_href, class_name="button button-ghost"),
-                        ),
-                        class_name="pagination",
-                        aria_label="Pages",
+                    page_links(
+                        s.prev_href, s.next_href, prev_label="← Newer", next_label="Older →"
                     ),
                 ),
                 rx.el.p("No orders match.", class_name="muted"),
