@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import logging
+import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -17,6 +19,9 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 
 _engines: dict[str, Engine] = {}
+_sqlite_writers = threading.Lock()
+_AFTER_UNLOCK_KEY = "shop_after_unlock"
+log = logging.getLogger("shop.db")
 
 
 def normalize_url(url: str) -> str:
@@ -75,6 +80,39 @@ def session_scope(url: str | None = None) -> Iterator[Session]:
         except BaseException:
             session.rollback()
             raise
+
+
+@contextmanager
+def write_scope(url: str | None = None) -> Iterator[Session]:
+    """`session_scope` for a short unit of work that writes at once and arrives in bursts
+    (webhooks). SQLite admits one writer and makes the others poll with sleeps of up to
+    100 ms; here this process's writers queue on a lock instead, in turn and without sleeping.
+    What the transaction sends after commit (`after_unlock`: mail) waits until the lock is
+    released, so a slow mail server never holds up the next writer. PostgreSQL locks rows,
+    not the database: no lock there."""
+    if get_engine(url).dialect.name != "sqlite":
+        with session_scope(url) as session:
+            yield session
+        return
+    later: list[Callable[[], None]] = []
+    with _sqlite_writers, session_scope(url) as session:
+        session.info[_AFTER_UNLOCK_KEY] = later
+        yield session
+    for callback in later:
+        try:
+            callback()
+        except Exception:  # committed already: report, never undo
+            log.exception("after-commit work failed")
+
+
+def after_unlock(session: Session, callback: Callable[[], None]) -> None:
+    """Run `callback` (work that follows a commit) now, or, inside `write_scope`, once its
+    writers' lock is released."""
+    later: list[Callable[[], None]] | None = session.info.get(_AFTER_UNLOCK_KEY)
+    if later is None:
+        callback()
+    else:
+        later.append(callback)
 
 
 def alembic_config(url: str | None = None) -> Any:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlparse
@@ -136,11 +136,11 @@ class Settings(BaseSettings):
                 raise ValueError("SECRET_KEY must be at least 32 characters in production")
         return self
 
-    @property
+    @cached_property  # read on every request; settings never change once made
     def data_dir(self) -> Path:
         return self.shop_data_dir.resolve()
 
-    @property
+    @cached_property
     def effective_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.data_dir / 'shop.sqlite3'}"
 
@@ -172,14 +172,14 @@ class Settings(BaseSettings):
     def effective_stripe_publishable_key(self) -> str:
         return self.stripe_publishable_key or SANDBOX_PUBLISHABLE_KEY
 
-    @property
+    @cached_property
     def effective_secret_key(self) -> str:
         """SECRET_KEY, or outside production one generated once and kept in the data dir."""
         if self.secret_key:
             return self.secret_key
         return _read_or_create_secret(self.data_dir / "secret_key")
 
-    @property
+    @cached_property
     def effective_stripe_webhook_secret(self) -> str:
         if self.stripe_webhook_secret:
             return self.stripe_webhook_secret

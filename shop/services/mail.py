@@ -21,6 +21,7 @@ from urllib.parse import unquote, urlparse
 from sqlalchemy import event
 from sqlmodel import Session
 
+from shop.db import after_unlock
 from shop.models import utcnow
 from shop.settings import get_settings
 
@@ -97,6 +98,11 @@ def send_after_commit(session: Session, mail: Mail) -> None:
 
 def _flush_pending(session: Session) -> None:
     pending: list[Mail] = session.info.pop(_PENDING_KEY, [])
+    if pending:
+        after_unlock(session, lambda: _send_all(pending))
+
+
+def _send_all(pending: list[Mail]) -> None:
     for mail in pending:
         try:
             send_mail(mail)

@@ -13,10 +13,12 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import event, update
 from sqlmodel import Session, col, select
 
+from shop.db import after_unlock
 from shop.models import Order, OrderEmail, OrderItem, OrderTaxLine, User, utcnow
 from shop.services import mail
 from shop.services.money import format_money
@@ -186,9 +188,12 @@ def _send_after_commit(session: Session, order_id: int, receipt: Receipt) -> Non
 
 def _flush(session: Session) -> None:
     pending: list[tuple[int, Receipt]] = session.info.pop(_PENDING_KEY, [])
-    if not pending:
-        return
-    bind = session.get_bind()
+    if pending:
+        bind = session.get_bind()
+        after_unlock(session, lambda: _send(bind, pending))
+
+
+def _send(bind: Any, pending: list[tuple[int, Receipt]]) -> None:
     for order_id, receipt in pending:
         try:
             mail.send_mail(

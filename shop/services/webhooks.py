@@ -2,13 +2,16 @@
 
 1. `verify_event`: the signature on the raw body with the webhook secret, and the timestamp
    within 300 s either way; anything else is `WebhookRejected` (400) and nothing is written.
-2. `store_event` (its own transaction): INSERT the event; the unique Stripe event id turns a
-   duplicate into a no-op (`ON CONFLICT DO NOTHING`, the IntegrityError dedupe).
-3. `process_event` (another transaction): take the event's row lock first — an `UPDATE …
-   SET attempts = attempts + 1` is a row lock on PostgreSQL (like SELECT … FOR UPDATE) and,
-   being the transaction's first statement, SQLite's write lock — then skip it if it is
-   already processed, else dispatch by type through `HANDLERS` and stamp `processed_at`. All in
-   one transaction: a failure rolls it all back, the endpoint answers 5xx, Stripe retries.
+2. `receive_event` (one transaction): INSERT the event first; the unique Stripe event id turns
+   a duplicate into a no-op (`ON CONFLICT DO NOTHING`). A new row belongs to this transaction
+   until it commits — PostgreSQL makes a concurrent delivery of the same id wait on the unique
+   index, SQLite admits one writer — so the event is processed right there, dispatched by type
+   through `HANDLERS`, and stamped `processed_at`. A failure rolls it all back: the endpoint
+   keeps the event with its error (`record_failure`), answers 5xx, and Stripe retries.
+3. `process_event`: for an event stored but not processed (a failed attempt, reconciliation):
+   take its row lock first — an `UPDATE … SET attempts = attempts + 1` is a row lock on
+   PostgreSQL (like SELECT … FOR UPDATE) and, being the transaction's first statement,
+   SQLite's write lock — then skip it if it is processed by now, else dispatch it.
 
 Unknown event types are stored and marked processed (2xx): Stripe sends what the endpoint is
 subscribed to, and a new type must not make it retry forever.
@@ -44,6 +47,7 @@ __all__ = [
     "ProcessOutcome",
     "WebhookRejected",
     "process_event",
+    "receive_event",
     "record_failure",
     "store_event",
     "verify_event",
@@ -99,6 +103,30 @@ def acknowledge_unhandled(*, session: Session, event: StripeEvent) -> bool:
     )
 
 
+def receive_event(*, session: Session, event: StripeEvent) -> ProcessOutcome:
+    """Store a verified event and process it once, in the caller's transaction (see above)."""
+    handler = HANDLERS.get(event.type)
+    if handler is None:
+        new = acknowledge_unhandled(session=session, event=event)
+        return ProcessOutcome(event.id, event.type, False, not new)
+    if store_event(session=session, event=event):
+        detail = handler(session, event.data_object)
+        _mark_processed(session, event.id, order_id_of(session, event.data_object))
+        return ProcessOutcome(event.id, event.type, True, False, detail)
+    if is_processed(session=session, stripe_event_id=event.id):
+        return ProcessOutcome(event.id, event.type, True, True)
+    return process_event(session=session, stripe_event_id=event.id)
+
+
+def _mark_processed(session: Session, stripe_event_id: str, order_id: int | None) -> None:
+    session.execute(
+        update(WebhookEvent)
+        .where(col(WebhookEvent.stripe_event_id) == stripe_event_id)
+        .values(processed_at=utcnow(), attempts=1, order_id=order_id, last_error=None)
+        .execution_options(synchronize_session=False)
+    )
+
+
 def is_processed(*, session: Session, stripe_event_id: str) -> bool:
     """A plain read: lets a duplicate delivery of a processed event skip the row lock."""
     processed_at = session.exec(
@@ -138,11 +166,13 @@ def process_event(*, session: Session, stripe_event_id: str) -> ProcessOutcome:
     return ProcessOutcome(stripe_event_id, row.type, handler is not None, False, detail)
 
 
-def record_failure(*, session: Session, stripe_event_id: str, error: str) -> None:
-    """Note why processing failed (in a fresh transaction, after the failed one rolled back)."""
+def record_failure(*, session: Session, event: StripeEvent, error: str) -> None:
+    """Keep the event and why processing it failed (in a fresh transaction, after the failed
+    one rolled back), so a retry, the admin and reconciliation can see it."""
+    store_event(session=session, event=event)
     session.execute(
         update(WebhookEvent)
-        .where(col(WebhookEvent.stripe_event_id) == stripe_event_id)
+        .where(col(WebhookEvent.stripe_event_id) == event.id)
         .values(last_error=error[:1000])
         .execution_options(synchronize_session=False)
     )

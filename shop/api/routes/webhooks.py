@@ -1,4 +1,4 @@
-"""`POST /api/webhooks/stripe`: verify, store, process; 2xx only once the event is safe."""
+"""`POST /api/webhooks/stripe`: verify, store and process; 2xx only once the event is safe."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from shop.api.errors import error_response
-from shop.db import session_scope
+from shop.db import write_scope
 from shop.services import webhooks
 
 router = APIRouter(tags=["webhooks"])
@@ -30,31 +30,18 @@ def receive(*, payload: bytes, sig_header: str | None) -> JSONResponse:
     except webhooks.WebhookRejected as exc:
         return error_response(400, "invalid_webhook", str(exc))
     try:
-        if event.type not in webhooks.HANDLERS:
-            # Nothing to do but keep it: stored as processed in one statement.
-            with session_scope() as session:
-                new = webhooks.acknowledge_unhandled(session=session, event=event)
-            return _answer(event.id, handled=False, duplicate=not new)
-        with session_scope() as session:
-            new = webhooks.store_event(session=session, event=event)
-            duplicate = not new and webhooks.is_processed(session=session, stripe_event_id=event.id)
-        if duplicate:  # a repeat of a processed event: no row lock, no write
-            return _answer(event.id, handled=True, duplicate=True)
-    except Exception:
-        log.exception("could not store a webhook event", extra={"event_id": event.id})
-        return error_response(503, "unavailable", "The event could not be stored; retry later.")
-    try:
-        with session_scope() as session:
-            outcome = webhooks.process_event(session=session, stripe_event_id=event.id)
+        with write_scope() as session:
+            outcome = webhooks.receive_event(session=session, event=event)
     except Exception as exc:
-        log.exception("processing a webhook event failed", extra={"event_id": event.id})
+        log.exception("receiving a webhook event failed", extra={"event_id": event.id})
         try:
-            with session_scope() as session:
+            with write_scope() as session:
                 webhooks.record_failure(
-                    session=session, stripe_event_id=event.id, error=f"{type(exc).__name__}: {exc}"
+                    session=session, event=event, error=f"{type(exc).__name__}: {exc}"
                 )
         except Exception:
-            log.exception("could not record the failure", extra={"event_id": event.id})
+            log.exception("could not store a webhook event", extra={"event_id": event.id})
+            return error_response(503, "unavailable", "The event could not be stored; retry later.")
         return error_response(500, "processing_failed", "The event will be processed on retry.")
     return _answer(outcome.event_id, handled=outcome.handled, duplicate=outcome.already_processed)
 

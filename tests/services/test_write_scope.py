@@ -1,0 +1,79 @@
+"""write_scope: webhooks' unit of work. Writers of one process take turns without the SQLite
+busy handler's sleeps, and mail queued in the transaction leaves once the turn is over, so a
+slow mail server never holds up the next writer."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+from sqlmodel import func, select
+
+from shop import db
+from shop.models import WebhookEvent, utcnow
+from shop.services import mail
+
+
+def _store(session: db.Session, event_id: str) -> None:
+    session.add(
+        WebhookEvent(stripe_event_id=event_id, type="test.event", payload={}, received_at=utcnow())
+    )
+
+
+def test_mail_queued_in_a_write_scope_leaves_after_commit_while_others_can_write(
+    shop_env: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
+):
+    # given a mail port that, while sending, lets another writer try to commit
+    sent: list[tuple[str, bool]] = []
+    writers: list[threading.Thread] = []
+
+    def send_while_another_writes(message: mail.Mail) -> None:
+        def other_writer() -> None:
+            with db.write_scope(database_url) as other:
+                _store(other, "evt_other_writer")
+
+        writer = threading.Thread(target=other_writer)
+        writers.append(writer)
+        writer.start()
+        writer.join(timeout=5)
+        sent.append((message.subject, not writer.is_alive()))
+
+    monkeypatch.setattr(mail, "send_mail", send_while_another_writes)
+
+    # when a write scope stores a row and queues a mail
+    with db.write_scope(database_url) as session:
+        _store(session, "evt_first_writer")
+        mail.send_after_commit(session, mail.Mail(to="a@example.com", subject="Hello", text="x"))
+        assert sent == []  # nothing leaves before commit
+
+    # then the mail left once, after commit, and the other writer did not wait for it
+    for writer in writers:
+        writer.join()
+    assert sent == [("Hello", True)]
+    with db.session_scope(database_url) as session:
+        assert session.exec(select(func.count()).select_from(WebhookEvent)).one() == 2
+
+
+def test_a_failed_write_scope_sends_nothing_and_keeps_nothing(
+    shop_env: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
+):
+    # given a mail port that records
+    sent: list[mail.Mail] = []
+    monkeypatch.setattr(mail, "send_mail", sent.append)
+
+    def failing_unit_of_work() -> None:
+        with db.write_scope(database_url) as session:
+            _store(session, "evt_rolled_back")
+            mail.send_after_commit(session, mail.Mail(to="a@example.com", subject="No", text="x"))
+            session.flush()
+            raise RuntimeError("the handler failed")
+
+    # when the unit of work fails after queueing a mail
+    with pytest.raises(RuntimeError):
+        failing_unit_of_work()
+
+    # then no mail left and no row stayed; the next writer is not blocked
+    assert sent == []
+    with db.write_scope(database_url) as session:
+        assert session.exec(select(func.count()).select_from(WebhookEvent)).one() == 0
