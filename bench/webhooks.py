@@ -282,6 +282,22 @@ def bare_inserts(ids: list[str], concurrency: int) -> float:
     return elapsed
 
 
+def handler_only(total: int, duplicate_share: float, order_count: int) -> float:
+    """Events/s of a like stream (new orders, new ids) handed straight to the endpoint's
+    function in this process, one after another: the work itself, without HTTP."""
+    from shop.api.routes.webhooks import receive
+
+    _, intents = make_orders(order_count)
+    stream = event_stream(total, duplicate_share, intents)
+    signed = [(body, signature(body)) for body in stream]
+    started = time.perf_counter()
+    for body, header in signed:
+        answer = receive(payload=body, sig_header=header)
+        if answer.status_code != 200:
+            raise SystemExit(f"in-process delivery answered {answer.status_code}")
+    return len(stream) / (time.perf_counter() - started)
+
+
 def outcome_counts(product_ids: list[int]) -> dict[str, int]:
     from sqlmodel import col, func, select
 
@@ -330,6 +346,7 @@ def run(args: argparse.Namespace) -> bool:
         sequential = bare_inserts(ids, 1)
         concurrent = bare_inserts(ids, args.concurrency)
         counts = outcome_counts(product_ids)
+        handler_per_s = handler_only(args.events, args.duplicates, order_count)
 
     events_per_s = len(stream) / elapsed
     bare_per_s = len(ids) / min(sequential, concurrent)
@@ -356,11 +373,16 @@ def run(args: argparse.Namespace) -> bool:
         f"server with wrk "
         f"{ceiling:,.0f} req/s (events/s ÷ that = {events_per_s / ceiling:.2f})"
     )
+    print(
+        f"webhooks ({label}): for scale, the same kind of stream handed straight to the "
+        f"endpoint's function in-process, no HTTP: {handler_per_s:,.0f} events/s"
+    )
     needed = 0.3 * bare_per_s
-    if ceiling < needed:
+    if max(ceiling, handler_per_s) < needed:
         print(
-            f"webhooks ({label}): the goal needs {needed:,.0f} events/s, more than the "
-            f"{ceiling:,.0f} req/s of a route doing nothing on this server"
+            f"webhooks ({label}): the goal needs {needed:,.0f} events/s, more than a route "
+            f"doing nothing ({ceiling:,.0f} req/s) and more than the handler alone "
+            f"({handler_per_s:,.0f}/s) reach here"
         )
     print(f"webhooks ({label}) counts: {counts}")
     print(f"webhooks ({label}) exactly once: {'PASS' if exact else f'FAIL, expected {expected}'}")

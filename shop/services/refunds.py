@@ -11,6 +11,9 @@
 * The order follows the sum of its refunds: `partially_refunded`, then `refunded`. The change
   to `refunded` is a conditional UPDATE that succeeds once, and only that transaction revokes
   the download grants and puts the items back in stock.
+* A refund that later fails or is canceled no longer counts: the order goes back to
+  `partially_refunded` or `paid`, and leaving `refunded` gives the downloads back and takes
+  the items from stock again (logged and audited for the merchant).
 * The customer gets an email per refund, after commit; every refund is in the audit log.
 """
 
@@ -22,7 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, update
+from sqlalchemy import case, func, update
 from sqlmodel import Session, col, select
 
 from shop.models import (
@@ -50,6 +53,8 @@ log = logging.getLogger("shop.refunds")
 
 UNLIMITED = "refunds:unlimited"
 REFUNDABLE = (OrderStatus.PAID.value, OrderStatus.PARTIALLY_REFUNDED.value)
+# A refund that fails or is canceled after counting moves an order back out of these.
+REOPENABLE = (OrderStatus.REFUNDED.value, OrderStatus.PARTIALLY_REFUNDED.value)
 MAX_REASON = 500
 
 
@@ -315,6 +320,8 @@ def follow_refunds(*, session: Session, order_id: int, now: datetime | None = No
     if order is None or order.fulfilled_at is None:
         return False
     total = refunded_amount(session=session, order_id=order_id)
+    if total < order.total_amount and order.status in REOPENABLE:
+        return _reopen(session, order, total, now)
     if total <= 0:
         return False
     if total >= order.total_amount:
@@ -343,6 +350,71 @@ def follow_refunds(*, session: Session, order_id: int, now: datetime | None = No
     )
     session.refresh(order)
     return bool(moved.rowcount)
+
+
+def _reopen(session: Session, order: Order, total: int, now: datetime) -> bool:
+    """A refund failed or was canceled after it counted: the order goes back to what its
+    remaining refunds say. Leaving `refunded` (a conditional UPDATE, once) gives the downloads
+    back and takes the items from stock again; the merchant hears of it in the log and audit."""
+    order_id: int = order.id  # type: ignore[assignment]
+    target = OrderStatus.PARTIALLY_REFUNDED.value if total > 0 else OrderStatus.PAID.value
+    if order.status == target:
+        return False
+    moved: Any = session.execute(
+        update(Order)
+        .where(col(Order.id) == order_id, col(Order.status) == order.status)
+        .values(status=target, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if moved.rowcount != 1:
+        return False
+    if order.status == OrderStatus.REFUNDED.value:
+        _give_back_grants(session, order_id)
+        _take_from_stock_again(session, order_id)
+    log.warning(
+        "a refund did not go through: order reopened",
+        extra={"order_id": order_id, "status": target, "refunded": total},
+    )
+    audit.record(
+        session=session,
+        action="order.refund_reversed",
+        actor_email="stripe",
+        target=f"order:{order_id}",
+        details={"order_number": order.number, "status": target, "refunded_total": total},
+    )
+    session.refresh(order)
+    return True
+
+
+def _give_back_grants(session: Session, order_id: int) -> None:
+    # Only a full refund revokes grants, so every revoked grant of the order came back from it.
+    item_ids = select(OrderItem.id).where(OrderItem.order_id == order_id)
+    session.execute(
+        update(DownloadGrant)
+        .where(
+            col(DownloadGrant.order_item_id).in_(item_ids),
+            col(DownloadGrant.revoked_at).is_not(None),
+        )
+        .values(revoked_at=None)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def _take_from_stock_again(session: Session, order_id: int) -> None:
+    """Undo `_restore_inventory`: the items are sold after all (never below zero)."""
+    items = session.exec(select(OrderItem).where(OrderItem.order_id == order_id)).all()
+    stock = col(Product.inventory_count)
+    taken = 0
+    for item in items:
+        result: Any = session.execute(
+            update(Product)
+            .where(col(Product.id) == item.product_id, stock.is_not(None))
+            .values(inventory_count=case((stock >= item.quantity, stock - item.quantity), else_=0))
+            .execution_options(synchronize_session=False)
+        )
+        taken += result.rowcount or 0
+    if taken:
+        after_commit(session, bump_catalog_version)
 
 
 def _revoke_grants(session: Session, order_id: int, now: datetime) -> None:

@@ -273,4 +273,5 @@ HANDLERS: dict[str, Callable[[Session, dict[str, Any]], str]] = {
     "charge.refunded": _charge_refunded,
     "refund.created": _refund_changed,
     "refund.updated": _refund_changed,
+    "refund.failed": _refund_changed,
 }

@@ -396,3 +396,71 @@ def test_racing_refund_requests_never_refund_more_than_was_paid(shop: Shop):
     shop.flush_webhooks()
     assert [r.amount for r in _refund_rows(shop, body["order_id"])] == [total]
     assert shop.order(body["order_id"]).status == "refunded"
+
+
+def _refund_event(refund: dict[str, Any], event_type: str, status: str) -> dict[str, Any]:
+    """What Stripe sends when a refund it accepted fails later (e.g. the card was closed)."""
+    return {
+        "id": f"evt_{event_type.replace('.', '_')}_{refund['id']}",
+        "object": "event",
+        "type": event_type,
+        "created": int(time.time()),
+        "livemode": False,
+        "data": {
+            "object": {**refund, "status": status, "failure_reason": "expired_or_canceled_card"}
+        },
+    }
+
+
+def test_a_refund_that_fails_later_reopens_the_order_with_its_downloads_and_stock(shop: Shop):
+    # given an order of two copies of an item refunded in full: downloads revoked, stock back
+    admin = shop.customer("owner@example.com", roles=("admin",))
+    buyer = shop.customer()
+    product_id = shop.product(price=1000, files=1, inventory_count=5)
+    body = _paid_order(shop, buyer, product_id, quantity=2)
+    answer = _refund(shop, admin, body["order_id"]).json()
+    assert shop.order(body["order_id"]).status == "refunded"
+    assert _grants_revoked(shop, body["order_id"]) == [True]
+    assert shop.inventory(product_id) == 5
+    refund = stripe_api.client().v1.refunds.retrieve(answer["refund_id"]).to_dict()
+
+    # when Stripe reports that the refund failed, twice
+    failed = _refund_event(refund, "refund.failed", "failed")
+    statuses = [_deliver(shop, failed), _deliver(shop, failed)]
+
+    # then the order is paid again: downloads usable, items taken from stock once, audited
+    assert statuses == [200, 200]
+    assert shop.order(body["order_id"]).status == "paid"
+    assert _grants_revoked(shop, body["order_id"]) == [False]
+    assert shop.inventory(product_id) == 3
+    assert [r.status for r in _refund_rows(shop, body["order_id"])] == ["failed"]
+    assert _audit_actions(shop, body["order_id"])[-1] == "order.refund_reversed"
+    assert _audit_actions(shop, body["order_id"]).count("order.refund_reversed") == 1
+
+    # and a new refund of the whole total is possible again
+    again = _refund(shop, admin, body["order_id"])
+    assert again.status_code == 200, again.text
+    assert shop.order(body["order_id"]).status == "refunded"
+    assert shop.inventory(product_id) == 5
+
+
+def test_one_of_two_partial_refunds_failing_leaves_the_order_partially_refunded(shop: Shop):
+    # given an order refunded in full by two partial refunds
+    admin = shop.customer("owner@example.com", roles=("admin",))
+    buyer = shop.customer()
+    product_id = shop.product(price=1000, files=1, inventory_count=5)
+    body = _paid_order(shop, buyer, product_id)
+    total = body["amount"]["total"]
+    first = _refund(shop, admin, body["order_id"], amount=500).json()
+    _refund(shop, admin, body["order_id"], amount=total - 500)
+    assert shop.order(body["order_id"]).status == "refunded"
+
+    # when Stripe says the first one was canceled
+    refund = stripe_api.client().v1.refunds.retrieve(first["refund_id"]).to_dict()
+    status = _deliver(shop, _refund_event(refund, "refund.updated", "canceled"))
+
+    # then the order is partially refunded, with its download back and its item sold again
+    assert status == 200
+    assert shop.order(body["order_id"]).status == "partially_refunded"
+    assert _grants_revoked(shop, body["order_id"]) == [False]
+    assert shop.inventory(product_id) == 4
