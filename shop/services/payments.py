@@ -15,11 +15,10 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import update
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col
 
 from shop.models import Order, OrderStatus, utcnow
 from shop.services import stripe_api
@@ -151,33 +150,6 @@ def refresh_status(
     order = find_order(session=session, reference=reference, user_id=user_id, see_all=see_all)
     intent = _sync_with_stripe(session, order)
     return _state(order, intent)
-
-
-def reconcile_unpaid_orders(
-    *, session: Session, older_than: timedelta = timedelta(minutes=10), limit: int = 100
-) -> list[int]:
-    """For a scheduled job: ask Stripe about orders still unpaid after `older_than` and fulfil
-    or cancel them as Stripe says — the safety net should every webhook delivery be lost.
-    Returns the ids of the orders that changed."""
-    cutoff = utcnow() - older_than
-    candidates = session.exec(
-        select(Order)
-        .where(
-            col(Order.status).in_(PAYABLE),
-            col(Order.fulfilled_at).is_(None),
-            col(Order.stripe_payment_intent_id).is_not(None),
-            col(Order.updated_at) < cutoff,
-        )
-        .order_by(col(Order.id))
-        .limit(limit)
-    ).all()
-    changed = []
-    for order in candidates:
-        before = order.status
-        _sync_with_stripe(session, order)
-        if order.status != before:
-            changed.append(order.id)  # type: ignore[arg-type]
-    return changed  # type: ignore[return-value]
 
 
 def _sync_with_stripe(session: Session, order: Order) -> PaymentIntentInfo | None:
