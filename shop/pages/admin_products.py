@@ -21,7 +21,6 @@ import reflex as rx
 from shop.components.admin import admin_page
 from shop.components.layout import link
 from shop.db import session_scope
-from shop.models import Category
 from shop.services import catalog, catalog_sync, products_admin
 from shop.services.auth import CurrentUser
 from shop.services.errors import NotFound, ShopError
@@ -367,7 +366,7 @@ def _category_options() -> list[dict[str, str]]:
 def _read_product(product_id: int) -> dict[str, Any]:
     with session_scope() as session:
         product = products_admin.get_product(session=session, product_id=product_id)
-        category = session.get(Category, product.category_id) if product.category_id else None
+        category = products_admin.product_category(session=session, product=product)
         files = products_admin.product_files(session=session, product_id=product_id)
         return {
             "values": form_values(product, category),

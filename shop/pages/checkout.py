@@ -88,12 +88,9 @@ class CheckoutState(SessionState):
             with session_scope() as session:
                 found = carts.find_cart(session=session, user_id=user.id)
                 view = carts.view_cart(session=session, cart=found)
-                if not view.lines:
-                    return view, None, "Your cart is empty."
-                if not view.can_checkout:
-                    return view, None, "Your cart has changed; review it before paying."
-                if country == "CA" and not region:
-                    return view, None, "Choose your province to see the taxes."
+                problem = carts.checkout_problem(view=view, country=country, region=region)
+                if problem is not None:
+                    return view, None, problem
                 try:
                     quote = orders.quote(
                         session=session,

@@ -71,6 +71,21 @@ class CartView:
         return [LineRequest(line.product_id, line.quantity) for line in self.lines]
 
 
+def checkout_problem(*, view: CartView, country: str, region: str | None) -> str | None:
+    """What stops this cart being priced for checkout, for the customer; None when it can be.
+
+    Checked in this order: an empty cart, a line that cannot be bought as it is (see
+    `view_cart`), then a Canadian billing address without its province (the taxes need it).
+    """
+    if not view.lines:
+        return "Your cart is empty."
+    if not view.can_checkout:
+        return "Your cart has changed; review it before paying."
+    if country == "CA" and not region:
+        return "Choose your province to see the taxes."
+    return None
+
+
 def find_cart(
     *, session: Session, token: str | None = None, user_id: int | None = None
 ) -> Cart | None:

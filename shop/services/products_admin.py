@@ -100,6 +100,13 @@ def get_product(*, session: Session, product_id: int) -> Product:
     return product
 
 
+def product_category(*, session: Session, product: Product) -> Category | None:
+    """The category `product` is filed under, or None when it has none."""
+    if not product.category_id:
+        return None
+    return session.get(Category, product.category_id)
+
+
 def product_files(*, session: Session, product_id: int) -> list[ProductFile]:
     return list(
         session.exec(

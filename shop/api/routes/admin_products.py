@@ -171,7 +171,7 @@ def _file_out(file: ProductFile) -> ProductFileOut:
 
 def _product_out(session: Session, product: Product) -> AdminProductOut:
     assert product.id is not None
-    category = session.get(Category, product.category_id) if product.category_id else None
+    category = products_admin.product_category(session=session, product=product)
     files = products_admin.product_files(session=session, product_id=product.id)
     limit, days = products_admin.download_policy(product)
     return AdminProductOut(
