@@ -56,6 +56,7 @@ REFUNDABLE = (OrderStatus.PAID.value, OrderStatus.PARTIALLY_REFUNDED.value)
 # A refund that fails or is canceled after counting moves an order back out of these.
 REOPENABLE = (OrderStatus.REFUNDED.value, OrderStatus.PARTIALLY_REFUNDED.value)
 MAX_REASON = 500
+FINAL_REFUND_STATUSES = (RefundStatus.FAILED, RefundStatus.CANCELED)
 
 
 class RefundServiceUnavailable(ShopError):
@@ -128,10 +129,14 @@ def check_policy(*, actor: CurrentUser, order: Order, amount: int, now: datetime
         )
 
 
-def refund_key(*, order_id: int, already: int, amount: int, actor_id: int, reason: str) -> str:
-    """Same request again (a retry, a double click) → same key → Stripe answers the same refund."""
+def refund_key(
+    *, order_id: int, already: int, amount: int, actor_id: int, reason: str, failed: int = 0
+) -> str:
+    """Same request again (a retry, a double click) → same key → Stripe answers the same refund.
+    `failed` (the order's refunds that failed or were canceled) makes a new attempt after a
+    failure a new request, not a replay of the failed one."""
     digest = hashlib.sha256(reason.encode()).hexdigest()[:12]
-    return f"order:{order_id}:refund:{already}:{amount}:{actor_id}:{digest}"
+    return f"order:{order_id}:refund:{already}:{failed}:{amount}:{actor_id}:{digest}"
 
 
 def refund_order(
@@ -188,7 +193,12 @@ def refund_order(
                 "reason": text,
             },
             idempotency_key=refund_key(
-                order_id=order_id, already=already, amount=amount, actor_id=actor.id, reason=text
+                order_id=order_id,
+                already=already,
+                amount=amount,
+                actor_id=actor.id,
+                reason=text,
+                failed=_failed_refunds(session, order_id),
             ),
         )
     except stripe_api.StripeUnavailable as exc:
@@ -223,6 +233,16 @@ def refund_order(
         currency=info.currency,
         refunded_total=refunded_amount(session=session, order_id=order_id),
         order_status=order.status,
+    )
+
+
+def _failed_refunds(session: Session, order_id: int) -> int:
+    return int(
+        session.exec(
+            select(func.count())
+            .select_from(Refund)
+            .where(Refund.order_id == order_id, col(Refund.status).in_(FINAL_REFUND_STATUSES))
+        ).one()
     )
 
 
@@ -282,7 +302,12 @@ def record_refund(*, session: Session, refund: RefundInfo, now: datetime | None 
     if not inserted:
         result: Any = session.execute(
             update(Refund)
-            .where(col(Refund.stripe_refund_id) == refund.id, col(Refund.status) != refund.status)
+            .where(
+                col(Refund.stripe_refund_id) == refund.id,
+                col(Refund.status) != refund.status,
+                # Failed and canceled are final at Stripe: a late, older event cannot undo them.
+                col(Refund.status).not_in(FINAL_REFUND_STATUSES),
+            )
             .values(status=refund.status, updated_at=now)
             .execution_options(synchronize_session=False)
         )
