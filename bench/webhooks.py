@@ -404,7 +404,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument(
         "--database-url",
-        default=os.environ.get("BENCH_POSTGRES_URL"),
+        default=None,
         help="a PostgreSQL server to run on (a scratch database is made there); else SQLite",
     )
     args = parser.parse_args()

@@ -362,8 +362,8 @@ def follow_refunds(*, session: Session, order_id: int, now: datetime | None = No
         )
         if claimed.rowcount != 1:
             return False
-        _revoke_grants(session, order_id, now)
-        _restore_inventory(session, order_id)
+        _set_grants_revoked(session, order_id, now)
+        _move_stock(session, order_id, back_in=True)
         log.info("order refunded in full", extra={"order_id": order_id})
         session.refresh(order)
         return True
@@ -394,8 +394,8 @@ def _reopen(session: Session, order: Order, total: int, now: datetime) -> bool:
     if moved.rowcount != 1:
         return False
     if order.status == OrderStatus.REFUNDED.value:
-        _give_back_grants(session, order_id)
-        _take_from_stock_again(session, order_id)
+        _set_grants_revoked(session, order_id, None)
+        _move_stock(session, order_id, back_in=False)
     log.warning(
         "a refund did not go through: order reopened",
         extra={"order_id": order_id, "status": target, "refunded": total},
@@ -411,65 +411,44 @@ def _reopen(session: Session, order: Order, total: int, now: datetime) -> bool:
     return True
 
 
-def _give_back_grants(session: Session, order_id: int) -> None:
-    # Only a full refund revokes grants, so every revoked grant of the order came back from it.
+def _set_grants_revoked(session: Session, order_id: int, revoked_at: datetime | None) -> None:
+    """Revoke the order's download grants (a full refund), or give them back (None: that
+    refund failed later; only a full refund revokes grants, so all revoked ones came from it)."""
     item_ids = select(OrderItem.id).where(OrderItem.order_id == order_id)
+    revoked = col(DownloadGrant.revoked_at)
     session.execute(
         update(DownloadGrant)
         .where(
             col(DownloadGrant.order_item_id).in_(item_ids),
-            col(DownloadGrant.revoked_at).is_not(None),
+            revoked.is_not(None) if revoked_at is None else revoked.is_(None),
         )
-        .values(revoked_at=None)
+        .values(revoked_at=revoked_at)
         .execution_options(synchronize_session=False)
     )
 
 
-def _take_from_stock_again(session: Session, order_id: int) -> None:
-    """Undo `_restore_inventory`: the items are sold after all (never below zero)."""
+def _move_stock(session: Session, order_id: int, *, back_in: bool) -> None:
+    """Put a fully refunded order's items back in stock, or (`back_in=False`, the refund failed
+    later) take them again, never below zero; only products that count their stock."""
     items = session.exec(select(OrderItem).where(OrderItem.order_id == order_id)).all()
     stock = col(Product.inventory_count)
-    taken = 0
+    moved = 0
     for item in items:
+        level = (
+            stock + item.quantity
+            if back_in
+            else case((stock >= item.quantity, stock - item.quantity), else_=0)
+        )
         result: Any = session.execute(
             update(Product)
             .where(col(Product.id) == item.product_id, stock.is_not(None))
-            .values(inventory_count=case((stock >= item.quantity, stock - item.quantity), else_=0))
+            .values(inventory_count=level)
             .execution_options(synchronize_session=False)
         )
-        taken += result.rowcount or 0
-    if taken:
-        after_commit(session, bump_catalog_version)
-
-
-def _revoke_grants(session: Session, order_id: int, now: datetime) -> None:
-    item_ids = select(OrderItem.id).where(OrderItem.order_id == order_id)
-    session.execute(
-        update(DownloadGrant)
-        .where(
-            col(DownloadGrant.order_item_id).in_(item_ids),
-            col(DownloadGrant.revoked_at).is_(None),
-        )
-        .values(revoked_at=now)
-        .execution_options(synchronize_session=False)
-    )
-
-
-def _restore_inventory(session: Session, order_id: int) -> None:
-    """Put a fully refunded order's items back in stock (products that count their stock)."""
-    items = session.exec(select(OrderItem).where(OrderItem.order_id == order_id)).all()
-    stock = col(Product.inventory_count)
-    restored = 0
-    for item in items:
-        result: Any = session.execute(
-            update(Product)
-            .where(col(Product.id) == item.product_id, stock.is_not(None))
-            .values(inventory_count=stock + item.quantity)
-            .execution_options(synchronize_session=False)
-        )
-        restored += result.rowcount or 0
-    if restored:
-        # A sold-out product may be for sale again: the public catalog cache must hear of it.
+        moved += result.rowcount or 0
+    if moved:
+        # A sold-out product may be for sale again (or sold out now): the public catalog
+        # cache must hear of it.
         after_commit(session, bump_catalog_version)
 
 
