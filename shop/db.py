@@ -87,8 +87,8 @@ def write_scope(url: str | None = None) -> Iterator[Session]:
     """`session_scope` for a short unit of work that writes at once and arrives in bursts
     (webhooks). SQLite admits one writer and makes the others poll with sleeps of up to
     100 ms; here this process's writers queue on a lock instead, in turn and without sleeping.
-    What the transaction sends after commit (`after_unlock`: mail) waits until the lock is
-    released, so a slow mail server never holds up the next writer. PostgreSQL locks rows,
+    What the transaction does after commit (`after_unlock`: mail, cache bumps) waits until
+    the lock is released, so a slow mail server never holds up the next writer. PostgreSQL locks rows,
     not the database: no lock there."""
     if get_engine(url).dialect.name != "sqlite":
         with session_scope(url) as session:

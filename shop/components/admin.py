@@ -33,6 +33,31 @@ def admin_nav() -> rx.Component:
     )
 
 
+def loading_notice() -> rx.Component:
+    """What a staff page shows until its on_load has answered."""
+    return rx.el.p("Loading…", class_name="muted")
+
+
+def one_record(
+    state: type[StaffState], view: rx.Component, *, missing: str, back_to: str, back_label: str
+) -> rx.Component:
+    """The body of a staff page about one record (state has `loaded` and `found`): loading,
+    then its view, or a not-found notice with a way back to the list."""
+    return rx.cond(
+        state.loaded,  # type: ignore[attr-defined]
+        rx.cond(
+            state.found,  # type: ignore[attr-defined]
+            view,
+            rx.el.div(
+                rx.el.p(missing),
+                link(back_label, to=back_to, class_name="button button-ghost"),
+                class_name="empty-state",
+            ),
+        ),
+        loading_notice(),
+    )
+
+
 def page_links(
     prev_href: rx.Var | str, next_href: rx.Var | str, *, prev_label: str, next_label: str
 ) -> rx.Component:

@@ -88,6 +88,25 @@ def text_input(
     )
 
 
+def new_password_field(*, label: str, name: str, hint: str, error: rx.Var | str) -> rx.Component:
+    """A password being chosen (sign-up, reset, change): browsers offer to generate one."""
+    return field(
+        label,
+        text_input(
+            id=name,
+            name=name,
+            type="password",
+            autocomplete="new-password",
+            required=True,
+            invalid=error != "",
+            has_hint=True,
+        ),
+        control_id=name,
+        hint=hint,
+        error=error,
+    )
+
+
 def form_notice(message: rx.Var | str, *, tone: str = "info") -> rx.Component:
     """A message above a form (an error from the server, or a confirmation)."""
     return rx.cond(

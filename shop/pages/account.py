@@ -13,7 +13,7 @@ from typing import Any
 
 import reflex as rx
 
-from shop.components.forms import field, form_notice, native_form, text_input
+from shop.components.forms import field, form_notice, native_form, new_password_field, text_input
 from shop.components.layout import link, page
 from shop.models import UserSession
 from shop.services import auth
@@ -266,18 +266,9 @@ def password_panel() -> rx.Component:
                 control_id="current_password",
                 error=s.current_password_error,
             ),
-            field(
-                "New password",
-                text_input(
-                    id="new_password",
-                    name="new_password",
-                    type="password",
-                    autocomplete="new-password",
-                    required=True,
-                    invalid=s.new_password_error != "",
-                    has_hint=True,
-                ),
-                control_id="new_password",
+            new_password_field(
+                label="New password",
+                name="new_password",
                 hint=f"At least {minimum} characters.",
                 error=s.new_password_error,
             ),

@@ -12,7 +12,7 @@ from urllib.parse import quote, urlencode
 
 import reflex as rx
 
-from shop.components.admin import admin_page, page_links
+from shop.components.admin import admin_page, loading_notice, one_record, page_links
 from shop.components.forms import field
 from shop.components.layout import link
 from shop.pages.admin_orders import data_table, order_row, status_badge, when
@@ -133,7 +133,7 @@ def admin_customers_page() -> rx.Component:
                 ),
                 rx.el.p("No customers match.", class_name="muted"),
             ),
-            rx.el.p("Loading…", class_name="muted"),
+            loading_notice(),
         ),
         state=AdminCustomersState,
     )
@@ -336,21 +336,14 @@ def _customer_view() -> rx.Component:
 
 
 def admin_customer_page() -> rx.Component:
-    s = AdminCustomerState
     return admin_page(
         "Customer",
-        rx.cond(
-            s.loaded,
-            rx.cond(
-                s.found,
-                _customer_view(),
-                rx.el.div(
-                    rx.el.p("There is no such customer."),
-                    link("All customers", to="/admin/customers", class_name="button button-ghost"),
-                    class_name="empty-state",
-                ),
-            ),
-            rx.el.p("Loading…", class_name="muted"),
+        one_record(
+            AdminCustomerState,
+            _customer_view(),
+            missing="There is no such customer.",
+            back_to="/admin/customers",
+            back_label="All customers",
         ),
         state=AdminCustomerState,
     )

@@ -16,7 +16,7 @@ from urllib.parse import quote, urlencode
 
 import reflex as rx
 
-from shop.components.admin import admin_page, page_links
+from shop.components.admin import admin_page, loading_notice, one_record, page_links
 from shop.components.forms import field
 from shop.components.layout import link
 from shop.services import backoffice, refunds
@@ -271,7 +271,7 @@ def admin_orders_page() -> rx.Component:
                 ),
                 rx.el.p("No orders match.", class_name="muted"),
             ),
-            rx.el.p("Loading…", class_name="muted"),
+            loading_notice(),
         ),
         state=AdminOrdersState,
     )
@@ -709,21 +709,14 @@ def _order_view() -> rx.Component:
 
 
 def admin_order_page() -> rx.Component:
-    s = AdminOrderState
     return admin_page(
         "Order",
-        rx.cond(
-            s.loaded,
-            rx.cond(
-                s.found,
-                _order_view(),
-                rx.el.div(
-                    rx.el.p("There is no such order."),
-                    link("All orders", to="/admin/orders", class_name="button button-ghost"),
-                    class_name="empty-state",
-                ),
-            ),
-            rx.el.p("Loading…", class_name="muted"),
+        one_record(
+            AdminOrderState,
+            _order_view(),
+            missing="There is no such order.",
+            back_to="/admin/orders",
+            back_label="All orders",
         ),
         state=AdminOrderState,
     )

@@ -18,7 +18,7 @@ from typing import Any
 
 import reflex as rx
 
-from shop.components.admin import admin_page
+from shop.components.admin import admin_page, loading_notice
 from shop.components.layout import link
 from shop.db import session_scope
 from shop.services import catalog, catalog_sync, products_admin
@@ -876,7 +876,7 @@ def _edit_body() -> rx.Component:
                 ),
                 rx.el.p("No such product.", class_name="notice notice-error", role="alert"),
             ),
-            rx.el.p("Loading…", class_name="muted"),
+            loading_notice(),
         ),
     )
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import reflex as rx
 
-from shop.components.admin import admin_page
+from shop.components.admin import admin_page, loading_notice
 from shop.components.layout import link
 from shop.models import ReconciliationRun
 from shop.pages.admin_orders import data_table, when
@@ -199,7 +199,7 @@ def admin_reconciliation_page() -> rx.Component:
                     "Recent runs",
                 ),
             ),
-            rx.el.p("Loading…", class_name="muted"),
+            loading_notice(),
         ),
         state=ReconciliationState,
     )

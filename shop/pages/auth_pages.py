@@ -14,7 +14,7 @@ from urllib.parse import quote
 
 import reflex as rx
 
-from shop.components.forms import field, form_notice, native_form, text_input
+from shop.components.forms import field, form_notice, native_form, new_password_field, text_input
 from shop.components.layout import link, page
 from shop.services import auth
 from shop.services.errors import ShopError
@@ -209,18 +209,9 @@ def register_page() -> rx.Component:
         native_form(
             rx.el.input(type="hidden", name="next", value=RegisterState.next_path),
             email_field(error=RegisterState.email_error),
-            field(
-                "Password",
-                text_input(
-                    id="password",
-                    name="password",
-                    type="password",
-                    autocomplete="new-password",
-                    required=True,
-                    invalid=RegisterState.password_error != "",
-                    has_hint=True,
-                ),
-                control_id="password",
+            new_password_field(
+                label="Password",
+                name="password",
                 hint=f"At least {minimum} characters. A few unrelated words make a strong one.",
                 error=RegisterState.password_error,
             ),
@@ -281,18 +272,9 @@ def reset_password_page() -> rx.Component:
             ),
             native_form(
                 rx.el.input(type="hidden", name="token", value=ResetPasswordState.token),
-                field(
-                    "New password",
-                    text_input(
-                        id="new_password",
-                        name="new_password",
-                        type="password",
-                        autocomplete="new-password",
-                        required=True,
-                        invalid=ResetPasswordState.error != "",
-                        has_hint=True,
-                    ),
-                    control_id="new_password",
+                new_password_field(
+                    label="New password",
+                    name="new_password",
                     hint=f"At least {minimum} characters.",
                     error=ResetPasswordState.error,
                 ),

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from sqlalchemy import event
 from sqlmodel import Session
 
+from shop.db import after_unlock
 from shop.services import audit
 from shop.services.catalog_cache import bump_catalog_version
 
@@ -38,11 +40,16 @@ def _run_callbacks(session: Any) -> None:
     pending = list(callbacks)
     callbacks.clear()
     for callback in pending:
-        # The change is committed: a failing follow-up (Redis away) is logged, not raised.
-        try:
-            callback()
-        except Exception:
-            log.exception("after-commit callback %r failed", callback)
+        # Inside db.write_scope, after its writers' lock is released, like mail.
+        after_unlock(session, partial(_run_logged, callback))
+
+
+def _run_logged(callback: Callable[[], None]) -> None:
+    # The change is committed: a failing follow-up (Redis away) is logged, not raised.
+    try:
+        callback()
+    except Exception:
+        log.exception("after-commit callback %r failed", callback)
 
 
 def _forget_callbacks(session: Any, transaction: Any) -> None:

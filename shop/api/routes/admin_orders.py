@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from shop.api.deps import client_ip, require_permission
+from shop.api.routes.payments import OrderItemOut
 from shop.db import session_scope
 from shop.models import ReconciliationRun
 from shop.services import backoffice, reconciliation, refunds
@@ -64,14 +65,6 @@ class OrderPageOut(BaseModel):
     items: list[OrderRowOut]
     total: int
     next_offset: int | None
-
-
-class ItemOut(BaseModel):
-    product_id: int
-    name: str
-    quantity: int
-    unit_amount: int
-    amount: int
 
 
 class TaxLineOut(BaseModel):
@@ -124,7 +117,7 @@ class OrderDetailOut(OrderRowOut):
     discount: int
     tax: int
     tax_lines: list[TaxLineOut]
-    items: list[ItemOut]
+    items: list[OrderItemOut]
     payment_error: str | None
     refunds: list[RefundRowOut]
     refunded_total: int
@@ -312,16 +305,7 @@ def get_order(reference: str, staff: OrderReader) -> OrderDetailOut:
             tax_lines=[
                 TaxLineOut(name=t.name, rate=t.rate, amount=t.amount) for t in view.tax_lines
             ],
-            items=[
-                ItemOut(
-                    product_id=i.product_id,
-                    name=i.product_name,
-                    quantity=i.quantity,
-                    unit_amount=i.price_at_time,
-                    amount=i.price_at_time * i.quantity,
-                )
-                for i in view.items
-            ],
+            items=[OrderItemOut.of(i) for i in view.items],
             payment_error=order.payment_error,
             refunds=[
                 RefundRowOut(

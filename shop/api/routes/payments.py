@@ -100,6 +100,17 @@ class OrderItemOut(BaseModel):
     unit_amount: int
     amount: int
 
+    @classmethod
+    def of(cls, item: Any) -> OrderItemOut:
+        """From an order item row (the price it was bought at)."""
+        return cls(
+            product_id=item.product_id,
+            name=item.product_name,
+            quantity=item.quantity,
+            unit_amount=item.price_at_time,
+            amount=item.price_at_time * item.quantity,
+        )
+
 
 class OrderOut(BaseModel):
     id: int
@@ -299,16 +310,7 @@ def get_order(reference: str, user: CurrentUser, session: DbSession) -> OrderOut
         number=order.number,
         status=order.status,
         amount=_amount(order, detail.tax_lines),
-        items=[
-            OrderItemOut(
-                product_id=i.product_id,
-                name=i.product_name,
-                quantity=i.quantity,
-                unit_amount=i.price_at_time,
-                amount=i.price_at_time * i.quantity,
-            )
-            for i in detail.items
-        ],
+        items=[OrderItemOut.of(i) for i in detail.items],
         billing_country=order.billing_country,
         billing_region=order.billing_region,
         payment_error=order.payment_error,
