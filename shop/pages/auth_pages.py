@@ -1,8 +1,8 @@
 """Signing in and out of accounts: /login, /register, /forgot-password, /reset-password and
 /verify-email.
 
-Passwords never enter Reflex state: the sign-in, sign-up and reset forms are plain HTML
-forms posted by the browser to the /api/auth/*/form endpoints, which set the HttpOnly
+Passwords never enter Reflex state: the sign-in, sign-up, forgot-password and reset forms are
+plain HTML forms posted by the browser to the /api/auth/*/form endpoints, which set the HttpOnly
 session cookie and answer with a 303 back to a page. These states only read the query string
 of that answer (an error code, a Retry-After, where to go next) and say what it means.
 """
@@ -76,19 +76,8 @@ class ForgotPasswordState(SessionState):
 
     @rx.event
     def load(self):
-        self.sent = False
-        self.error = ""
-
-    @rx.event
-    async def send(self, form: dict[str, Any]):
-        address = str(form.get("email") or "").strip()[:320]
-        if "@" not in address:
-            self.error = "Enter the email address of your account."
-            return
-        ip = self.router.session.client_ip or None
-        await in_session(lambda s: auth.request_password_reset(session=s, email=address, ip=ip))
-        self.error = ""
-        self.sent = True
+        self.sent = _query(self, "sent", 1) == "1"
+        self.error = error_text(_query(self, "error"))
 
 
 class ResetPasswordState(SessionState):
@@ -247,10 +236,10 @@ def forgot_password_page() -> rx.Component:
                 class_name="notice notice-success",
                 role="status",
             ),
-            rx.el.form(
+            native_form(
                 email_field(error=ForgotPasswordState.error),
                 _submit("Send reset link"),
-                on_submit=ForgotPasswordState.send,
+                action="/api/auth/password-reset/request/form",
                 class_name="form",
             ),
         ),

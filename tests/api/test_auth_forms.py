@@ -326,6 +326,50 @@ def test_reset_form_sets_the_new_password_from_the_emailed_link(
     assert query == {"token": token, "error": "invalid_token", "field": "token"}
 
 
+def test_forgot_password_form_mails_a_link_and_says_sent_in_the_address(
+    api_client: TestClient, session: Session, shop_env: Path
+):
+    # given an account
+    user = make_user(session, email="forgetful@example.com")
+    session.commit()
+    # when the form on /forgot-password is sent with its address
+    response = _post(
+        api_client, "/api/auth/password-reset/request/form", {"email": "Forgetful@Example.com"}
+    )
+    # then the browser goes back to the page with the outcome in the address
+    assert _where(response) == ("/forgot-password", {"sent": "1"}, "")
+    # and one reset link went to the account's address
+    mails = [m for m in _outbox(shop_env) if m["To"] == user.email]
+    assert len(mails) == 1
+    assert "/reset-password?token=" in _text(mails[0])
+
+
+def test_forgot_password_form_answers_the_same_for_an_unknown_address(
+    api_client: TestClient, shop_env: Path
+):
+    # when the form is sent with an address no account uses
+    response = _post(
+        api_client, "/api/auth/password-reset/request/form", {"email": "nobody@example.com"}
+    )
+    # then the answer cannot be told apart from a known address, and nothing is mailed
+    assert _where(response) == ("/forgot-password", {"sent": "1"}, "")
+    assert _outbox(shop_env) == []
+
+
+def test_forgot_password_form_refuses_what_is_not_an_address(
+    api_client: TestClient, shop_env: Path
+):
+    # when the form is sent with something that is not an email address
+    response = _post(api_client, "/api/auth/password-reset/request/form", {"email": "jo at home"})
+    # then the page is asked to say so, and nothing is mailed
+    assert _where(response) == (
+        "/forgot-password",
+        {"error": "invalid_input", "field": "email"},
+        "",
+    )
+    assert _outbox(shop_env) == []
+
+
 def test_reset_form_keeps_the_link_when_the_new_password_is_refused(
     api_client: TestClient, session: Session
 ):

@@ -32,6 +32,7 @@ PUBLIC: set[tuple[str, str]] = {
     ("POST", "/api/auth/logout/form"),
     ("POST", "/api/auth/register/form"),  # the HTML form twin of register
     ("POST", "/api/auth/password-reset/form"),  # the emailed token is the credential
+    ("POST", "/api/auth/password-reset/request/form"),  # the HTML form twin of password-reset
     ("POST", "/api/auth/verify-email"),  # the emailed token is the credential
     ("POST", "/api/auth/password-reset"),
     ("POST", "/api/auth/password-reset/confirm"),  # the emailed token is the credential

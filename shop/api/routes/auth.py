@@ -280,6 +280,24 @@ def change_password_form(
     return _see_other("/account", {"password": "changed", "ended": ended}, fragment="password")
 
 
+@router.post(
+    "/password-reset/request/form", status_code=status.HTTP_303_SEE_OTHER, response_class=Response
+)
+def password_reset_request_form(
+    request: Request, email: Annotated[str, Form(max_length=320)]
+) -> Response:
+    """For the form on /forgot-password: 303 to /forgot-password?sent=1 whether or not an
+    account uses the address, or back with ?error=invalid_input when it is not an address.
+    The answer lives in the URL, so reloading the page keeps saying what happened."""
+    try:
+        auth.normalize_email(email)
+    except ShopError as exc:
+        return _see_other("/forgot-password", _form_error(exc, default_field="email"))
+    with session_scope() as session:
+        auth.request_password_reset(session=session, email=email, ip=client_ip(request))
+    return _see_other("/forgot-password", {"sent": 1})
+
+
 @router.post("/password-reset/form", status_code=status.HTTP_303_SEE_OTHER, response_class=Response)
 def password_reset_form(
     request: Request,
