@@ -1,8 +1,10 @@
 """API overhead: requests/s of GET /api/products ÷ a bare Starlette endpoint serving the same bytes.
 
 Both endpoints live in the same server process (granian, one worker, the appliance's server)
-behind the same middleware, and are loaded by wrk on loopback with the same duration and
-concurrency, alternating so that neither gets a warmer machine. Goal: ratio ≥ 0.5.
+and are loaded by wrk on loopback with the same duration and concurrency, alternating so that
+neither gets a warmer machine. The bare one answers before anything of the shop runs; the
+shop's goes through all of it (request id and access log, per-IP rate limit, CSRF check,
+response cache), so the ratio is what the shop's stack costs. Goal: ratio ≥ 0.5.
 
     .venv/bin/python -m bench.api_overhead [--seconds 8] [--connections 16] [--rounds 3]
 """

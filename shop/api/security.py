@@ -13,7 +13,6 @@ from __future__ import annotations
 from urllib.parse import urlparse
 
 import anyio.to_thread
-from limits.storage import RedisStorage
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -58,7 +57,6 @@ class ApiGuardMiddleware:
     def __init__(self, app: ASGIApp, limiter: RateLimiter) -> None:
         self.app = app
         self.limiter = limiter
-        self.blocking = isinstance(limiter.storage, RedisStorage)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not scope["path"].startswith("/api/"):
@@ -67,7 +65,7 @@ class ApiGuardMiddleware:
         request = Request(scope)
         if scope["path"] not in RATE_LIMIT_EXEMPT and self.limiter.enabled:
             ip = request.client.host if request.client else "unknown"
-            if self.blocking:
+            if self.limiter.blocking:
                 verdict = await anyio.to_thread.run_sync(self.limiter.check_ip, ip)
             else:
                 verdict = self.limiter.check_ip(ip)
