@@ -52,7 +52,10 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
-    cursor.execute("PRAGMA synchronous=NORMAL")
+    # FULL: a commit is on disk before it returns, as with PostgreSQL's default. Under NORMAL
+    # a power cut can undo the last commits, e.g. a webhook event already answered 2xx,
+    # which Stripe would then never send again.
+    cursor.execute("PRAGMA synchronous=FULL")
     cursor.close()
 
 

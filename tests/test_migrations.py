@@ -67,10 +67,12 @@ def test_downgrade_then_upgrade_round_trip(empty_database: str):
     assert set(inspect(db.get_engine(empty_database)).get_table_names()) >= CORE_TABLES
 
 
-def test_sqlite_runs_with_wal_foreign_keys_and_busy_timeout(tmp_path: Path):
+def test_sqlite_runs_with_wal_foreign_keys_busy_timeout_and_durable_commits(tmp_path: Path):
     engine = db.get_engine(f"sqlite:///{tmp_path / 'pragmas.sqlite3'}")
     with engine.connect() as connection:
         assert connection.execute(text("PRAGMA journal_mode")).scalar() == "wal"
         assert connection.execute(text("PRAGMA foreign_keys")).scalar() == 1
         assert connection.execute(text("PRAGMA busy_timeout")).scalar() == db.SQLITE_BUSY_TIMEOUT_MS
+        # 2 = FULL: every commit is synced to disk before the shop answers anyone
+        assert connection.execute(text("PRAGMA synchronous")).scalar() == 2
     db.dispose_engines()
