@@ -26,6 +26,7 @@ from typing import Any
 
 from sqlalchemy import case, delete, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, SQLModel, col, select
 
 from shop.models import (
@@ -134,21 +135,42 @@ def fulfil_order(
         )
         .execution_options(synchronize_session=False)
     )
-    session.refresh(order)
     if claimed.rowcount != 1:
+        session.refresh(order)
         return FulfilmentOutcome(order_id, False, order.status)
+    # What the claim wrote, without reading the row back.
+    for name, value in (
+        ("status", OrderStatus.PAID.value),
+        ("paid_at", now),
+        ("fulfilled_at", now),
+        ("payment_error", None),
+        ("stripe_payment_intent_id", payment_intent.id),
+        ("updated_at", now),
+    ):
+        set_committed_value(order, name, value)
 
     settings = get_settings()
-    items = session.exec(select(OrderItem).where(OrderItem.order_id == order_id)).all()
+    items = session.exec(
+        select(OrderItem).where(OrderItem.order_id == order_id).order_by(col(OrderItem.id))
+    ).all()
+    product_ids = sorted({item.product_id for item in items})
+    products = {
+        product.id: product
+        for product in session.exec(select(Product).where(col(Product.id).in_(product_ids)))
+    }
+    files_of: dict[int, list[ProductFile]] = {}
+    for product_file in session.exec(
+        select(ProductFile)
+        .where(col(ProductFile.product_id).in_(product_ids))
+        .order_by(col(ProductFile.id))
+    ):
+        files_of.setdefault(product_file.product_id, []).append(product_file)
     for item in items:
         _take_from_inventory(session, item)
-        product = session.get(Product, item.product_id)
+        product = products.get(item.product_id)
         days = (product.download_days if product else None) or settings.default_download_days
         limit = (product.download_limit if product else None) or settings.default_download_limit
-        files = session.exec(
-            select(ProductFile).where(ProductFile.product_id == item.product_id)
-        ).all()
-        for product_file in files:
+        for product_file in files_of.get(item.product_id, []):
             insert_ignoring_conflicts(
                 session,
                 DownloadGrant,
@@ -174,21 +196,21 @@ def fulfil_order(
         _remove_bought_from_cart(session, user_id=order.user_id, items=items)
     receipts.queue_receipt(session=session, order=order, now=now)
     # Refunds Stripe reported before this payment's own event (shuffled webhooks) apply now.
-    refunds.follow_refunds(session=session, order_id=order_id, now=now)
+    if refunds.refunded_amount(session=session, order_id=order_id) > 0:
+        refunds.follow_refunds(session=session, order_id=order_id, now=now)
     log.info("order fulfilled", extra={"order_id": order_id, "payment_intent": payment_intent.id})
     return FulfilmentOutcome(order_id, True, order.status)
 
 
 def _remove_bought_from_cart(session: Session, *, user_id: int, items: Sequence[OrderItem]) -> None:
     """What was just bought leaves the buyer's cart (anything added since stays)."""
-    cart = session.exec(select(Cart).where(Cart.user_id == user_id)).first()
-    if cart is None:
-        return
     session.execute(
-        delete(CartItem).where(
-            col(CartItem.cart_id) == cart.id,
+        delete(CartItem)
+        .where(
+            col(CartItem.cart_id).in_(select(Cart.id).where(Cart.user_id == user_id)),
             col(CartItem.product_id).in_([item.product_id for item in items]),
         )
+        .execution_options(synchronize_session=False)
     )
 
 
@@ -199,17 +221,17 @@ def _take_from_inventory(session: Session, item: OrderItem) -> None:
     (digital goods) and logged for the merchant.
     """
     stock = col(Product.inventory_count)
-    result: Any = session.execute(
+    left = session.execute(
         update(Product)
         .where(col(Product.id) == item.product_id, stock.is_not(None))
         .values(inventory_count=case((stock >= item.quantity, stock - item.quantity), else_=0))
+        .returning(stock)
         .execution_options(synchronize_session=False)
-    )
-    if result.rowcount:
+    ).first()
+    if left is not None:
         # Stock is public (sold out shows on the storefront): cached catalog answers expire.
         after_commit(session, bump_catalog_version)
-        product = session.get(Product, item.product_id, populate_existing=True)
-        if product is not None and product.inventory_count == 0:
+        if left[0] == 0:
             log.info("product sold out", extra={"product_id": item.product_id})
 
 

@@ -110,8 +110,10 @@ def receive_event(*, session: Session, event: StripeEvent) -> ProcessOutcome:
         new = acknowledge_unhandled(session=session, event=event)
         return ProcessOutcome(event.id, event.type, False, not new)
     if store_event(session=session, event=event):
+        # Held while the handler runs, so the handler's own look-up finds it in the session.
+        order = order_of(session, event.data_object)
         detail = handler(session, event.data_object)
-        _mark_processed(session, event.id, order_id_of(session, event.data_object))
+        _mark_processed(session, event.id, order.id if order else None)
         return ProcessOutcome(event.id, event.type, True, False, detail)
     if is_processed(session=session, stripe_event_id=event.id):
         return ProcessOutcome(event.id, event.type, True, True)
@@ -156,9 +158,10 @@ def process_event(*, session: Session, stripe_event_id: str) -> ProcessOutcome:
     handler = HANDLERS.get(row.type)
     detail = None
     data_object = (row.payload.get("data") or {}).get("object") or {}
+    order = order_of(session, data_object)
     if handler is not None:
         detail = handler(session, data_object)
-    row.order_id = order_id_of(session, data_object)
+    row.order_id = order.id if order else None
     row.processed_at = utcnow()
     row.last_error = None
     session.add(row)
@@ -248,14 +251,15 @@ def _charge_refunded(session: Session, data_object: dict[str, Any]) -> str:
     return "refunds recorded" if changed else "refunds already recorded"
 
 
-def order_id_of(session: Session, data_object: dict[str, Any]) -> int | None:
+def order_of(session: Session, data_object: dict[str, Any]) -> Order | None:
     """The shop's order an event's object is about (PaymentIntent, charge or refund)."""
     kind = data_object.get("object")
     intent_id: Any = None
     if kind == "payment_intent":
         raw = str((data_object.get("metadata") or {}).get("order_id") or "")
-        if raw.isdigit() and session.get(Order, int(raw)) is not None:
-            return int(raw)
+        order = session.get(Order, int(raw)) if raw.isdigit() else None
+        if order is not None:
+            return order
         intent_id = data_object.get("id")
     elif kind in ("charge", "refund"):
         intent_id = data_object.get("payment_intent")
@@ -263,7 +267,12 @@ def order_id_of(session: Session, data_object: dict[str, Any]) -> int | None:
             intent_id = intent_id.get("id")
     if not isinstance(intent_id, str) or not intent_id:
         return None
-    return session.exec(select(Order.id).where(Order.stripe_payment_intent_id == intent_id)).first()
+    return session.exec(select(Order).where(Order.stripe_payment_intent_id == intent_id)).first()
+
+
+def order_id_of(session: Session, data_object: dict[str, Any]) -> int | None:
+    order = order_of(session, data_object)
+    return order.id if order else None
 
 
 HANDLERS: dict[str, Callable[[Session, dict[str, Any]], str]] = {
