@@ -130,6 +130,17 @@ def reconcile_with_stripe() -> object:
     return f"repaired={summary.repaired_count} error={summary.error}"
 
 
+@periodic("receipts", every=timedelta(minutes=5))
+def send_unsent_receipts() -> object:
+    """Receipts that could not be emailed when their order was paid (mail server down,
+    process stopped) go out once the mail server answers again."""
+    from shop.db import session_scope
+    from shop.services import receipts
+
+    with session_scope() as session:
+        return receipts.send_unsent_receipts(session=session)
+
+
 @periodic("auth-cleanup", every=timedelta(hours=6))
 def purge_stale_auth_records() -> object:
     """Ended sessions, spent refresh tokens, used or expired emailed links and old throttle

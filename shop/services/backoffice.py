@@ -278,10 +278,7 @@ def _paid_order_with_customer(session: Session, order_id: int) -> tuple[Order, U
 def resend_receipt(*, session: Session, order_id: int, actor: Actor, ip: str | None = None) -> str:
     """Email the order's receipt again (after commit); returns the address."""
     order, user = _paid_order_with_customer(session, order_id)
-    receipt = receipts.build_receipt(session=session, order=order, to=user.email)
-    mail.send_after_commit(
-        session, mail.Mail(to=user.email, subject=receipt.subject, text=receipt.text)
-    )
+    receipts.send_receipt_again(session=session, order=order, to=user.email)
     audit.record(
         session=session,
         action="order.receipt_resent",

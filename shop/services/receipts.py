@@ -4,6 +4,10 @@
 `order_emails` row (unique per order and kind, so a second call inserts nothing and sends
 nothing) and hands the message to the session, which sends it only once the transaction has
 committed and then stamps `sent_at`. A rolled-back fulfilment sends nothing.
+
+A receipt that could not go out then (the mail server was down, the process stopped between
+commit and sending) stays owed: `send_unsent_receipts`, run by the `receipts` job, sends it
+once it is `RETRY_AFTER` old, so it never races the first attempt.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ from __future__ import annotations
 import html
 import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -28,6 +32,7 @@ from shop.settings import get_settings
 log = logging.getLogger("shop.receipts")
 _PENDING_KEY = "shop_pending_receipts"
 _LISTENING_KEY = "shop_receipts_listening"
+RETRY_AFTER = timedelta(minutes=2)
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,6 +180,35 @@ def queue_receipt(*, session: Session, order: Order, now: datetime | None = None
     receipt = build_receipt(session=session, order=order, to=user.email)
     _send_after_commit(session, order.id, receipt)  # type: ignore[arg-type]
     return True
+
+
+def send_receipt_again(*, session: Session, order: Order, to: str) -> None:
+    """Send the order's receipt to `to` after commit (and stamp it sent), e.g. when the
+    merchant resends it."""
+    _send_after_commit(session, order.id, build_receipt(session=session, order=order, to=to))  # type: ignore[arg-type]
+
+
+def send_unsent_receipts(*, session: Session, now: datetime | None = None, limit: int = 100) -> int:
+    """Send the receipts still owed at least `RETRY_AFTER` after they were queued (after
+    commit, each stamped when it has gone); returns how many were tried."""
+    from shop.services.fulfilment import RECEIPT
+
+    cutoff = (now or utcnow()) - RETRY_AFTER
+    owed = session.exec(
+        select(OrderEmail)
+        .where(
+            OrderEmail.kind == RECEIPT,
+            col(OrderEmail.sent_at).is_(None),
+            col(OrderEmail.created_at) <= cutoff,
+        )
+        .order_by(col(OrderEmail.id))
+        .limit(limit)
+    ).all()
+    for row in owed:
+        order = session.get(Order, row.order_id)
+        if order is not None:
+            send_receipt_again(session=session, order=order, to=row.to_address)
+    return len(owed)
 
 
 def _send_after_commit(session: Session, order_id: int, receipt: Receipt) -> None:
