@@ -5,12 +5,12 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session, create_engine
 
 from shop.settings import get_settings
@@ -19,7 +19,8 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 
 _engines: dict[str, Engine] = {}
-_sqlite_writers = threading.Lock()
+# Re-entrant: work run after a commit may write again from the same thread.
+_sqlite_writers = threading.RLock()
 _AFTER_UNLOCK_KEY = "shop_after_unlock"
 log = logging.getLogger("shop.db")
 
@@ -86,22 +87,37 @@ def session_scope(url: str | None = None) -> Iterator[Session]:
 
 
 @contextmanager
-def write_scope(url: str | None = None) -> Iterator[Session]:
+def write_scope(
+    url: str | None = None, *, deferred: list[Callable[[], None]] | None = None
+) -> Iterator[Session]:
     """`session_scope` for a short unit of work that writes at once and arrives in bursts
     (webhooks). SQLite admits one writer and makes the others poll with sleeps of up to
     100 ms; here this process's writers queue on a lock instead, in turn and without sleeping.
+    PostgreSQL locks rows, not the database: no lock there.
+
     What the transaction does after commit (`after_unlock`: mail, cache bumps) waits until
-    the lock is released, so a slow mail server never holds up the next writer. PostgreSQL locks rows,
-    not the database: no lock there."""
-    if get_engine(url).dialect.name != "sqlite":
-        with session_scope(url) as session:
-            yield session
-        return
-    later: list[Callable[[], None]] = []
-    with _sqlite_writers, session_scope(url) as session:
+    the lock is released, so a slow mail server never holds up the next writer. It runs as
+    the block ends, or, given a `deferred` list, is left there for the caller to run with
+    `run_deferred` when it has let go of whatever else it holds."""
+    later = deferred if deferred is not None else []
+    sqlite = get_engine(url).dialect.name == "sqlite"
+    with _sqlite_writers if sqlite else nullcontext(), session_scope(url) as session:
         session.info[_AFTER_UNLOCK_KEY] = later
         yield session
-    for callback in later:
+    if deferred is None:
+        run_deferred(later)
+
+
+def writer_turn(bind: Engine | Connection) -> AbstractContextManager[object]:
+    """The turn `write_scope`'s writers take on SQLite (nothing on PostgreSQL), for a write
+    made outside it, e.g. stamping a receipt sent, that must queue with them rather than make
+    SQLite's busy handler sleep."""
+    return _sqlite_writers if bind.dialect.name == "sqlite" else nullcontext()
+
+
+def run_deferred(callbacks: list[Callable[[], None]]) -> None:
+    """Run the after-commit work `write_scope` left in its `deferred` list."""
+    for callback in callbacks:
         try:
             callback()
         except Exception:  # committed already: report, never undo

@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import event, update
 from sqlmodel import Session, col, select
 
-from shop.db import after_unlock
+from shop.db import after_unlock, writer_turn
 from shop.models import Order, OrderEmail, OrderItem, OrderTaxLine, User, utcnow
 from shop.services import mail
 from shop.services.money import format_money
@@ -239,7 +239,7 @@ def _send(bind: Any, pending: list[tuple[int, Receipt]]) -> None:
             log.exception("sending the receipt failed", extra={"order_id": order_id})
             continue
         try:
-            with Session(bind) as stamp:
+            with writer_turn(bind), Session(bind) as stamp:
                 stamp.execute(
                     update(OrderEmail)
                     .where(col(OrderEmail.order_id) == order_id, col(OrderEmail.kind) == "receipt")

@@ -77,3 +77,46 @@ def test_a_failed_write_scope_sends_nothing_and_keeps_nothing(
     assert sent == []
     with db.write_scope(database_url) as session:
         assert session.exec(select(func.count()).select_from(WebhookEvent)).one() == 0
+
+
+def test_work_after_commit_can_be_left_to_the_caller(
+    shop_env: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
+):
+    # given a mail port that records
+    sent: list[mail.Mail] = []
+    monkeypatch.setattr(mail, "send_mail", sent.append)
+    deferred: list = []
+    # when a write scope given a list commits a row and a mail
+    with db.write_scope(database_url, deferred=deferred) as session:
+        _store(session, "evt_deferred_mail")
+        mail.send_after_commit(session, mail.Mail(to="a@example.com", subject="Later", text="x"))
+    # then the mail waits in the list until the caller runs it, once
+    assert sent == []
+    assert len(deferred) == 1
+    db.run_deferred(deferred)
+    assert [m.subject for m in sent] == ["Later"]
+
+
+def test_a_write_outside_the_scope_waits_for_the_writer_in_it(shop_env: Path, database_url: str):
+    engine = db.get_engine(database_url)
+    if engine.dialect.name != "sqlite":
+        pytest.skip("PostgreSQL writers lock rows, not the database: nobody takes turns")
+    # given a writer inside a write scope, and a second one asking for its turn meanwhile
+    order: list[str] = []
+    inside = threading.Event()
+
+    def outside_writer() -> None:
+        inside.wait(timeout=5)
+        with db.writer_turn(engine):
+            order.append("outside")
+
+    other = threading.Thread(target=outside_writer)
+    other.start()
+    with db.write_scope(database_url) as session:
+        _store(session, "evt_turns")
+        inside.set()
+        other.join(timeout=0.3)  # it cannot get in while this scope holds the turn
+        order.append("scope")
+    other.join(timeout=5)
+    # then the outside write came after the scope had committed
+    assert order == ["scope", "outside"]
