@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import itertools
 import threading
+from functools import lru_cache
+from typing import Any
 
 from shop.settings import get_settings
 
@@ -25,13 +27,15 @@ def bump_catalog_version() -> None:
         _local_current = next(_local_version)
     redis_url = get_settings().redis_url
     if redis_url:
-        import redis
+        _redis(redis_url).incr(REDIS_KEY)
 
-        client = redis.Redis.from_url(redis_url, socket_timeout=2)
-        try:
-            client.incr(REDIS_KEY)
-        finally:
-            client.close()
+
+@lru_cache(maxsize=4)
+def _redis(url: str) -> Any:
+    """One client (and connection pool) per URL: a sale bumps the version, so this is hot."""
+    import redis
+
+    return redis.Redis.from_url(url, socket_timeout=2)
 
 
 def local_catalog_version() -> int:
