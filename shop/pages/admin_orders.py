@@ -598,7 +598,7 @@ def _grant_cells(row: Any) -> list[rx.Component]:
         rx.el.td(row["name"]),
         rx.el.td(row["left"]),
         rx.el.td(row["expires"], class_name="nowrap"),
-        rx.el.td(row["state"]),
+        rx.el.td(row["state"], class_name="nowrap"),
         rx.el.td(
             rx.cond(
                 s.can_write & (row["state"] != "revoked"),
@@ -655,7 +655,11 @@ def _order_view() -> rx.Component:
         data_table(
             ["Product", "Quantity", "Amount"],
             s.items,
-            lambda r: [rx.el.td(r["name"]), rx.el.td(r["quantity"]), rx.el.td(r["amount"])],
+            lambda r: [
+                rx.el.td(r["name"]),
+                rx.el.td(r["quantity"]),
+                rx.el.td(r["amount"], class_name="nowrap"),
+            ],
             "Items",
         ),
         _refund_form(),
@@ -668,8 +672,8 @@ def _order_view() -> rx.Component:
                     s.refund_rows,
                     lambda r: [
                         rx.el.td(r["at"], class_name="nowrap"),
-                        rx.el.td(r["amount"]),
-                        rx.el.td(r["status"]),
+                        rx.el.td(r["amount"], class_name="nowrap"),
+                        rx.el.td(r["status"], class_name="nowrap"),
                         rx.el.td(r["source"]),
                         rx.el.td(r["reason"]),
                         rx.el.td(rx.el.code(r["id"])),
