@@ -460,8 +460,9 @@ def paid_view() -> rx.Component:
                 s.order_items,
                 lambda i: rx.el.li(i["name"], " × ", i["quantity"], " — ", i["amount"]),
             ),
+            class_name="success-items",
         ),
-        rx.el.h2("Your downloads", class_name="section-title"),
+        rx.el.h2("Your downloads", class_name="section-title success-downloads-title"),
         rx.cond(
             s.download_links.length() > 0,  # type: ignore[attr-defined]
             rx.el.ul(
@@ -470,7 +471,8 @@ def paid_view() -> rx.Component:
                     lambda d: rx.el.li(
                         rx.el.a("Download ", d["name"], " (", d["file"], ")", href=d["url"])
                     ),
-                )
+                ),
+                class_name="success-downloads",
             ),
             rx.el.p("Your files will be listed in your account.", class_name="muted"),
         ),
