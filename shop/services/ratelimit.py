@@ -46,8 +46,8 @@ class MemoryWindows:
         self._lock = threading.Lock()
 
     def hit(self, identity: str, now: float | None = None) -> float:
-        """Count one request: 0.0 when it may pass, else the seconds until one would (a
-        refused request is not counted)."""
+        """Count one request: 0.0 when it may pass, else the seconds until one would, at
+        most one window (what `limits` reports too; a refused request is not counted)."""
         index, into = divmod(time.time() if now is None else now, self.period)
         with self._lock:
             if index != self._index:
@@ -59,7 +59,7 @@ class MemoryWindows:
             if previous * (1 - into / self.period) + current + 1 <= self.limit:
                 self._current[identity] = current + 1
                 return 0.0
-        return self._wait(previous, current, into)
+        return min(self._wait(previous, current, into), self.period)
 
     def _wait(self, previous: int, current: int, into: float) -> float:
         if current + 1 > self.limit:

@@ -17,9 +17,9 @@ def test_the_limit_passes_exactly_that_many_in_a_window():
     windows = MemoryWindows(parse("3/minute"))
     # when four come in the first 10 seconds of a window
     waits = [windows.hit("203.0.113.7", now=MINUTE_START + n) for n in range(4)]
-    # then three pass and the fourth is told to wait for the window to end and fade
+    # then three pass, and the fourth is told to wait, never longer than a window
     assert waits[:3] == [0.0, 0.0, 0.0]
-    assert 57 <= waits[3] <= 60 + 20
+    assert 57 <= waits[3] <= 60
     # and someone else is not affected
     assert windows.hit("198.51.100.1", now=MINUTE_START + 4) == 0.0
 
@@ -37,6 +37,16 @@ def test_the_previous_window_counts_by_how_much_it_still_overlaps():
     wait = windows.hit("ip", now=halfway)
     assert wait > 0
     assert windows.hit("ip", now=halfway + wait + 0.01) == 0.0
+
+
+def test_retry_after_is_never_longer_than_the_window():
+    # given a full window, whatever moment of the window the client comes back at
+    for into in (0.0, 1.0, 11.9, 12.1, 30.0, 59.9):
+        windows = MemoryWindows(parse("5/minute"))
+        for _ in range(5):
+            windows.hit("ip", now=MINUTE_START + into)
+        # then the refusal asks for at most one window's wait
+        assert 0 < windows.hit("ip", now=MINUTE_START + into) <= 60
 
 
 def test_a_refused_request_is_not_counted():
