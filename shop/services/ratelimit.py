@@ -79,14 +79,12 @@ class RateLimiter:
         self.per_ip: list[RateLimitItem] = parse_many(settings.rate_limit_per_ip)
         self.per_user: list[RateLimitItem] = parse_many(settings.rate_limit_per_user)
         self.namespace = settings.rate_limit_namespace
-        self.storage: RedisStorage | None = None
         self.limiter: SlidingWindowCounterRateLimiter | None = None
         self.memory: dict[str, list[MemoryWindows]] = {}
         if settings.redis_url:
-            self.storage = RedisStorage(
-                settings.redis_url, key_prefix=f"{self.namespace}:ratelimit"
+            self.limiter = SlidingWindowCounterRateLimiter(
+                RedisStorage(settings.redis_url, key_prefix=f"{self.namespace}:ratelimit")
             )
-            self.limiter = SlidingWindowCounterRateLimiter(self.storage)
         else:
             self.memory = {
                 "ip": [MemoryWindows(item) for item in self.per_ip],
