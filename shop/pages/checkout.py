@@ -24,6 +24,7 @@ from shop.components.layout import link, page
 from shop.db import session_scope
 from shop.services import cart as carts
 from shop.services import downloads, orders, payments
+from shop.services.countries import country_names
 from shop.services.errors import ShopError
 from shop.services.money import format_money
 from shop.services.tax import format_rate
@@ -32,16 +33,7 @@ from shop.settings import get_settings
 from shop.state.session import SessionState
 
 READ_ALL = "orders:read_all"
-COUNTRIES: dict[str, str] = {
-    "CA": "Canada",
-    "US": "United States",
-    "GB": "United Kingdom",
-    "FR": "France",
-    "DE": "Germany",
-    "AU": "Australia",
-    "JP": "Japan",
-    "MX": "Mexico",
-}
+COUNTRIES = country_names()
 STRIPE_JS_LIVE = "https://js.stripe.com/v3/"
 
 

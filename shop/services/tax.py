@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 
+from shop.services.countries import is_country
 from shop.services.errors import InvalidInput
 from shop.services.tax_rates import (
     COUNTRY,
@@ -213,7 +214,7 @@ def calculate_tax(
     `discount` is the order-level discount in minor units (0 when none), applied before tax.
     `currency` only has to be a currency code: rates are fractions, so the arithmetic is the
     same in any currency's minor units. Raises `InvalidInput` for bad amounts, an unknown
-    province, or a Canadian address without one.
+    country or province, or a Canadian address without one.
     """
     _check_lines(lines)
     _check_currency(currency)
@@ -222,6 +223,11 @@ def calculate_tax(
     buyer_country = _normalized_code(country)
     if not buyer_country:
         raise InvalidInput("Choose a country.", field="country")
+    if not is_country(buyer_country):
+        raise InvalidInput(
+            f"{buyer_country} is not a country code (ISO 3166-1 alpha-2, such as CA or US).",
+            field="country",
+        )
     if buyer_country != COUNTRY:
         return TaxResult(lines=[], total_tax=0, taxable_base=0)
     province = _province_code(region)

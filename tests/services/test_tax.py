@@ -351,6 +351,17 @@ def test_bad_amounts_currency_and_country_are_refused():
     assert country.value.field == "country"
 
 
+def test_a_country_code_outside_iso_3166_is_refused_not_taxed_as_abroad():
+    for country in ("ZZ", "XX", "UK", "EU", "00", "c1"):
+        with pytest.raises(InvalidInput) as refused:
+            tax_on(country=country, region=None)
+        assert refused.value.field == "country"
+        assert "not a country code" in refused.value.message
+
+    # a real country abroad pays no Canadian tax
+    assert tax_on(country="br", region=None).lines == []
+
+
 def test_dates_before_the_rate_table_is_complete_are_refused():
     # given a day before Saskatchewan's 6 % PST, where older regimes are not recorded
     with pytest.raises(InvalidInput) as refused:
