@@ -61,7 +61,7 @@ class PromoCode(SQLModel, table=True):
     max_redemptions: int | None = Field(default=None, ge=1)
     times_redeemed: int = Field(default=0, ge=0)
     min_subtotal: int | None = Field(default=None, ge=0)
-    once_per_customer: bool = False
+    once_per_customer: bool = True
     # Empty: the whole order; else only these products' lines are discounted.
     product_ids: list[int] = Field(default_factory=list, sa_type=JSON)
     is_active: bool = True

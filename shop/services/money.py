@@ -17,3 +17,10 @@ def format_money(amount: int, currency: str) -> str:
     else:
         number = f"{amount // 100:,}.{amount % 100:02d}"
     return f"{sign}{symbol}{number} {code.upper()}"
+
+
+def is_currency(code: str) -> bool:
+    """An ISO 4217 currency code, in either case ("cad", "CAD")."""
+    import pycountry
+
+    return len(code) == 3 and pycountry.currencies.get(alpha_3=code.upper()) is not None

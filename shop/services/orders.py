@@ -153,23 +153,11 @@ def quote(
     }
     lines: list[QuotedLine] = []
     for item in wanted:
-        product = products.get(item.product_id)
-        if product is None or not product.is_active:
-            name = product.name if product else f"Product {item.product_id}"
-            raise Conflict(
-                f"{name} is no longer available.", code="product_unavailable", field="items"
-            )
+        product = _available(products.get(item.product_id), item.product_id, item.quantity)
         if product.kind != ProductKind.ONE_TIME.value:
             raise InvalidInput(
                 f"{product.name} is a subscription; subscribe to it from its page.", field="items"
             )
-        if product.inventory_count is not None and product.inventory_count < item.quantity:
-            message = (
-                f"{product.name} is sold out."
-                if product.inventory_count == 0
-                else f"Only {product.inventory_count} of {product.name} left."
-            )
-            raise Conflict(message, code="sold_out", field="items")
         lines.append(
             QuotedLine(
                 product_id=item.product_id,
@@ -229,6 +217,39 @@ def quote(
     )
 
 
+def _available(product: Product | None, product_id: int, quantity: int) -> Product:
+    """The product, when it is on sale with `quantity` in stock; else `Conflict` saying why."""
+    if product is None or not product.is_active:
+        name = product.name if product else f"Product {product_id}"
+        raise Conflict(f"{name} is no longer available.", code="product_unavailable", field="items")
+    if product.inventory_count is not None and product.inventory_count < quantity:
+        message = (
+            f"{product.name} is sold out."
+            if product.inventory_count == 0
+            else f"Only {product.inventory_count} of {product.name} left."
+        )
+        raise Conflict(message, code="sold_out", field="items")
+    return product
+
+
+def check_still_payable(*, session: Session, order: Order, now: datetime | None = None) -> None:
+    """Just before a pending order is charged by a server-side confirmation: its products are
+    still on sale with the stock it needs, and its promo code may still be used by its buyer.
+    The order keeps the prices it was placed at; a refusal charges nothing and leaves it
+    pending, so the customer starts checkout again and sees what changed."""
+    items = session.exec(select(OrderItem).where(OrderItem.order_id == order.id)).all()
+    ids = [item.product_id for item in items]
+    products = {
+        p.id: p for p in session.exec(select(Product).where(col(Product.id).in_(ids))).all()
+    }
+    for item in items:
+        _available(products.get(item.product_id), item.product_id, item.quantity)
+    if order.promo_code_id is not None:
+        promo_codes.check_still_usable(
+            session=session, promo_code_id=order.promo_code_id, user_id=order.user_id, now=now
+        )
+
+
 def new_order_number() -> str:
     chars = "".join(secrets.choice(NUMBER_ALPHABET) for _ in range(8))
     return f"ORD-{chars[:4]}-{chars[4:]}"
@@ -254,10 +275,15 @@ def place_order(
         now=now,
     )
     if figures.total < MIN_CHARGE:
-        raise InvalidInput(
-            f"The total must be at least {format_money(MIN_CHARGE, figures.currency)} to pay by card.",
-            field="items",
-        )
+        minimum = format_money(MIN_CHARGE, figures.currency)
+        if figures.promo is not None and figures.total + figures.discount >= MIN_CHARGE:
+            raise InvalidInput(
+                f"With the promo code {figures.promo.code} the total would be "
+                f"{format_money(figures.total, figures.currency)}, below the {minimum} a card "
+                "payment needs; add to your order or use it on a larger one.",
+                field="promo_code",
+            )
+        raise InvalidInput(f"The total must be at least {minimum} to pay by card.", field="items")
     country = billing.country.strip().upper()
     order = Order(
         user_id=buyer_id,

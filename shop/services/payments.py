@@ -3,7 +3,9 @@
 * `create_payment_intent(order)`: amount and currency from the stored order, metadata
   `order_id`, idempotency key `order:{id}:pi` — a retried call gets the same PaymentIntent.
 * `confirm_payment`: for API clients (e.g. `pm_card_visa`); the browser confirms with the
-  client secret instead. A declined card or failed 3-D Secure leaves the order payable.
+  client secret instead. It first checks the order can still be sold as placed (stock, promo
+  code: `orders.check_still_payable`). A declined card or failed 3-D Secure leaves the order
+  payable.
 * `refresh_status`: the success page's question "is it paid yet?"; when the order still looks
   unpaid it asks Stripe and, on success, runs the same `fulfil_order` as the webhook.
 
@@ -24,7 +26,7 @@ from shop.models import Order, OrderStatus, utcnow
 from shop.services import stripe_api
 from shop.services.errors import Conflict, NotFound, ShopError
 from shop.services.fulfilment import fulfil_order
-from shop.services.orders import find_order
+from shop.services.orders import check_still_payable, find_order
 from shop.services.stripe_api import PaymentIntentInfo
 from shop.settings import get_settings
 
@@ -105,6 +107,7 @@ def confirm_payment(
         return _state(order, None)
     if order.status not in PAYABLE:
         raise Conflict(f"Order {order.number} is {order.status}; it cannot be paid.")
+    check_still_payable(session=session, order=order)
     return_url = f"{get_settings().public_url}/checkout/success?order={order.id}"
     try:
         intent = stripe_api.confirm_payment_intent(

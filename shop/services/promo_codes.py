@@ -7,10 +7,15 @@ A code is applied before tax. An unrestricted code is an order discount (`calcul
 spreads it over all lines); a code restricted to products discounts only those lines, split
 over them in proportion to their amounts, and the tax engine sees the reduced lines.
 
+A code is for one use per customer unless the admin says otherwise (`once_per_customer`).
 Redemptions are counted when an order is paid (`record_redemption`, called by fulfilment),
-under unique constraints. A code checked at checkout may still be over-used by orders paid at
-the same moment (each was valid when placed); the customer has paid, so the order is fulfilled
-and the over-use is logged rather than refused.
+under unique constraints. The rules that can change while an order waits — expiry, the
+redemption limit, once per customer — are checked when the order is placed and again just
+before a server-side confirmation charges it (`check_still_usable`), so a stack of pending
+orders made while the code was good cannot all be paid at its discount. Orders paid at the
+same moment (the browser confirms with Stripe directly, seconds after placing the order) may
+still over-use a code; the customer has paid, so the order is fulfilled and the over-use is
+logged rather than refused.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ from sqlmodel import Session, select
 from shop.models import Product, PromoCode, PromoRedemption, utcnow
 from shop.services import stripe_api
 from shop.services.errors import Conflict, InvalidInput, NotFound, ShopError
-from shop.services.money import format_money
+from shop.services.money import format_money, is_currency
 from shop.services.tax import allocate_discount
 
 log = logging.getLogger("shop.promo_codes")
@@ -97,7 +102,7 @@ def create_promo_code(
     expires_at: datetime | None = None,
     max_redemptions: int | None = None,
     min_subtotal: int | None = None,
-    once_per_customer: bool = False,
+    once_per_customer: bool = True,
     product_ids: list[int] | None = None,
     now: datetime | None = None,
 ) -> PromoCode:
@@ -116,6 +121,10 @@ def create_promo_code(
             raise InvalidInput("amount_off must be at least 1 minor unit.", field="amount_off")
         if not currency or len(currency) != 3 or not currency.isalpha():
             raise InvalidInput("amount_off needs a three-letter currency.", field="currency")
+        if not is_currency(currency):
+            raise InvalidInput(
+                f"{currency} is not a currency code (ISO 4217, such as CAD).", field="currency"
+            )
     if expires_at is not None:
         if expires_at.tzinfo is None:
             raise InvalidInput("expires_at needs a timezone.", field="expires_at")
@@ -227,18 +236,7 @@ def apply_promo_code(
             f"The promo code {shown} is not valid.", code="promo_code_invalid", field="promo_code"
         )
     assert promo.id is not None
-    if promo.expires_at is not None and promo.expires_at <= now:
-        raise PromoCodeRefused(
-            f"The promo code {shown} expired on {promo.expires_at:%Y-%m-%d}.",
-            code="promo_code_expired",
-            field="promo_code",
-        )
-    if promo.max_redemptions is not None and promo.times_redeemed >= promo.max_redemptions:
-        raise PromoCodeRefused(
-            f"The promo code {shown} has been used as many times as it allows.",
-            code="promo_code_exhausted",
-            field="promo_code",
-        )
+    _check_usable(session, promo, user_id=user_id, now=now, shown=shown)
     if promo.currency is not None and promo.currency != currency.lower():
         raise PromoCodeRefused(
             f"The promo code {shown} is for {promo.currency.upper()} orders only.",
@@ -253,24 +251,6 @@ def apply_promo_code(
             code="promo_code_minimum",
             field="promo_code",
         )
-    if promo.once_per_customer:
-        if user_id is None:
-            raise PromoCodeRefused(
-                f"Sign in to use the promo code {shown}.",
-                code="promo_code_sign_in",
-                field="promo_code",
-            )
-        used = session.exec(
-            select(PromoRedemption.id).where(
-                PromoRedemption.promo_code_id == promo.id, PromoRedemption.user_id == user_id
-            )
-        ).first()
-        if used is not None:
-            raise PromoCodeRefused(
-                f"You have already used the promo code {shown}.",
-                code="promo_code_used",
-                field="promo_code",
-            )
     restricted = bool(promo.product_ids)
     eligible = [
         i for i, line in enumerate(lines) if not restricted or line.product_id in promo.product_ids
@@ -297,6 +277,59 @@ def apply_promo_code(
         order_level=not restricted,
         line_discounts=line_discounts,
     )
+
+
+def check_still_usable(
+    *, session: Session, promo_code_id: int, user_id: int | None, now: datetime | None = None
+) -> None:
+    """Before an order placed with a code is charged: the code must still be usable by this
+    customer (not withdrawn, expired or used up, and not used by them on an order paid since).
+    Without this, pending orders made while the code was good could all be paid later."""
+    promo = session.get(PromoCode, promo_code_id)
+    if promo is None or not promo.is_active:
+        raise PromoCodeRefused(
+            "The order's promo code has been withdrawn; start checkout again without it.",
+            code="promo_code_invalid",
+            field="promo_code",
+        )
+    _check_usable(session, promo, user_id=user_id, now=now or utcnow(), shown=promo.code)
+
+
+def _check_usable(
+    session: Session, promo: PromoCode, *, user_id: int | None, now: datetime, shown: str
+) -> None:
+    """The rules that can change after an order is placed: expiry, the redemption limit and
+    once per customer (redemptions are counted when orders are paid)."""
+    if promo.expires_at is not None and promo.expires_at <= now:
+        raise PromoCodeRefused(
+            f"The promo code {shown} expired on {promo.expires_at:%Y-%m-%d}.",
+            code="promo_code_expired",
+            field="promo_code",
+        )
+    if promo.max_redemptions is not None and promo.times_redeemed >= promo.max_redemptions:
+        raise PromoCodeRefused(
+            f"The promo code {shown} has been used as many times as it allows.",
+            code="promo_code_exhausted",
+            field="promo_code",
+        )
+    if promo.once_per_customer:
+        if user_id is None:
+            raise PromoCodeRefused(
+                f"Sign in to use the promo code {shown}.",
+                code="promo_code_sign_in",
+                field="promo_code",
+            )
+        used = session.exec(
+            select(PromoRedemption.id).where(
+                PromoRedemption.promo_code_id == promo.id, PromoRedemption.user_id == user_id
+            )
+        ).first()
+        if used is not None:
+            raise PromoCodeRefused(
+                f"You have already used the promo code {shown}.",
+                code="promo_code_used",
+                field="promo_code",
+            )
 
 
 def record_redemption(

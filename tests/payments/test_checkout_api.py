@@ -234,3 +234,45 @@ def test_inactive_and_sold_out_products_are_refused_at_checkout(shop: Shop):
     assert second.status_code == 409
     assert second.json()["error"]["code"] == "sold_out"
     assert shop.http.get("/api/orders", headers=customer.headers).json()["items"] == []
+
+
+def test_an_order_whose_product_sold_out_since_is_not_charged(shop: Shop):
+    # given the last copy of a product, in two customers' pending orders
+    product_id = shop.product(price=1000, inventory_count=1)
+    first_buyer, second_buyer = shop.customer("a@example.com"), shop.customer("b@example.com")
+    first = shop.start_checkout(first_buyer, [(product_id, 1)]).json()
+    second = shop.start_checkout(second_buyer, [(product_id, 1)]).json()
+
+    # when the first pays, then the second confirms
+    paid = shop.confirm(first_buyer, first["payment_intent_id"], "pm_card_visa")
+    refused = shop.confirm(second_buyer, second["payment_intent_id"], "pm_card_visa")
+
+    # then the second is told it sold out, is not charged and gets nothing
+    assert paid.json()["status"] == "paid"
+    assert refused.status_code == 409
+    assert refused.json()["error"]["code"] == "sold_out"
+    assert shop.order(second["order_id"]).status == "pending"
+    assert shop.grant_count(second["order_id"]) == 0
+    assert shop.inventory(product_id) == 0
+    intent = shop.http.get(
+        f"/api/payments/status/{second['order_id']}", headers=second_buyer.headers
+    )
+    assert intent.json()["status"] == "pending"
+
+
+def test_a_billing_country_must_be_an_iso_code(shop: Shop):
+    # given a customer and a product
+    customer = shop.customer()
+    product_id = shop.product(price=1000)
+
+    # when they give a country code that does not exist
+    response = shop.start_checkout(customer, [(product_id, 1)], country="ZZ", region=None)
+
+    # then checkout refuses it by name and makes no order
+    assert response.status_code == 422
+    assert response.json()["error"]["field"] == "country"
+    assert shop.http.get("/api/orders", headers=customer.headers).json()["items"] == []
+    # while a real country abroad is served without Canadian tax
+    abroad = shop.start_checkout(customer, [(product_id, 1)], country="BR", region=None)
+    assert abroad.status_code == 201, abroad.text
+    assert abroad.json()["amount"]["tax"] == []

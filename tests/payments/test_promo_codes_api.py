@@ -129,3 +129,78 @@ def test_a_refused_code_creates_no_order(shop: Shop):
         == "The promo code BIGSPENDER needs a subtotal of at least $100.00 CAD."
     )
     assert shop.http.get("/api/orders", headers=customer.headers).json()["items"] == []
+
+
+def _create_code(shop: Shop, body: dict) -> dict:
+    admin = shop.customer("owner@example.com", roles=("admin",))
+    created = shop.http.post("/api/admin/promo-codes", json=body, headers=admin.headers)
+    assert created.status_code == 201, created.text
+    return created.json()
+
+
+def _intent_status(shop: Shop, payment_intent_id: str) -> str:
+    return _stripe_get(shop, f"payment_intents/{payment_intent_id}")["status"]
+
+
+def test_a_code_is_once_per_customer_unless_the_admin_says_otherwise(shop: Shop):
+    # given a code created with only a code and a percentage
+    created = _create_code(shop, {"code": "PLAIN10", "percent_off": 10})
+    customer = shop.customer()
+    product_id = shop.product(price=1000)
+
+    # when the customer places two orders with it while it is unused, then pays the first
+    first = shop.start_checkout(customer, [(product_id, 1)], promo_code="PLAIN10").json()
+    second = shop.start_checkout(customer, [(product_id, 1)], promo_code="PLAIN10").json()
+    paid = shop.confirm(customer, first["payment_intent_id"], "pm_card_visa")
+    refused = shop.confirm(customer, second["payment_intent_id"], "pm_card_visa")
+
+    # then the code was once per customer, and the second order is not charged at its discount
+    assert created["once_per_customer"] is True
+    assert paid.json()["status"] == "paid"
+    assert refused.status_code == 422
+    assert refused.json()["error"]["code"] == "promo_code_used"
+    assert shop.order(second["order_id"]).status == "pending"
+    assert _intent_status(shop, second["payment_intent_id"]) != "succeeded"
+    assert shop.grant_count(second["order_id"]) == 0
+
+
+def test_pending_orders_cannot_pay_past_the_redemption_limit(shop: Shop):
+    # given a code for one use and two customers who each placed an order with it
+    _create_code(shop, {"code": "ONLYONE", "percent_off": 20, "max_redemptions": 1})
+    product_id = shop.product(price=1000)
+    first_buyer, second_buyer = shop.customer("a@example.com"), shop.customer("b@example.com")
+    first = shop.start_checkout(first_buyer, [(product_id, 1)], promo_code="ONLYONE").json()
+    second = shop.start_checkout(second_buyer, [(product_id, 1)], promo_code="ONLYONE").json()
+
+    # when both confirm, one after the other
+    paid = shop.confirm(first_buyer, first["payment_intent_id"], "pm_card_visa")
+    refused = shop.confirm(second_buyer, second["payment_intent_id"], "pm_card_visa")
+
+    # then the code is used once; the second order is told why and nothing is charged
+    assert paid.json()["status"] == "paid"
+    assert refused.status_code == 422
+    assert refused.json()["error"]["code"] == "promo_code_exhausted"
+    assert _intent_status(shop, second["payment_intent_id"]) != "succeeded"
+    # and a new checkout without the code goes through
+    again = shop.start_checkout(second_buyer, [(product_id, 1)]).json()
+    assert (
+        shop.confirm(second_buyer, again["payment_intent_id"], "pm_card_visa").json()["status"]
+        == "paid"
+    )
+
+
+def test_a_discount_that_leaves_less_than_the_card_minimum_names_the_code(shop: Shop):
+    # given a $50.00 code and a $10.00 product
+    _create_code(shop, {"code": "FIFTYOFF", "amount_off": 5000, "currency": "cad"})
+    customer = shop.customer()
+    product_id = shop.product(price=1000)
+
+    # when the customer uses it
+    response = shop.start_checkout(customer, [(product_id, 1)], promo_code="FIFTYOFF")
+
+    # then checkout explains that the code leaves too little to pay by card
+    assert response.status_code == 422
+    error = response.json()["error"]
+    assert error["field"] == "promo_code"
+    assert "FIFTYOFF" in error["message"]
+    assert shop.http.get("/api/orders", headers=customer.headers).json()["items"] == []

@@ -23,7 +23,7 @@ def _apply(
     session: Session,
     code: str,
     lines: list[PromoLine],
-    user_id: int | None = None,
+    user_id: int | None = 1,  # a signed-in customer who has used no code yet
     now: datetime = NOW,
 ):
     return promo_codes.apply_promo_code(
@@ -203,6 +203,11 @@ def test_unknown_codes_and_bad_definitions_are_refused(session: Session):
             expires_at=NOW - timedelta(seconds=1),
             now=NOW,
         )
+    with pytest.raises(InvalidInput, match="xyz is not a currency code") as no_currency:
+        promo_codes.create_promo_code(
+            session=session, code="NOWHERE", amount_off=100, currency="xyz", now=NOW
+        )
+    assert no_currency.value.field == "currency"
 
 
 def test_a_promo_code_is_applied_before_tax_on_the_order(session: Session):
@@ -224,6 +229,31 @@ def test_a_promo_code_is_applied_before_tax_on_the_order(session: Session):
     # then HST is 13 % of the discounted $90.00
     assert (order.subtotal_amount, order.discount_amount, order.tax_amount) == (10000, 1000, 1170)
     assert order.total_amount == 10170
+
+
+def test_an_order_placed_before_its_code_expired_is_not_charged_at_the_discount(session: Session):
+    # given an order placed with a code that expires an hour later
+    user = auth.create_user(session=session, email="late@example.com", password=None)
+    product = make_product(session, price_amount=2000)
+    promo_codes.create_promo_code(
+        session=session, code="HOURLY", percent_off=10, expires_at=NOW + timedelta(hours=1), now=NOW
+    )
+    order = orders.place_order(
+        session=session,
+        buyer_id=user.id,  # type: ignore[arg-type]
+        items=[orders.LineRequest(product.id, 1)],  # type: ignore[arg-type]
+        billing=orders.Billing(country="CA", region="ON"),
+        promo_code="HOURLY",
+        now=NOW,
+    )
+
+    # when it is about to be charged: within the hour it may be, after it it may not
+    orders.check_still_payable(session=session, order=order, now=NOW + timedelta(minutes=59))
+    with pytest.raises(PromoCodeRefused) as refused:
+        orders.check_still_payable(session=session, order=order, now=NOW + timedelta(hours=2))
+
+    # then the refusal says the code expired
+    assert refused.value.code == "promo_code_expired"
 
 
 @given(

@@ -147,7 +147,7 @@ class PromoCodeIn(BaseModel):
     expires_at: datetime | None = None
     max_redemptions: int | None = Field(default=None, ge=1)
     min_subtotal: int | None = Field(default=None, ge=0)
-    once_per_customer: bool = False
+    once_per_customer: bool = True  # one use per customer unless said otherwise
     product_ids: list[int] | None = Field(default=None, max_length=500)
 
 
