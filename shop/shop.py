@@ -39,6 +39,7 @@ from shop.pages.admin_products import (
     admin_product_new_page,
     admin_products_page,
 )
+from shop.pages.admin_promo_codes import AdminPromoCodesState, admin_promo_codes_page
 from shop.pages.admin_reconciliation import ReconciliationState, admin_reconciliation_page
 from shop.pages.auth_pages import (
     ForgotPasswordState,
@@ -192,6 +193,7 @@ for admin_page_function, route, title, load in (
         AdminProductEditState.load,
     ),
     (admin_categories_page, "/admin/categories", "Categories", AdminCategoriesState.load),
+    (admin_promo_codes_page, "/admin/promo-codes", "Promo codes", AdminPromoCodesState.load),
 ):
     app.add_page(admin_page_function, route=route, title=_title(title), on_load=load)
 # Orders, customers and reconciliation (issue 7): each load and action checks its permission.

@@ -1,9 +1,12 @@
-"""Money is an integer of minor units plus a currency code; this turns it into text."""
+"""Money is an integer of minor units plus a currency code; this turns it into text and back."""
 
 from __future__ import annotations
 
+import re
+
 CURRENCY_SYMBOLS = {"cad": "$", "usd": "$", "eur": "€", "gbp": "£"}
 ZERO_DECIMAL_CURRENCIES = {"jpy", "krw", "vnd", "clp", "pyg", "xof", "xaf", "ugx", "rwf"}
+_DOLLARS = re.compile(r"^(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.(\d{1,2}))?$")
 
 
 def format_money(amount: int, currency: str) -> str:
@@ -24,3 +27,20 @@ def is_currency(code: str) -> bool:
     import pycountry
 
     return len(code) == 3 and pycountry.currencies.get(alpha_3=code.upper()) is not None
+
+
+def parse_amount(text: str, currency: str = "cad", *, noun: str = "amount") -> int:
+    """ "19.99" / "$1,234.5" / "20" → minor units. Raises ValueError with a message for people
+    that names the `noun` ("price", "amount")."""
+    cleaned = (text or "").strip().removeprefix("$").strip()
+    if not cleaned:
+        raise ValueError(f"Enter {'an' if noun[0] in 'aeiou' else 'a'} {noun}.")
+    code = (currency or "cad").strip().lower()
+    if _DOLLARS.match(cleaned) is None:
+        raise ValueError(f"Enter the {noun} in dollars, like 19.99.")
+    whole, _, cents = cleaned.replace(",", "").partition(".")
+    if code in ZERO_DECIMAL_CURRENCIES:
+        if cents.strip("0"):
+            raise ValueError(f"{code.upper()} has no cents: enter a whole amount.")
+        return int(whole)
+    return int(whole) * 100 + int(cents.ljust(2, "0") or 0)

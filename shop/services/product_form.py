@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from shop.models import Category, Product
-from shop.services.money import ZERO_DECIMAL_CURRENCIES, format_money
+from shop.services.money import ZERO_DECIMAL_CURRENCIES, format_money, parse_amount
 from shop.services.products_admin import PRICE_MAX, PRICE_MIN
 
 # The form's field names, in the order the form shows them, with their visible labels.
@@ -44,7 +44,6 @@ _SERVICE_TO_FORM = {
 }
 _SERVICE_NAMES = {"inventory": "inventory_count", "price": "price.amount"}
 
-_DOLLARS = re.compile(r"^(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.(\d{1,2}))?$")
 _WHOLE = re.compile(r"^\d{1,10}$")
 
 
@@ -76,20 +75,8 @@ def humanize(message: str, service_field: str | None) -> str:
 
 def parse_price(text: str, currency: str = "cad") -> int:
     """ "19.99" / "$1,234.5" / "20" → minor units. Raises ValueError with a message for people."""
-    cleaned = (text or "").strip().removeprefix("$").strip()
-    if not cleaned:
-        raise ValueError("Enter a price.")
-    match = _DOLLARS.match(cleaned)
     code = (currency or "cad").strip().lower()
-    if match is None:
-        raise ValueError("Enter the price in dollars, like 19.99.")
-    whole, _, cents = cleaned.replace(",", "").partition(".")
-    if code in ZERO_DECIMAL_CURRENCIES:
-        if cents.strip("0"):
-            raise ValueError(f"{code.upper()} has no cents: enter a whole amount.")
-        amount = int(whole)
-    else:
-        amount = int(whole) * 100 + int(cents.ljust(2, "0") or 0)
+    amount = parse_amount(text, code, noun="price")
     if amount < PRICE_MIN:
         raise ValueError(f"The price must be at least {format_money(PRICE_MIN, code)}.")
     if amount > PRICE_MAX:

@@ -28,10 +28,11 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
-from shop.models import Product, PromoCode, PromoRedemption, utcnow
-from shop.services import stripe_api
+from shop.models import Product, ProductKind, PromoCode, PromoRedemption, utcnow
+from shop.services import audit, stripe_api
+from shop.services.audit import Actor
 from shop.services.errors import Conflict, InvalidInput, NotFound, ShopError
 from shop.services.money import format_money, is_currency
 from shop.services.tax import allocate_discount
@@ -105,8 +106,11 @@ def create_promo_code(
     once_per_customer: bool = True,
     product_ids: list[int] | None = None,
     now: datetime | None = None,
+    actor: Actor | None = None,
+    ip: str | None = None,
 ) -> PromoCode:
-    """Create a code (not yet in Stripe: `sync_to_stripe` mirrors it after commit)."""
+    """Create a code (not yet in Stripe: `sync_to_stripe` mirrors it after commit); the audit
+    log records who created it."""
     now = now or utcnow()
     normalized = normalize_code(code)
     if not CODE_PATTERN.match(normalized):
@@ -159,6 +163,94 @@ def create_promo_code(
         session.flush()
     except IntegrityError as exc:  # created by someone else at the same moment
         raise Conflict(f"The promo code {normalized} exists already.", field="code") from exc
+    audit.record(
+        session=session,
+        action="promo_code.created",
+        actor=actor,
+        target=f"promo_code:{promo.id}",
+        ip=ip,
+        details={
+            "code": promo.code,
+            "percent_off": promo.percent_off,
+            "amount_off": promo.amount_off,
+            "currency": promo.currency,
+            "expires_at": promo.expires_at,
+            "max_redemptions": promo.max_redemptions,
+            "min_subtotal": promo.min_subtotal,
+            "once_per_customer": promo.once_per_customer,
+            "product_ids": promo.product_ids,
+        },
+    )
+    return promo
+
+
+def list_promo_codes(*, session: Session) -> list[PromoCode]:
+    """Every code, newest first (a shop has dozens, not thousands)."""
+    return list(
+        session.exec(
+            select(PromoCode).order_by(col(PromoCode.created_at).desc(), col(PromoCode.id).desc())
+        ).all()
+    )
+
+
+def product_choices(*, session: Session) -> dict[int, str]:
+    """Products a code can be restricted to (one-time purchases), by name."""
+    rows = session.exec(
+        select(Product.id, Product.name)
+        .where(Product.kind == ProductKind.ONE_TIME.value)
+        .order_by(col(Product.name))
+    ).all()
+    return {int(pid): name for pid, name in rows if pid is not None}
+
+
+def set_active(
+    *,
+    session: Session,
+    promo_code_id: int,
+    active: bool,
+    actor: Actor | None = None,
+    ip: str | None = None,
+) -> PromoCode:
+    """Withdraw a code (checkout refuses it from now on, and orders placed with it are not
+    charged at its discount) or put it back; `mirror_active_to_stripe` follows after commit."""
+    promo = session.get(PromoCode, promo_code_id)
+    if promo is None:
+        raise NotFound(f"No promo code {promo_code_id}.")
+    if promo.is_active != active:
+        promo.is_active = active
+        promo.updated_at = utcnow()
+        session.add(promo)
+        audit.record(
+            session=session,
+            action="promo_code.activated" if active else "promo_code.deactivated",
+            actor=actor,
+            target=f"promo_code:{promo.id}",
+            ip=ip,
+            details={"code": promo.code},
+        )
+        session.flush()
+    return promo
+
+
+def mirror_active_to_stripe(*, session: Session, promo_code_id: int) -> PromoCode:
+    """Make Stripe's PromotionCode active or not as the shop's code is (creating the mirror
+    first when it is missing); a Stripe outage is left in `sync_error` for the admin."""
+    promo = sync_to_stripe(session=session, promo_code_id=promo_code_id)
+    if promo.stripe_promotion_code_id is None:
+        return promo
+    try:
+        stripe_api.set_promotion_code_active(
+            promotion_code_id=promo.stripe_promotion_code_id,
+            active=promo.is_active,
+            idempotency_key=f"promo:{promo.id}:active:{int(promo.is_active)}:"
+            f"{int(promo.updated_at.timestamp())}",
+        )
+        promo.sync_error = None
+    except (stripe_api.StripeUnavailable, stripe_api.StripeRefused) as exc:
+        log.warning("promo code state not mirrored to Stripe", extra={"promo_code_id": promo.id})
+        promo.sync_error = str(exc)[:500]
+    session.add(promo)
+    session.flush()
     return promo
 
 

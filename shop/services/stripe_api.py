@@ -351,6 +351,18 @@ def create_promotion_code(
     return StripePromotionCode(id=obj["id"], code=obj["code"])
 
 
+def set_promotion_code_active(
+    *, promotion_code_id: str, active: bool, idempotency_key: str
+) -> StripePromotionCode:
+    obj = _call(
+        client().v1.promotion_codes.update,
+        promotion_code_id,
+        params={"active": active},
+        idempotency_key=idempotency_key,
+    )
+    return StripePromotionCode(id=obj["id"], code=obj["code"])
+
+
 def construct_webhook_event(
     payload: bytes,
     sig_header: str | None,

@@ -132,7 +132,7 @@ def test_a_refused_code_creates_no_order(shop: Shop):
 
 
 def _create_code(shop: Shop, body: dict) -> dict:
-    admin = shop.customer("owner@example.com", roles=("admin",))
+    admin = shop.customer("marketing@example.com", roles=("admin",))
     created = shop.http.post("/api/admin/promo-codes", json=body, headers=admin.headers)
     assert created.status_code == 201, created.text
     return created.json()
@@ -204,3 +204,66 @@ def test_a_discount_that_leaves_less_than_the_card_minimum_names_the_code(shop: 
     assert error["field"] == "promo_code"
     assert "FIFTYOFF" in error["message"]
     assert shop.http.get("/api/orders", headers=customer.headers).json()["items"] == []
+
+
+def test_the_admin_lists_codes_and_withdraws_one_everywhere(shop: Shop):
+    # given a code in a customer's pending order
+    created = _create_code(shop, {"code": "SPRING", "percent_off": 15})
+    admin = shop.customer("owner@example.com", roles=("admin",))
+    customer = shop.customer()
+    product_id = shop.product(price=1000)
+    pending = shop.start_checkout(customer, [(product_id, 1)], promo_code="SPRING").json()
+
+    # when the admin lists the codes and withdraws it
+    listed = shop.http.get("/api/admin/promo-codes", headers=admin.headers)
+    withdrawn = shop.http.put(
+        f"/api/admin/promo-codes/{created['id']}", json={"active": False}, headers=admin.headers
+    )
+
+    # then the list showed it, and from now on checkout refuses it
+    assert listed.status_code == 200
+    assert [(c["code"], c["is_active"]) for c in listed.json()] == [("SPRING", True)]
+    assert withdrawn.status_code == 200, withdrawn.text
+    assert withdrawn.json()["is_active"] is False
+    refused = shop.start_checkout(customer, [(product_id, 1)], promo_code="SPRING")
+    assert refused.json()["error"]["code"] == "promo_code_invalid"
+    # and the order placed with it is not charged at its discount
+    confirm = shop.confirm(customer, pending["payment_intent_id"], "pm_card_visa")
+    assert confirm.status_code == 422
+    assert confirm.json()["error"]["code"] == "promo_code_invalid"
+    # and Stripe's PromotionCode is inactive too, and the audit log says who did it
+    promotion = _stripe_get(shop, f"promotion_codes/{created['stripe_promotion_code_id']}")
+    assert promotion["active"] is False
+    with shop.session() as session:
+        entry = session.exec(
+            select(AuditLog).where(AuditLog.action == "promo_code.deactivated")
+        ).one()
+        assert entry.actor_email == "owner@example.com"
+
+    # when the admin puts it back, it works again
+    shop.http.put(
+        f"/api/admin/promo-codes/{created['id']}", json={"active": True}, headers=admin.headers
+    )
+    again = shop.start_checkout(customer, [(product_id, 1)], promo_code="SPRING")
+    assert again.status_code == 201, again.text
+
+
+def test_only_admins_list_and_withdraw_codes(shop: Shop):
+    # given a code, a customer and a support agent
+    created = _create_code(shop, {"code": "STAFFONLY", "percent_off": 5})
+    customer = shop.customer()
+    support = shop.customer("agent@example.com", roles=("support",))
+    path = f"/api/admin/promo-codes/{created['id']}"
+
+    # when / then: listing and withdrawing are the admin's
+    for who in (customer, support):
+        assert shop.http.get("/api/admin/promo-codes", headers=who.headers).status_code == 403
+        assert shop.http.put(path, json={"active": False}, headers=who.headers).status_code == 403
+    assert shop.http.get("/api/admin/promo-codes").status_code == 401
+    admin = shop.customer("owner@example.com", roles=("admin",))
+    assert (
+        shop.http.put(
+            "/api/admin/promo-codes/999999", json={"active": False}, headers=admin.headers
+        ).status_code
+        == 404
+    )

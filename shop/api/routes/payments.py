@@ -11,13 +11,14 @@ from decimal import Decimal
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
+from fastapi import Path as ApiPath
 from pydantic import BaseModel, Field
 
 from shop.api.deps import CurrentUser, DbSession, client_ip, require_permission
 from shop.api.errors import error_response
 from shop.db import session_scope
 from shop.models import Order, OrderTaxLine
-from shop.services import audit, orders, payments, promo_codes
+from shop.services import orders, payments, promo_codes
 from shop.services.auth import CurrentUser as AuthUser
 from shop.services.errors import InvalidInput
 from shop.services.tax import format_rate
@@ -25,6 +26,7 @@ from shop.services.tax import format_rate
 router = APIRouter(tags=["payments"])
 
 READ_ALL = "orders:read_all"
+MAX_ID = 2**63 - 1  # the largest id a database row can have
 
 
 class ItemIn(BaseModel):
@@ -151,6 +153,10 @@ class PromoCodeIn(BaseModel):
     product_ids: list[int] | None = Field(default=None, max_length=500)
 
 
+class PromoCodeStateIn(BaseModel):
+    active: bool
+
+
 class PromoCodeOut(BaseModel):
     id: int
     code: str
@@ -163,6 +169,7 @@ class PromoCodeOut(BaseModel):
     min_subtotal: int | None
     once_per_customer: bool
     product_ids: list[int]
+    is_active: bool
     stripe_coupon_id: str | None
     stripe_promotion_code_id: str | None
     sync_error: str | None
@@ -337,16 +344,42 @@ def create_promo_code(
             min_subtotal=body.min_subtotal,
             once_per_customer=body.once_per_customer,
             product_ids=body.product_ids,
+            actor=admin,
+            ip=client_ip(request),
         )
         promo_id = promo.id
-        audit.record(
-            session=session,
-            action="promo_code.created",
-            actor=admin,
-            target=f"promo_code:{promo_id}",
-            ip=client_ip(request),
-            details=body.model_dump(mode="json", exclude_none=True),
-        )
     with session_scope() as session:
         promo = promo_codes.sync_to_stripe(session=session, promo_code_id=promo_id)  # type: ignore[arg-type]
+        return PromoCodeOut.model_validate(promo, from_attributes=True)
+
+
+@router.get("/api/admin/promo-codes", response_model=list[PromoCodeOut])
+def list_promo_codes(
+    _admin: Annotated[AuthUser, Depends(require_permission("promo_codes:write"))],
+    session: DbSession,
+) -> list[PromoCodeOut]:
+    return [
+        PromoCodeOut.model_validate(promo, from_attributes=True)
+        for promo in promo_codes.list_promo_codes(session=session)
+    ]
+
+
+@router.put("/api/admin/promo-codes/{promo_code_id}", response_model=PromoCodeOut)
+def set_promo_code_state(
+    promo_code_id: Annotated[int, ApiPath(ge=1, le=MAX_ID)],
+    body: PromoCodeStateIn,
+    request: Request,
+    admin: Annotated[AuthUser, Depends(require_permission("promo_codes:write"))],
+) -> PromoCodeOut:
+    """Withdraw a code (`{"active": false}`) or put it back; mirrored to Stripe."""
+    with session_scope() as session:
+        promo_codes.set_active(
+            session=session,
+            promo_code_id=promo_code_id,
+            active=body.active,
+            actor=admin,
+            ip=client_ip(request),
+        )
+    with session_scope() as session:
+        promo = promo_codes.mirror_active_to_stripe(session=session, promo_code_id=promo_code_id)
         return PromoCodeOut.model_validate(promo, from_attributes=True)
