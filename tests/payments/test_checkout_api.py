@@ -276,3 +276,27 @@ def test_a_billing_country_must_be_an_iso_code(shop: Shop):
     abroad = shop.start_checkout(customer, [(product_id, 1)], country="BR", region=None)
     assert abroad.status_code == 201, abroad.text
     assert abroad.json()["amount"]["tax"] == []
+
+
+def test_item_fields_of_the_wrong_type_or_out_of_range_are_refused(shop: Shop):
+    # given a customer and a product
+    customer = shop.customer()
+    product_id = shop.product(price=1000)
+    billing = {"country": "CA", "region": "ON"}
+
+    # when items carry a quantity as text or true, or an id no row can have
+    for item in (
+        {"product_id": product_id, "quantity": "2"},
+        {"product_id": product_id, "quantity": True},
+        {"product_id": str(product_id), "quantity": 1},
+        {"product_id": 2**70, "quantity": 1},
+    ):
+        response = shop.http.post(
+            "/api/payments/intent",
+            json={"items": [item], "billing": billing},
+            headers=customer.headers,
+        )
+        # then each is a clear 422 and no order is made
+        assert response.status_code == 422, (item, response.text)
+        assert response.json()["error"]["code"] == "invalid_input"
+    assert shop.http.get("/api/orders", headers=customer.headers).json()["items"] == []

@@ -30,8 +30,9 @@ MAX_ID = 2**63 - 1  # the largest id a database row can have
 
 
 class ItemIn(BaseModel):
-    product_id: int
-    quantity: int = Field(default=1, ge=1, le=orders.MAX_QUANTITY)
+    # Strict: "2" or true as a quantity is a client bug to report, not to guess at.
+    product_id: int = Field(strict=True, ge=1, le=MAX_ID)
+    quantity: int = Field(default=1, strict=True, ge=1, le=orders.MAX_QUANTITY)
 
 
 class BillingIn(BaseModel):
