@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import Any, cast
 
 import stripe
 
+from shop.services.ids import MAX_INT
 from shop.settings import get_settings
 
 NETWORK_RETRIES = 2
@@ -185,7 +187,65 @@ WEBHOOK_TOLERANCE_SECONDS = 300
 
 
 class WebhookRejected(Exception):
-    """A webhook whose signature or timestamp does not check out; answer 400, store nothing."""
+    """A webhook that cannot be accepted: its signature or timestamp does not check out, or
+    it is not shaped like a Stripe event; answer 400, store nothing."""
+
+
+class MalformedObject(ValueError):
+    """A Stripe object (in an API answer or a webhook event) without the shape Stripe gives it:
+    a field missing or of the wrong type, an amount no column can hold."""
+
+
+def _as_mapping(obj: Any, what: str) -> Mapping[str, Any]:
+    """The plain dict of a webhook's object, or an SDK object's own."""
+    if isinstance(obj, Mapping):
+        return obj
+    to_dict = getattr(obj, "to_dict", None)
+    if to_dict is None:
+        raise MalformedObject(f"{what} is not an object")
+    return cast(Mapping[str, Any], to_dict())
+
+
+def _text(obj: Mapping[str, Any], key: str) -> str:
+    value = obj.get(key)
+    if not isinstance(value, str) or not value:
+        raise MalformedObject(f"{key} must be a non-empty string")
+    return value
+
+
+def _optional_text(obj: Mapping[str, Any], key: str) -> str | None:
+    value = obj.get(key)
+    if value is not None and not isinstance(value, str):
+        raise MalformedObject(f"{key} must be a string")
+    return value
+
+
+def _amount(obj: Mapping[str, Any], key: str) -> int:
+    value = obj.get(key)
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_INT:
+        raise MalformedObject(f"{key} must be a whole number of minor units")
+    return value
+
+
+def _timestamp(obj: Mapping[str, Any], key: str) -> int:
+    value = obj.get(key)
+    if value is None:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise MalformedObject(f"{key} must be a Unix time")
+    return value
+
+
+def _optional_object(obj: Mapping[str, Any], key: str) -> Mapping[str, Any] | None:
+    value = obj.get(key)
+    if value is None:
+        return None
+    return _as_mapping(value, key) or None
+
+
+def _metadata(obj: Mapping[str, Any]) -> dict[str, str]:
+    metadata = _optional_object(obj, "metadata") or {}
+    return {str(k): str(v) for k, v in metadata.items()}
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,30 +265,33 @@ class PaymentIntentInfo:
 
     @classmethod
     def from_stripe(cls, obj: Any) -> PaymentIntentInfo:
-        """From an SDK object or the plain dict inside a webhook event."""
-        if not isinstance(obj, dict):
-            obj = obj.to_dict()
-        error = obj.get("last_payment_error") or None
-        next_action = obj.get("next_action") or None
+        """From an SDK object or the plain dict inside a webhook event; `MalformedObject` when
+        it is not shaped like a PaymentIntent."""
+        obj = _as_mapping(obj, "the PaymentIntent")
+        error = _optional_object(obj, "last_payment_error")
+        next_action = _optional_object(obj, "next_action")
         url = None
         if next_action:
-            redirect = next_action.get("redirect_to_url") or None
-            sdk = next_action.get("use_stripe_sdk") or None
+            redirect = _optional_object(next_action, "redirect_to_url")
+            sdk = _optional_object(next_action, "use_stripe_sdk")
             if redirect:
                 url = redirect.get("url")
             elif sdk:
                 url = sdk.get("stripe_js")
-        metadata = obj.get("metadata") or {}
         return cls(
-            id=str(obj["id"]),
-            status=str(obj["status"]),
-            amount=int(obj["amount"]),
-            currency=str(obj["currency"]).lower(),
-            metadata={str(k): str(v) for k, v in dict(metadata).items()},
-            client_secret=obj.get("client_secret"),
-            last_error_code=(error.get("decline_code") or error.get("code")) if error else None,
-            last_error_message=error.get("message") if error else None,
-            next_action_url=url,
+            id=_text(obj, "id"),
+            status=_text(obj, "status"),
+            amount=_amount(obj, "amount"),
+            currency=_text(obj, "currency").lower(),
+            metadata=_metadata(obj),
+            client_secret=_optional_text(obj, "client_secret"),
+            last_error_code=(
+                _optional_text(error, "decline_code") or _optional_text(error, "code")
+                if error
+                else None
+            ),
+            last_error_message=_optional_text(error, "message") if error else None,
+            next_action_url=url if isinstance(url, str) else None,
         )
 
 
@@ -385,17 +448,45 @@ def construct_webhook_event(
     if not timestamps or any(t - current > tolerance for t in timestamps):
         raise WebhookRejected("Timestamp outside the tolerance zone (in the future).")
     try:
-        body = json.loads(payload)
-        data_object = body["data"]["object"]
-        return StripeEvent(
-            id=str(body["id"]),
-            type=str(body["type"]),
-            created=int(body.get("created") or 0),
-            data_object=dict(data_object),
-            payload=body,
-        )
-    except (ValueError, KeyError, TypeError) as exc:
-        raise WebhookRejected("The event body is not a Stripe event.") from exc
+        body = json.loads(payload, parse_constant=_no_constants)
+    except ValueError as exc:  # also bytes that are not UTF-8
+        raise WebhookRejected("The event body is not JSON.") from exc
+    problem = _event_shape_problem(body)
+    if problem:
+        raise WebhookRejected(f"The event body is not a Stripe event: {problem}.")
+    return StripeEvent(
+        id=body["id"],
+        type=body["type"],
+        created=body.get("created") or 0,
+        data_object=body["data"]["object"],
+        payload=body,
+    )
+
+
+MAX_EVENT_ID_LENGTH = 255  # what the webhook_events table keeps
+
+
+def _no_constants(name: str) -> Any:
+    # NaN and Infinity are not JSON, and PostgreSQL would refuse to store them.
+    raise ValueError(f"{name} is not JSON")
+
+
+def _event_shape_problem(body: Any) -> str | None:
+    """What keeps a (verified) body from being a Stripe event, or None: an event that can never
+    be processed is refused up front, rather than failing on every retry."""
+    if not isinstance(body, dict):
+        return "not an object"
+    event_id, event_type, created = body.get("id"), body.get("type"), body.get("created")
+    if not isinstance(event_id, str) or not 0 < len(event_id) <= MAX_EVENT_ID_LENGTH:
+        return f"id must be a string of 1 to {MAX_EVENT_ID_LENGTH} characters"
+    if not isinstance(event_type, str) or not event_type:
+        return "type must be a non-empty string"
+    if created is not None and (isinstance(created, bool) or not isinstance(created, int)):
+        return "created must be a Unix time"
+    data = body.get("data")
+    if not isinstance(data, dict) or not isinstance(data.get("object"), dict):
+        return "data.object must be an object"
+    return None
 
 
 def _signature_timestamps(header: str) -> list[int]:
@@ -429,25 +520,27 @@ class RefundInfo:
 
     @classmethod
     def from_stripe(cls, obj: Any) -> RefundInfo:
-        if not isinstance(obj, dict):
-            obj = obj.to_dict()
+        """From an SDK object or a plain dict; `MalformedObject` when it is not shaped like a
+        refund."""
+        obj = _as_mapping(obj, "the refund")
 
-        def ref(value: Any) -> str | None:
+        def ref(key: str) -> str | None:
+            value = obj.get(key)
             if value is None or isinstance(value, str):
                 return value
-            return str(value.get("id")) if value.get("id") else None
+            linked = _as_mapping(value, key)
+            return _text(linked, "id") if linked.get("id") else None
 
-        metadata = obj.get("metadata") or {}
         return cls(
-            id=str(obj["id"]),
-            amount=int(obj["amount"]),
-            currency=str(obj["currency"]).lower(),
-            status=str(obj.get("status") or "succeeded"),
-            payment_intent_id=ref(obj.get("payment_intent")),
-            charge_id=ref(obj.get("charge")),
-            reason=obj.get("reason"),
-            metadata={str(k): str(v) for k, v in dict(metadata).items()},
-            created=int(obj.get("created") or 0),
+            id=_text(obj, "id"),
+            amount=_amount(obj, "amount"),
+            currency=_text(obj, "currency").lower(),
+            status=_optional_text(obj, "status") or "succeeded",
+            payment_intent_id=ref("payment_intent"),
+            charge_id=ref("charge"),
+            reason=_optional_text(obj, "reason"),
+            metadata=_metadata(obj),
+            created=_timestamp(obj, "created"),
         )
 
 

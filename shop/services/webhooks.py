@@ -1,7 +1,10 @@
 """Stripe webhooks: verify, store, then process — each event once, whatever arrives how often.
 
-1. `verify_event`: the signature on the raw body with the webhook secret, and the timestamp
-   within 300 s either way; anything else is `WebhookRejected` (400) and nothing is written.
+1. `verify_event`: the signature on the raw body with the webhook secret, the timestamp
+   within 300 s either way, and the shape of an event (string id and type, an object in
+   `data.object`); anything else is `WebhookRejected` (400) and nothing is written. So is an
+   event whose object its handler finds malformed (an amount that is not a whole number …):
+   its transaction rolls back, as it could never be processed, however often it came.
 2. `receive_event` (one transaction): INSERT the event first; the unique Stripe event id turns
    a duplicate into a no-op (`ON CONFLICT DO NOTHING`). A new row belongs to this transaction
    until it commits — PostgreSQL makes a concurrent delivery of the same id wait on the unique
@@ -28,9 +31,10 @@ from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from shop.models import Order, WebhookEvent, utcnow
-from shop.services import payments, stripe_api
+from shop.services import ids, payments, stripe_api
 from shop.services.fulfilment import fulfil_order, insert_ignoring_conflicts
 from shop.services.stripe_api import (
+    MalformedObject,
     PaymentIntentInfo,
     RefundInfo,
     StripeEvent,
@@ -39,6 +43,10 @@ from shop.services.stripe_api import (
 from shop.settings import get_settings
 
 log = logging.getLogger("shop.webhooks")
+
+# (session, the event's data.object) -> a note for the log; `MalformedObject` when the object
+# is not shaped as Stripe makes it.
+Handler = Callable[[Session, dict[str, Any]], str]
 
 __all__ = [
     "HANDLERS",
@@ -112,12 +120,21 @@ def receive_event(*, session: Session, event: StripeEvent) -> ProcessOutcome:
     if store_event(session=session, event=event):
         # Held while the handler runs, so the handler's own look-up finds it in the session.
         order = order_of(session, event.data_object)
-        detail = handler(session, event.data_object)
+        detail = _dispatch(handler, session, event.type, event.data_object)
         _mark_processed(session, event.id, order.id if order else None)
         return ProcessOutcome(event.id, event.type, True, False, detail)
     if is_processed(session=session, stripe_event_id=event.id):
         return ProcessOutcome(event.id, event.type, True, True)
     return process_event(session=session, stripe_event_id=event.id)
+
+
+def _dispatch(
+    handler: Handler, session: Session, event_type: str, data_object: dict[str, Any]
+) -> str:
+    try:
+        return handler(session, data_object)
+    except MalformedObject as exc:
+        raise WebhookRejected(f"The {event_type} event's object is malformed: {exc}.") from exc
 
 
 def _mark_processed(session: Session, stripe_event_id: str, order_id: int | None) -> None:
@@ -160,7 +177,7 @@ def process_event(*, session: Session, stripe_event_id: str) -> ProcessOutcome:
     data_object = (row.payload.get("data") or {}).get("object") or {}
     order = order_of(session, data_object)
     if handler is not None:
-        detail = handler(session, data_object)
+        detail = _dispatch(handler, session, row.type, data_object)
     row.order_id = order.id if order else None
     row.processed_at = utcnow()
     row.last_error = None
@@ -185,11 +202,9 @@ def record_failure(*, session: Session, event: StripeEvent, error: str) -> None:
 
 
 def _order_for(session: Session, intent: PaymentIntentInfo) -> Order | None:
-    raw = intent.metadata.get("order_id", "")
-    if raw.isdigit():
-        order = session.get(Order, int(raw))
-        if order is not None:
-            return order
+    order = ids.get_row(session, Order, intent.metadata.get("order_id", ""))
+    if order is not None:
+        return order
     return session.exec(select(Order).where(Order.stripe_payment_intent_id == intent.id)).first()
 
 
@@ -243,7 +258,10 @@ def _charge_refunded(session: Session, data_object: dict[str, Any]) -> str:
     Without the list, the `refund.*` events and reconciliation record them."""
     from shop.services import refunds
 
-    listed = (data_object.get("refunds") or {}).get("data") or []
+    listing = data_object.get("refunds") or {}
+    listed = (listing.get("data") if isinstance(listing, dict) else listing) or []
+    if not isinstance(listed, list):
+        raise MalformedObject("refunds.data must be a list of refunds")
     changed = False
     for item in listed:
         recorded = refunds.record_refund(session=session, refund=RefundInfo.from_stripe(item))
@@ -252,12 +270,15 @@ def _charge_refunded(session: Session, data_object: dict[str, Any]) -> str:
 
 
 def order_of(session: Session, data_object: dict[str, Any]) -> Order | None:
-    """The shop's order an event's object is about (PaymentIntent, charge or refund)."""
+    """The shop's order an event's object is about (PaymentIntent, charge or refund). Also
+    for events of types no handler checks the shape of: what is not where Stripe puts it (or
+    names no possible order) finds no order."""
     kind = data_object.get("object")
     intent_id: Any = None
     if kind == "payment_intent":
-        raw = str((data_object.get("metadata") or {}).get("order_id") or "")
-        order = session.get(Order, int(raw)) if raw.isdigit() else None
+        metadata = data_object.get("metadata")
+        raw = metadata.get("order_id") if isinstance(metadata, dict) else None
+        order = ids.get_row(session, Order, raw)
         if order is not None:
             return order
         intent_id = data_object.get("id")
@@ -275,7 +296,7 @@ def order_id_of(session: Session, data_object: dict[str, Any]) -> int | None:
     return order.id if order else None
 
 
-HANDLERS: dict[str, Callable[[Session, dict[str, Any]], str]] = {
+HANDLERS: dict[str, Handler] = {
     "payment_intent.succeeded": _payment_succeeded,
     "payment_intent.payment_failed": _payment_failed,
     "payment_intent.canceled": _payment_canceled,

@@ -9,17 +9,91 @@ from functools import partial
 import anyio.to_thread
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
-from shop.api.errors import error_response
+from shop.api.errors import ErrorOut, error_response
+from shop.api.middleware import body_limit
 from shop.db import get_engine, run_deferred, write_scope
 from shop.services import webhooks
 
 router = APIRouter(tags=["webhooks"])
 log = logging.getLogger("shop.api.webhooks")
 
+# Stripe's events are at most a few hundred KB; this leaves room whatever API_MAX_BODY_BYTES is.
+STRIPE_EVENT_MAX_BYTES = 2 * 1024 * 1024
 
-@router.post("/api/webhooks/stripe", include_in_schema=False)
+
+class WebhookAck(BaseModel):
+    received: bool
+    event_id: str
+    handled: bool  # False: a type the shop does not act on, stored and acknowledged
+    duplicate: bool  # True: this event was received (and processed) before
+
+
+@router.post(
+    "/api/webhooks/stripe",
+    response_model=WebhookAck,
+    summary="Receive a Stripe event",
+    description=(
+        "Stripe calls this with each event of the endpoint's subscription, a JSON Event object "
+        "signed in the `Stripe-Signature` header with the endpoint's secret "
+        "(STRIPE_WEBHOOK_SECRET). The event is stored once (by its id) and processed once; "
+        "a delivery of an event already processed is acknowledged again. Bodies up to "
+        f"{STRIPE_EVENT_MAX_BYTES // (1024 * 1024)} MiB."
+    ),
+    responses={
+        200: {"description": "Stored and processed (or a duplicate, or a type not acted on)."},
+        400: {
+            "model": ErrorOut,
+            "description": "`invalid_webhook`: bad or missing signature, a timestamp more than "
+            "300 s away, or a body that is not a Stripe event; nothing is stored.",
+        },
+        413: {"model": ErrorOut, "description": "`payload_too_large`: the body is too large."},
+        500: {
+            "model": ErrorOut,
+            "description": "`processing_failed`: stored, but processing failed; Stripe retries.",
+        },
+        503: {
+            "model": ErrorOut,
+            "description": "`unavailable`: the event could not be stored; Stripe retries.",
+        },
+    },
+    openapi_extra={
+        "parameters": [
+            {
+                "name": "Stripe-Signature",
+                "in": "header",
+                "required": True,
+                "description": "Stripe's signature of the raw body: "
+                "`t=<unix time>,v1=<HMAC-SHA256 hex>` (more `v1=` while a secret is rolled).",
+                "schema": {"type": "string"},
+            }
+        ],
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "type": "object",
+                        "description": "A Stripe Event object.",
+                        "required": ["id", "type", "data"],
+                        "properties": {
+                            "id": {"type": "string", "example": "evt_1PqR..."},
+                            "type": {"type": "string", "example": "payment_intent.succeeded"},
+                            "created": {"type": "integer"},
+                            "data": {
+                                "type": "object",
+                                "properties": {"object": {"type": "object"}},
+                            },
+                        },
+                    }
+                }
+            },
+        },
+    },
+)
+@body_limit(STRIPE_EVENT_MAX_BYTES)
 async def stripe_webhook(request: Request) -> JSONResponse:
     payload = await request.body()
     deferred: list[Callable[[], None]] = []
@@ -67,6 +141,9 @@ def receive(
     try:
         with write_scope(deferred=deferred) as session:
             outcome = webhooks.receive_event(session=session, event=event)
+    except webhooks.WebhookRejected as exc:  # an object no retry can make processable
+        log.warning("refused a malformed webhook event", extra={"event_id": event.id})
+        return error_response(400, "invalid_webhook", str(exc))
     except Exception as exc:
         log.exception("receiving a webhook event failed", extra={"event_id": event.id})
         try:
