@@ -82,6 +82,9 @@ class Settings(BaseSettings):
     shop_admin_password: str | None = None
 
     api_page_size_max: int = Field(default=100, ge=1, le=1000)
+    # Largest request body an API endpoint reads (JSON, forms); uploads have their own limits
+    # above and the Stripe webhook its own (2 MiB).
+    api_max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
 
     # Passwords: argon2id; the bounds keep every deployment at or above OWASP's minimums.
     argon2_time_cost: int = Field(default=2, ge=2, le=20)

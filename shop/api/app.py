@@ -7,7 +7,7 @@ from fastapi.responses import JSONResponse
 
 from shop.api.deps import RateLimited
 from shop.api.errors import error_response, install_error_handlers
-from shop.api.middleware import RequestIdMiddleware
+from shop.api.middleware import BodyLimitMiddleware, RequestIdMiddleware
 from shop.api.response_cache import CatalogResponseCache
 from shop.api.routes import admin_orders as admin_orders_routes
 from shop.api.routes import admin_products, admin_users, auth, health, products, public_files
@@ -61,6 +61,7 @@ def create_api_app() -> FastAPI:
         # Without this, unknown API paths would fall through to the storefront's HTML 404.
         raise NotFound(f"No endpoint {request.method} /api/{path}.")
 
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.api_max_body_bytes)
     app.add_middleware(CatalogResponseCache)
     app.add_middleware(ApiGuardMiddleware, limiter=app.state.rate_limiter)
     app.add_middleware(RequestIdMiddleware)

@@ -10,11 +10,23 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shop.services.errors import ShopError
 
 log = logging.getLogger("shop.api")
+
+
+class ErrorDetail(BaseModel):
+    code: str  # stable, for programs: "not_found", "invalid_input", "invalid_webhook" …
+    message: str  # for people
+
+
+class ErrorOut(BaseModel):
+    """The body of every error answer (documented in OpenAPI where a route lists its errors)."""
+
+    error: ErrorDetail
 
 
 def error_response(
@@ -36,6 +48,20 @@ def _code_for(status: int) -> str:
         return "error"
 
 
+def _invalid_json(where: str) -> JSONResponse:
+    return error_response(400, "invalid_json", f"The request body is not valid JSON ({where}).")
+
+
+class BodyTooLarge(StarletteHTTPException):
+    """A request body over its endpoint's limit (413). An HTTPException rather than a ShopError
+    because it is raised while FastAPI reads the body, which turns anything else into a 400."""
+
+    code = "payload_too_large"
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"The request body is larger than the limit of {limit:,} bytes.")
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ShopError)
     async def shop_error(_request: Request, exc: ShopError) -> JSONResponse:
@@ -43,13 +69,18 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400 and isinstance(exc.__cause__, UnicodeDecodeError):
+            return _invalid_json("it is not UTF-8 text")  # FastAPI reading a JSON body
         detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
-        return error_response(
-            exc.status_code, _code_for(exc.status_code), detail, headers=exc.headers
-        )
+        code = getattr(exc, "code", None) or _code_for(exc.status_code)
+        return error_response(exc.status_code, code, detail, headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = exc.errors()
+        if errors and errors[0]["type"] == "json_invalid" and errors[0]["loc"][:1] == ("body",):
+            # FastAPI puts the position of the JSON syntax error where a field name would be.
+            return _invalid_json(f"at character {errors[0]['loc'][-1]}")
         problems = [
             {
                 "field": ".".join(
@@ -57,7 +88,7 @@ def install_error_handlers(app: FastAPI) -> None:
                 ),
                 "message": err["msg"],
             }
-            for err in exc.errors()
+            for err in errors
         ]
         field = str(problems[0]["field"]) if problems else ""
         detail = str(problems[0]["message"]) if problems else "invalid request"

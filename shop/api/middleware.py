@@ -1,4 +1,5 @@
-"""ASGI middleware of the REST API: a request id on every response and an access log line."""
+"""ASGI middleware of the REST API: a request id on every response and an access log line;
+a cap on the size of request bodies."""
 
 from __future__ import annotations
 
@@ -6,9 +7,13 @@ import logging
 import re
 import time
 import uuid
+from collections.abc import Callable
+from typing import TypeVar
 
+from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from shop.api.errors import BodyTooLarge
 from shop.logs import request_id_var
 
 log = logging.getLogger("shop.http")
@@ -54,3 +59,58 @@ class RequestIdMiddleware:
                     },
                 )
             request_id_var.reset(token)
+
+
+Endpoint = TypeVar("Endpoint", bound=Callable[..., object])
+_own_limits: dict[object, int | None] = {}
+
+
+def body_limit(max_bytes: int | None) -> Callable[[Endpoint], Endpoint]:
+    """Give an endpoint its own body limit instead of API_MAX_BODY_BYTES; None for one that
+    enforces a limit itself while it streams the body (uploads, see `shop.services.uploads`)."""
+
+    def mark(endpoint: Endpoint) -> Endpoint:
+        _own_limits[endpoint] = max_bytes
+        return endpoint
+
+    return mark
+
+
+class BodyLimitMiddleware:
+    """Request bodies are at most `max_bytes` (API_MAX_BODY_BYTES) unless the endpoint says
+    otherwise (`body_limit`). Beyond it, reading the body raises `BodyTooLarge`: a 413 with the
+    JSON error shape before anything is parsed, at once when Content-Length declares too much,
+    else as soon as the bytes that arrived pass the limit.
+
+    Not FastAPI's own `max_body_size`: when Content-Length declares too much it answers a
+    plain-text 413 that no exception handler can give the JSON error shape."""
+
+    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        received = 0
+
+        async def receive_limited() -> Message:
+            nonlocal received
+            # Looked up as the body is read, by then routing has found the endpoint.
+            limit = _own_limits.get(scope.get("endpoint"), self.max_bytes)
+            if limit is not None and received == 0 and _declared_length(scope) > limit:
+                raise BodyTooLarge(limit)
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if limit is not None and received > limit:
+                    raise BodyTooLarge(limit)
+            return message
+
+        await self.app(scope, receive_limited, send)
+
+
+def _declared_length(scope: Scope) -> int:
+    value = Headers(scope=scope).get("content-length", "")
+    return int(value) if value.isascii() and value.isdigit() and len(value) < 20 else 0

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, or_, update
+from sqlalchemy import false, func, or_, update
 from sqlmodel import Session, col, select
 
 from shop.models import (
@@ -28,7 +28,7 @@ from shop.models import (
     WebhookEvent,
     utcnow,
 )
-from shop.services import audit, auth, mail, orders, receipts, refunds
+from shop.services import audit, auth, ids, mail, orders, receipts, refunds
 from shop.services.audit import Actor
 from shop.services.errors import Conflict, InvalidInput, NotFound
 from shop.services.money import format_money
@@ -156,8 +156,9 @@ def search_orders(
                     select(Refund.order_id).where(col(Refund.stripe_refund_id) == text)
                 )
             )
-        elif text.isdigit():
-            query = query.where(col(Order.id) == int(text))
+        elif text.isdigit():  # an order id (one that no row can have matches nothing)
+            order_id = ids.parse_id(text)
+            query = query.where(col(Order.id) == order_id if order_id is not None else false())
         else:
             needle = text.lower()
             query = query.where(

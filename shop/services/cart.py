@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from shop.models import Cart, CartItem, Product, ProductKind, utcnow
+from shop.services import ids
 from shop.services.errors import Conflict, InvalidInput, NotFound
 from shop.services.orders import MAX_LINES, MAX_QUANTITY, LineRequest
 
@@ -117,7 +118,7 @@ def get_or_create_cart(
 
 
 def _check_product(session: Session, product_id: int) -> Product:
-    product = session.get(Product, product_id)
+    product = ids.get_row(session, Product, product_id)
     if product is None or not product.is_active:
         raise NotFound(f"No product {product_id} for sale.")
     if product.kind != ProductKind.ONE_TIME.value:

@@ -11,6 +11,7 @@ from sqlalchemy import func, or_
 from sqlmodel import Session, col, select
 
 from shop.models import Category, Product
+from shop.services import ids
 from shop.services.errors import InvalidInput
 from shop.services.money import format_money
 
@@ -91,9 +92,10 @@ def decode_cursor(cursor: str) -> int:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         prefix, _, value = raw.partition(":")
-        if prefix != "p":
+        last_id = ids.parse_id(value)
+        if prefix != "p" or last_id is None:
             raise ValueError(raw)
-        return int(value)
+        return last_id
     except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
         raise InvalidInput("The cursor is not one this API gave out.", field="cursor") from exc
 
@@ -149,8 +151,11 @@ def get_product(*, session: Session, id_or_slug: str) -> ProductView | None:
     statement = select(Product, Category).join(
         Category, col(Product.category_id) == col(Category.id), isouter=True
     )
-    if id_or_slug.isdigit():
-        statement = statement.where(col(Product.id) == int(id_or_slug))
+    if id_or_slug.isdigit():  # numbers alone are ids, never slugs (see slugs.slug_problem)
+        product_id = ids.parse_id(id_or_slug)
+        if product_id is None:
+            return None
+        statement = statement.where(col(Product.id) == product_id)
     else:
         statement = statement.where(col(Product.slug) == id_or_slug)
     row = session.exec(statement.where(col(Product.is_active).is_(True))).first()

@@ -9,6 +9,7 @@ from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from shop.models import Category, Product
+from shop.services import ids
 from shop.services.audit import Actor
 from shop.services.catalog_events import catalog_changed
 from shop.services.errors import Conflict, InvalidInput, NotFound
@@ -36,7 +37,7 @@ def _slug_taken(session: Session, slug: str, *, except_id: int | None = None) ->
 
 def get_category(*, session: Session, id_or_slug: int | str) -> Category:
     if isinstance(id_or_slug, int) or str(id_or_slug).isdigit():
-        category = session.get(Category, int(id_or_slug))
+        category = ids.get_row(session, Category, id_or_slug)
     else:
         category = session.exec(select(Category).where(Category.slug == id_or_slug)).first()
     if category is None:

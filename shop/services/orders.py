@@ -30,7 +30,7 @@ from shop.models import (
     ProductKind,
     utcnow,
 )
-from shop.services import promo_codes
+from shop.services import ids, promo_codes
 from shop.services.errors import Conflict, InvalidInput, NotFound
 from shop.services.money import format_money
 from shop.services.tax import (
@@ -351,8 +351,8 @@ def find_order(
     """An order by id or PaymentIntent id; someone else's order is NotFound, like a missing one."""
     text = str(reference).strip()
     order: Order | None
-    if text.isdigit():
-        order = session.get(Order, int(text))
+    if text.isdigit():  # an id; one that no row can have (or digits like "²") finds none
+        order = ids.get_row(session, Order, text)
     elif text.startswith("pi_"):
         order = session.exec(select(Order).where(Order.stripe_payment_intent_id == text)).first()
     else:

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from shop.models import PromoCode
+from shop.services import ids
 from shop.services.errors import InvalidInput
 from shop.services.money import format_money, parse_amount
 
@@ -43,11 +44,10 @@ def parse_promo_form(values: Mapping[str, Any]) -> dict[str, Any]:
         else None,
         "once_per_customer": text("once_per_customer") in ("on", "true", "1"),
         "product_ids": sorted(
-            int(name.removeprefix(PRODUCT_PREFIX))
+            product_id
             for name, value in values.items()
             if name.startswith(PRODUCT_PREFIX)
-            and name.removeprefix(PRODUCT_PREFIX).isdigit()
-            and len(name) < 30
+            and (product_id := ids.parse_id(name.removeprefix(PRODUCT_PREFIX))) is not None
             and str(value) in ("on", "true", "1")
         ),
     }
@@ -59,7 +59,7 @@ def _money(value: str, currency: str, field: str) -> int:
         amount = parse_amount(value, currency)
     except ValueError as exc:
         raise InvalidInput(str(exc), field=field) from exc
-    if amount > 10**10:
+    if amount > ids.MAX_INT:  # what the database keeps
         raise InvalidInput("That amount is too large.", field=field)
     return amount
 

@@ -39,7 +39,7 @@ from shop.models import (
     User,
     utcnow,
 )
-from shop.services import audit, mail, stripe_api
+from shop.services import audit, ids, mail, stripe_api
 from shop.services.auth import CurrentUser, Forbidden
 from shop.services.catalog_cache import bump_catalog_version
 from shop.services.catalog_events import after_commit
@@ -254,14 +254,9 @@ def order_for_refund(*, session: Session, refund: RefundInfo) -> Order | None:
         ).first()
         if order is not None:
             return order
-    raw = refund.metadata.get("order_id", "")
-    if raw.isdigit():
-        order = session.get(Order, int(raw))
-        if order is not None and order.stripe_payment_intent_id in (
-            None,
-            refund.payment_intent_id,
-        ):
-            return order
+    order = ids.get_row(session, Order, refund.metadata.get("order_id", ""))
+    if order is not None and order.stripe_payment_intent_id in (None, refund.payment_intent_id):
+        return order
     return None
 
 

@@ -48,6 +48,24 @@ def test_a_filled_form_becomes_the_service_arguments():
     }
 
 
+def test_product_boxes_naming_no_possible_product_are_left_out():
+    # given ticked boxes for a product, an id beyond 64 bits and digits that are not ASCII
+    values = {
+        "code": "SOME",
+        "percent_off": "10",
+        "product_12": "on",
+        "product_99999999999999999999": "on",
+        "product_²": "on",
+    }
+    # when the form is parsed, then only the product that can exist is kept
+    assert parse_promo_form(values)["product_ids"] == [12]
+
+
+def test_the_largest_amount_the_database_keeps_is_accepted():
+    parsed = parse_promo_form({"code": "BIG", "amount_off": "21,474,836.47"})
+    assert parsed["amount_off"] == 2**31 - 1
+
+
 def test_a_percentage_code_with_the_box_ticked_is_once_per_customer():
     parsed = parse_promo_form({"code": "TEN", "percent_off": "10", "once_per_customer": "on"})
     assert (parsed["percent_off"], parsed["amount_off"], parsed["currency"]) == ("10", None, None)
@@ -61,6 +79,8 @@ def test_a_percentage_code_with_the_box_ticked_is_once_per_customer():
         ({"code": "X1"}, "percent_off"),
         ({"code": "X1", "amount_off": "five"}, "amount_off"),
         ({"code": "X1", "amount_off": "99999999999"}, "amount_off"),
+        ({"code": "X1", "amount_off": "30,000,000.00"}, "amount_off"),  # beyond an INTEGER column
+        ({"code": "X1", "percent_off": "10", "min_subtotal": "21474836.48"}, "min_subtotal"),
         ({"code": "X1", "percent_off": "10", "max_redemptions": "0"}, "max_redemptions"),
         ({"code": "X1", "percent_off": "10", "max_redemptions": "-3"}, "max_redemptions"),
         ({"code": "X1", "percent_off": "10", "min_subtotal": "1.234"}, "min_subtotal"),

@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from shop.api.deps import client_ip, require_permission
+from shop.api.params import CustomerId, GrantId, Offset, OrderId, OrderReference, RowId
 from shop.api.routes.payments import OrderItemOut
 from shop.db import session_scope
 from shop.models import ReconciliationRun
@@ -33,7 +34,7 @@ Reconciler = Annotated[AuthUser, Depends(require_permission("payments:reconcile"
 
 
 class RefundIn(BaseModel):
-    order_id: int
+    order_id: RowId
     amount: int | None = Field(default=None, description="minor units; default: all that is left")
     reason: str | None = Field(default=None, max_length=500)
 
@@ -253,7 +254,7 @@ def list_orders(
     status: Annotated[str | None, Query(max_length=30)] = None,
     date_from: datetime | None = None,
     date_to: datetime | None = None,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
 ) -> OrderPageOut:
     with session_scope() as session:
@@ -280,7 +281,7 @@ def _aware(value: datetime | None) -> datetime | None:
 
 
 @router.get("/api/admin/orders/{reference}", response_model=OrderDetailOut)
-def get_order(reference: str, staff: OrderReader) -> OrderDetailOut:
+def get_order(reference: OrderReference, staff: OrderReader) -> OrderDetailOut:
     with session_scope() as session:
         view = backoffice.order_overview(session=session, reference=reference)
         order = view.order
@@ -332,7 +333,7 @@ def get_order(reference: str, staff: OrderReader) -> OrderDetailOut:
 
 
 @router.post("/api/admin/orders/{order_id}/resend-receipt", response_model=DoneOut)
-def resend_receipt(order_id: int, request: Request, staff: OrderWriter) -> DoneOut:
+def resend_receipt(order_id: OrderId, request: Request, staff: OrderWriter) -> DoneOut:
     with session_scope() as session:
         to = backoffice.resend_receipt(
             session=session, order_id=order_id, actor=staff, ip=client_ip(request)
@@ -341,7 +342,7 @@ def resend_receipt(order_id: int, request: Request, staff: OrderWriter) -> DoneO
 
 
 @router.post("/api/admin/orders/{order_id}/resend-downloads", response_model=DoneOut)
-def resend_downloads(order_id: int, request: Request, staff: OrderWriter) -> DoneOut:
+def resend_downloads(order_id: OrderId, request: Request, staff: OrderWriter) -> DoneOut:
     with session_scope() as session:
         count = backoffice.resend_download_links(
             session=session, order_id=order_id, actor=staff, ip=client_ip(request)
@@ -350,7 +351,7 @@ def resend_downloads(order_id: int, request: Request, staff: OrderWriter) -> Don
 
 
 @router.post("/api/admin/grants/{grant_id}/reset", response_model=GrantOut)
-def reset_grant(grant_id: int, request: Request, staff: OrderWriter) -> GrantOut:
+def reset_grant(grant_id: GrantId, request: Request, staff: OrderWriter) -> GrantOut:
     with session_scope() as session:
         backoffice.reset_download_count(
             session=session, grant_id=grant_id, actor=staff, ip=client_ip(request)
@@ -359,7 +360,9 @@ def reset_grant(grant_id: int, request: Request, staff: OrderWriter) -> GrantOut
 
 
 @router.post("/api/admin/grants/{grant_id}/extend", response_model=GrantOut)
-def extend_grant(grant_id: int, body: ExtendIn, request: Request, staff: OrderWriter) -> GrantOut:
+def extend_grant(
+    grant_id: GrantId, body: ExtendIn, request: Request, staff: OrderWriter
+) -> GrantOut:
     with session_scope() as session:
         backoffice.extend_grant(
             session=session, grant_id=grant_id, days=body.days, actor=staff, ip=client_ip(request)
@@ -374,7 +377,7 @@ def extend_grant(grant_id: int, body: ExtendIn, request: Request, staff: OrderWr
 def list_customers(
     staff: CustomerReader,
     q: Annotated[str | None, Query(max_length=320)] = None,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
 ) -> CustomerPageOut:
     with session_scope() as session:
@@ -387,7 +390,7 @@ def list_customers(
 
 
 @router.get("/api/admin/customers/{user_id}", response_model=CustomerDetailOut)
-def get_customer(user_id: int, staff: CustomerReader) -> CustomerDetailOut:
+def get_customer(user_id: CustomerId, staff: CustomerReader) -> CustomerDetailOut:
     with session_scope() as session:
         view = backoffice.customer_overview(session=session, user_id=user_id)
         user = view.user
@@ -416,7 +419,7 @@ def get_customer(user_id: int, staff: CustomerReader) -> CustomerDetailOut:
 
 
 @router.post("/api/admin/customers/{user_id}/sessions/end", response_model=DoneOut)
-def end_sessions(user_id: int, request: Request, staff: CustomerWriter) -> DoneOut:
+def end_sessions(user_id: CustomerId, request: Request, staff: CustomerWriter) -> DoneOut:
     with session_scope() as session:
         ended = backoffice.end_customer_sessions(
             session=session, user_id=user_id, actor=staff, ip=client_ip(request)

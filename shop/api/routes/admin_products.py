@@ -13,11 +13,13 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
+from pydantic import BaseModel, ConfigDict, Field, Strict, StrictBool, StrictInt
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
 from shop.api.deps import client_ip, require_permission
+from shop.api.middleware import body_limit
+from shop.api.params import CategoryId, ProductFileId, ProductId, RowId
 from shop.api.routes.products import CategoryOut, Money
 from shop.db import session_scope
 from shop.models import Category, Product, ProductFile
@@ -149,7 +151,7 @@ class CategoryIn(BaseModel):
 
 
 class CategoryOrderIn(BaseModel):
-    ordered_ids: list[StrictInt]
+    ordered_ids: list[Annotated[RowId, Strict()]]
 
 
 class AdminCategoryOut(BaseModel):
@@ -238,7 +240,7 @@ def create_product(
 
 @router.put("/api/products/{product_id}", response_model=AdminProductOut)
 def update_product(
-    product_id: int, body: ProductIn, user: CatalogWriter, request: Request
+    product_id: ProductId, body: ProductIn, user: CatalogWriter, request: Request
 ) -> AdminProductOut:
     with session_scope() as session:
         product = products_admin.update_product(
@@ -255,7 +257,7 @@ def update_product(
 
 
 @router.delete("/api/products/{product_id}", response_model=DeleteOut)
-def delete_product(product_id: int, user: CatalogWriter, request: Request) -> DeleteOut:
+def delete_product(product_id: ProductId, user: CatalogWriter, request: Request) -> DeleteOut:
     """Deletes a product nobody bought; one with orders or subscriptions is archived instead."""
     with session_scope() as session:
         product = products_admin.get_product(session=session, product_id=product_id)
@@ -303,7 +305,7 @@ def list_admin_products(
 
 
 @router.get("/api/admin/products/{product_id}", response_model=AdminProductOut)
-def get_admin_product(product_id: int, _user: CatalogReader) -> AdminProductOut:
+def get_admin_product(product_id: ProductId, _user: CatalogReader) -> AdminProductOut:
     return _answer(product_id)
 
 
@@ -339,8 +341,9 @@ def _suffix_of(filename: str) -> str:
         }
     },
 )
+@body_limit(None)  # UPLOAD_MAX_FILE_BYTES, enforced below while the body streams
 async def upload_product_file(
-    product_id: int, user: CatalogWriter, request: Request
+    product_id: ProductId, user: CatalogWriter, request: Request
 ) -> ProductFileOut:
     """Attach a downloadable file (field `file`), streamed into storage under a generated name."""
     limit = get_settings().upload_max_file_bytes
@@ -388,7 +391,7 @@ async def upload_product_file(
 
 @router.delete("/api/products/{product_id}/files/{file_id}", status_code=204)
 def delete_product_file(
-    product_id: int, file_id: int, user: CatalogWriter, request: Request
+    product_id: ProductId, file_id: ProductFileId, user: CatalogWriter, request: Request
 ) -> Response:
     with session_scope() as session:
         products_admin.remove_file(
@@ -419,8 +422,9 @@ def delete_product_file(
         }
     },
 )
+@body_limit(None)  # UPLOAD_MAX_IMAGE_BYTES, enforced below while the body streams
 async def upload_product_image(
-    product_id: int, user: CatalogWriter, request: Request
+    product_id: ProductId, user: CatalogWriter, request: Request
 ) -> AdminProductOut:
     """Set the product image (field `file`: PNG, JPEG or WebP), stored as WebP in two sizes."""
     limit = get_settings().upload_max_image_bytes
@@ -487,7 +491,9 @@ def reorder_categories(body: CategoryOrderIn, user: CatalogWriter) -> list[Admin
 
 
 @router.put("/api/admin/categories/{category_id}", response_model=AdminCategoryOut)
-def rename_category(category_id: int, body: CategoryIn, user: CatalogWriter) -> AdminCategoryOut:
+def rename_category(
+    category_id: CategoryId, body: CategoryIn, user: CatalogWriter
+) -> AdminCategoryOut:
     with session_scope() as session:
         category = categories.rename_category(
             session=session, category_id=category_id, name=body.name, slug=body.slug, actor=user
@@ -496,7 +502,7 @@ def rename_category(category_id: int, body: CategoryIn, user: CatalogWriter) -> 
 
 
 @router.delete("/api/admin/categories/{category_id}", status_code=204)
-def delete_category(category_id: int, user: CatalogWriter) -> Response:
+def delete_category(category_id: CategoryId, user: CatalogWriter) -> Response:
     with session_scope() as session:
         categories.delete_category(session=session, category_id=category_id, actor=user)
     return Response(status_code=204)

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel
 
 from shop.api.deps import client_ip, require_permission
+from shop.api.params import Offset, RowId, UserId
 from shop.db import session_scope
 from shop.services import audit, users
 from shop.services.auth import CurrentUser as AuthUser
@@ -66,7 +67,7 @@ def list_users(
     admin: UserManager,
     q: Annotated[str | None, Query(max_length=320)] = None,
     role: Annotated[str | None, Query(max_length=50)] = None,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> UserListOut:
     with session_scope() as session:
@@ -76,14 +77,14 @@ def list_users(
 
 
 @router.get("/users/{user_id}", response_model=UserOut)
-def get_user(user_id: int, admin: UserManager) -> UserOut:
+def get_user(user_id: UserId, admin: UserManager) -> UserOut:
     with session_scope() as session:
         user = users.get_user(session=session, user_id=user_id)
         return _out(users.summary(session=session, user=user))
 
 
 @router.put("/users/{user_id}/roles/{role}", response_model=UserOut)
-def grant_role(user_id: int, role: str, request: Request, admin: UserManager) -> UserOut:
+def grant_role(user_id: UserId, role: str, request: Request, admin: UserManager) -> UserOut:
     with session_scope() as session:
         user = users.get_user(session=session, user_id=user_id)
         users.grant_role(session=session, user=user, role=role, actor=admin, ip=client_ip(request))
@@ -91,7 +92,7 @@ def grant_role(user_id: int, role: str, request: Request, admin: UserManager) ->
 
 
 @router.delete("/users/{user_id}/roles/{role}", response_model=UserOut)
-def revoke_role(user_id: int, role: str, request: Request, admin: UserManager) -> UserOut:
+def revoke_role(user_id: UserId, role: str, request: Request, admin: UserManager) -> UserOut:
     with session_scope() as session:
         user = users.get_user(session=session, user_id=user_id)
         users.revoke_role(session=session, user=user, role=role, actor=admin, ip=client_ip(request))
@@ -99,7 +100,7 @@ def revoke_role(user_id: int, role: str, request: Request, admin: UserManager) -
 
 
 @router.post("/users/{user_id}/disable", response_model=UserOut)
-def disable_user(user_id: int, request: Request, admin: UserManager) -> UserOut:
+def disable_user(user_id: UserId, request: Request, admin: UserManager) -> UserOut:
     with session_scope() as session:
         user = users.get_user(session=session, user_id=user_id)
         users.set_active(
@@ -109,7 +110,7 @@ def disable_user(user_id: int, request: Request, admin: UserManager) -> UserOut:
 
 
 @router.post("/users/{user_id}/enable", response_model=UserOut)
-def enable_user(user_id: int, request: Request, admin: UserManager) -> UserOut:
+def enable_user(user_id: UserId, request: Request, admin: UserManager) -> UserOut:
     with session_scope() as session:
         user = users.get_user(session=session, user_id=user_id)
         users.set_active(
@@ -123,7 +124,7 @@ def list_audit(
     reader: AuditReader,
     action: Annotated[str | None, Query(max_length=60)] = None,
     actor_email: Annotated[str | None, Query(max_length=320)] = None,
-    before_id: Annotated[int | None, Query(ge=1)] = None,
+    before_id: Annotated[RowId | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> AuditListOut:
     with session_scope() as session:

@@ -20,6 +20,7 @@ from pydantic import BaseModel, Field
 from sqlmodel import Session
 
 from shop.api.deps import OptionalUser
+from shop.api.params import ProductId, RowId
 from shop.db import session_scope
 from shop.models import Cart
 from shop.services import cart as carts
@@ -31,7 +32,7 @@ router = APIRouter(prefix="/api/cart", tags=["cart"])
 
 
 class CartItemIn(BaseModel):
-    product_id: int
+    product_id: RowId
     quantity: int = Field(default=1, ge=1, le=MAX_QUANTITY)
 
 
@@ -145,7 +146,11 @@ def add_to_cart(
 
 @router.put("/items/{product_id}", response_model=CartOut)
 def change_quantity(
-    product_id: int, body: QuantityIn, request: Request, response: Response, user: OptionalUser
+    product_id: ProductId,
+    body: QuantityIn,
+    request: Request,
+    response: Response,
+    user: OptionalUser,
 ) -> CartOut:
     return _write(
         request,
@@ -159,7 +164,7 @@ def change_quantity(
 
 @router.delete("/items/{product_id}", response_model=CartOut)
 def remove_from_cart(
-    product_id: int, request: Request, response: Response, user: OptionalUser
+    product_id: ProductId, request: Request, response: Response, user: OptionalUser
 ) -> CartOut:
     return _write(
         request,

@@ -11,14 +11,14 @@ from decimal import Decimal
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi import Path as ApiPath
 from pydantic import BaseModel, Field
 
 from shop.api.deps import CurrentUser, DbSession, client_ip, require_permission
 from shop.api.errors import error_response
+from shop.api.params import Amount, OrderReference, PromoCodeId, RowId
 from shop.db import session_scope
 from shop.models import Order, OrderTaxLine
-from shop.services import orders, payments, promo_codes
+from shop.services import ids, orders, payments, promo_codes
 from shop.services.auth import CurrentUser as AuthUser
 from shop.services.errors import InvalidInput
 from shop.services.tax import format_rate
@@ -26,12 +26,11 @@ from shop.services.tax import format_rate
 router = APIRouter(tags=["payments"])
 
 READ_ALL = "orders:read_all"
-MAX_ID = 2**63 - 1  # the largest id a database row can have
 
 
 class ItemIn(BaseModel):
     # Strict: "2" or true as a quantity is a client bug to report, not to guess at.
-    product_id: int = Field(strict=True, ge=1, le=MAX_ID)
+    product_id: RowId = Field(strict=True)
     quantity: int = Field(default=1, strict=True, ge=1, le=orders.MAX_QUANTITY)
 
 
@@ -145,13 +144,13 @@ class OrderList(BaseModel):
 class PromoCodeIn(BaseModel):
     code: str = Field(min_length=3, max_length=64)
     percent_off: Decimal | None = Field(default=None, gt=0, le=100)
-    amount_off: int | None = Field(default=None, ge=1)
+    amount_off: Amount | None = Field(default=None, ge=1)
     currency: str | None = Field(default=None, min_length=3, max_length=3)
     expires_at: datetime | None = None
-    max_redemptions: int | None = Field(default=None, ge=1)
-    min_subtotal: int | None = Field(default=None, ge=0)
+    max_redemptions: Amount | None = Field(default=None, ge=1)
+    min_subtotal: Amount | None = Field(default=None, ge=0)
     once_per_customer: bool = True  # one use per customer unless said otherwise
-    product_ids: list[int] | None = Field(default=None, max_length=500)
+    product_ids: list[RowId] | None = Field(default=None, max_length=500)
 
 
 class PromoCodeStateIn(BaseModel):
@@ -266,7 +265,7 @@ def confirm(body: ConfirmIn, user: CurrentUser, session: DbSession) -> Any:
 
 
 @router.get("/api/payments/status/{reference}", response_model=StatusOut)
-def payment_status(reference: str, user: CurrentUser, session: DbSession) -> StatusOut:
+def payment_status(reference: OrderReference, user: CurrentUser, session: DbSession) -> StatusOut:
     state = payments.refresh_status(
         session=session, user_id=user.id, reference=reference, see_all=user.can(READ_ALL)
     )
@@ -281,13 +280,14 @@ def list_orders(
     cursor: Annotated[str | None, Query(max_length=20)] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> OrderList:
-    if cursor is not None and not cursor.isdigit():
+    before_id = ids.parse_id(cursor) if cursor is not None else None
+    if cursor is not None and before_id is None:
         raise InvalidInput("Invalid cursor.", field="cursor")
     rows = orders.list_orders(
         session=session,
         user_id=user.id,
         see_all=user.can(READ_ALL),
-        before_id=int(cursor) if cursor else None,
+        before_id=before_id,
         limit=limit + 1,
     )
     page = rows[:limit]
@@ -308,7 +308,7 @@ def list_orders(
 
 
 @router.get("/api/orders/{reference}", response_model=OrderOut)
-def get_order(reference: str, user: CurrentUser, session: DbSession) -> OrderOut:
+def get_order(reference: OrderReference, user: CurrentUser, session: DbSession) -> OrderOut:
     order = orders.find_order(
         session=session, reference=reference, user_id=user.id, see_all=user.can(READ_ALL)
     )
@@ -367,7 +367,7 @@ def list_promo_codes(
 
 @router.put("/api/admin/promo-codes/{promo_code_id}", response_model=PromoCodeOut)
 def set_promo_code_state(
-    promo_code_id: Annotated[int, ApiPath(ge=1, le=MAX_ID)],
+    promo_code_id: PromoCodeId,
     body: PromoCodeStateIn,
     request: Request,
     admin: Annotated[AuthUser, Depends(require_permission("promo_codes:write"))],

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 
 from shop.api.deps import CurrentUser, DbSession
+from shop.api.params import OrderReference
 from shop.services import orders, receipts
 from shop.services.errors import Conflict
 from shop.services.receipt_pdf import receipt_pdf
@@ -19,7 +20,7 @@ READ_ALL = "orders:read_all"
     response_class=Response,
     responses={200: {"content": {"application/pdf": {}}}},
 )
-def receipt_as_pdf(reference: str, user: CurrentUser, session: DbSession) -> Response:
+def receipt_as_pdf(reference: OrderReference, user: CurrentUser, session: DbSession) -> Response:
     order = orders.find_order(
         session=session, reference=reference, user_id=user.id, see_all=user.can(READ_ALL)
     )
