@@ -124,8 +124,9 @@ class CheckoutState(SessionState):
         ]
         self.total = format_money(quote.total, quote.currency)
         self.total_amount = quote.total
-        self.can_pay = quote.total >= orders.MIN_CHARGE
-        return None if self.can_pay else "The total is too small to pay by card."
+        beyond_card = orders.card_limit_problem(quote)
+        self.can_pay = beyond_card is None
+        return beyond_card.message if beyond_card else None
 
     async def _refresh(self) -> None:
         self.problem = await self._quote(self.promo_code) or ""

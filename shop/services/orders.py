@@ -46,8 +46,10 @@ log = logging.getLogger("shop.orders")
 
 MAX_LINES = 50
 MAX_QUANTITY = 99
-# Stripe refuses card charges below about 0.50 in most currencies.
+# Stripe refuses card charges below about 0.50 in most currencies, and above 99,999,999 minor
+# units (eight digits) in all.
 MIN_CHARGE = 50
+MAX_CHARGE = 99_999_999
 NUMBER_ALPHABET = "ABCDEFGHJKMNPQRSTVWXYZ23456789"
 
 
@@ -250,6 +252,27 @@ def check_still_payable(*, session: Session, order: Order, now: datetime | None 
         )
 
 
+def card_limit_problem(figures: Quote) -> InvalidInput | None:
+    """Why a card cannot pay this total (below `MIN_CHARGE` or above `MAX_CHARGE`), or None."""
+    if figures.total < MIN_CHARGE:
+        minimum = format_money(MIN_CHARGE, figures.currency)
+        if figures.promo is not None and figures.total + figures.discount >= MIN_CHARGE:
+            return InvalidInput(
+                f"With the promo code {figures.promo.code} the total would be "
+                f"{format_money(figures.total, figures.currency)}, below the {minimum} a card "
+                "payment needs; add to your order or use it on a larger one.",
+                field="promo_code",
+            )
+        return InvalidInput(f"The total must be at least {minimum} to pay by card.", field="items")
+    if figures.total > MAX_CHARGE:
+        return InvalidInput(
+            "The total is more than one card payment can be "
+            f"({format_money(MAX_CHARGE, figures.currency)}); split the order.",
+            field="items",
+        )
+    return None
+
+
 def new_order_number() -> str:
     chars = "".join(secrets.choice(NUMBER_ALPHABET) for _ in range(8))
     return f"ORD-{chars[:4]}-{chars[4:]}"
@@ -274,16 +297,9 @@ def place_order(
         user_id=buyer_id,
         now=now,
     )
-    if figures.total < MIN_CHARGE:
-        minimum = format_money(MIN_CHARGE, figures.currency)
-        if figures.promo is not None and figures.total + figures.discount >= MIN_CHARGE:
-            raise InvalidInput(
-                f"With the promo code {figures.promo.code} the total would be "
-                f"{format_money(figures.total, figures.currency)}, below the {minimum} a card "
-                "payment needs; add to your order or use it on a larger one.",
-                field="promo_code",
-            )
-        raise InvalidInput(f"The total must be at least {minimum} to pay by card.", field="items")
+    refusal = card_limit_problem(figures)
+    if refusal is not None:
+        raise refusal
     country = billing.country.strip().upper()
     order = Order(
         user_id=buyer_id,

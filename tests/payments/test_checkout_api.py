@@ -300,3 +300,17 @@ def test_item_fields_of_the_wrong_type_or_out_of_range_are_refused(shop: Shop):
         assert response.status_code == 422, (item, response.text)
         assert response.json()["error"]["code"] == "invalid_input"
     assert shop.http.get("/api/orders", headers=customer.headers).json()["items"] == []
+
+
+def test_a_total_beyond_what_one_card_payment_can_be_is_refused(shop: Shop):
+    # given a $99,999.99 product
+    customer = shop.customer()
+    product_id = shop.product(price=9_999_999)
+
+    # when a customer asks for 99 of it (over $9.9 million with tax)
+    response = shop.start_checkout(customer, [(product_id, 99)])
+
+    # then checkout says the total is too large for one card payment, and makes no order
+    assert response.status_code == 422, response.text
+    assert "more than one card payment can be" in response.json()["error"]["message"]
+    assert shop.http.get("/api/orders", headers=customer.headers).json()["items"] == []
