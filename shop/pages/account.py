@@ -16,7 +16,7 @@ import reflex as rx
 from shop.components.forms import field, form_notice, native_form, new_password_field, text_input
 from shop.components.layout import link, page
 from shop.models import UserSession
-from shop.services import auth
+from shop.services import auth, ids
 from shop.services.auth import CurrentUser
 from shop.settings import get_settings
 from shop.state.auth_messages import error_text
@@ -108,9 +108,9 @@ class AccountState(SessionState):
         self.password_error_field = params.get("field", "")[:40] if self.password_error else ""
         self.password_notice = ""
         if params.get("password") == "changed":
-            ended = params.get("ended", "0")
+            ended = ids.parse_whole(params.get("ended"), ids.MAX_INT)
             self.password_notice = "Your password is changed." + (
-                f" Other sessions ended: {ended}." if ended.isdigit() and ended != "0" else ""
+                f" Other sessions ended: {ended}." if ended else ""
             )
         return None
 
@@ -158,9 +158,8 @@ class AccountState(SessionState):
         user = await self.require_user()
         if user is None:
             return self.sign_in_redirect()
-        try:
-            target = int(session_id)
-        except ValueError:
+        target = ids.parse_id(session_id)
+        if target is None:
             return None
         if target == user.session_id:
             self.sessions_notice = "To end this session, use “Sign out”."

@@ -15,7 +15,7 @@ import reflex as rx
 
 from shop.components.layout import link
 from shop.pages.account_orders import account_frame, day, loading, status_badge
-from shop.services import downloads
+from shop.services import downloads, ids
 from shop.services.errors import ShopError
 from shop.state.catalog_data import in_session
 from shop.state.session import SessionState
@@ -90,11 +90,12 @@ class AccountDownloadsState(SessionState):
         if user is None:
             return self.sign_in_redirect()
         self.download_error = ""
-        if not str(grant_id).isdigit():
+        target = ids.parse_id(grant_id)
+        if target is None:
             return None
         try:
             made = await in_session(
-                lambda s: downloads.issue_link(session=s, user_id=user.id, grant_id=int(grant_id))
+                lambda s: downloads.issue_link(session=s, user_id=user.id, grant_id=target)
             )
         except ShopError as exc:
             self.download_error = exc.message

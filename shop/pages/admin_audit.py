@@ -16,7 +16,7 @@ from shop.components.admin import admin_page, page_links
 from shop.components.forms import field, text_input
 from shop.components.layout import link
 from shop.models import AuditLog
-from shop.services import audit
+from shop.services import audit, ids
 from shop.state.catalog_data import in_session
 from shop.state.staff import StaffState
 
@@ -99,12 +99,8 @@ class AuditState(StaffState):
             else None
         )
 
-        def cursor(name: str) -> int | None:
-            value = params.get(name) or ""
-            return int(value) if value.isdigit() else None
-
         action, actor = self.action or None, self.actor or None
-        before_id, after_id = cursor("before"), cursor("after")
+        before_id, after_id = ids.parse_id(params.get("before")), ids.parse_id(params.get("after"))
 
         def read(session: Any) -> tuple[audit.AuditPage, list[str]]:
             found = audit.page_entries(

@@ -12,7 +12,7 @@ import reflex as rx
 
 from shop.components.admin import admin_page
 from shop.db import session_scope
-from shop.services import categories
+from shop.services import categories, ids
 from shop.services.auth import CurrentUser
 from shop.services.errors import ShopError
 from shop.state.staff import StaffState
@@ -61,11 +61,6 @@ def _delete(category_id: int, actor: CurrentUser) -> str:
         return name
 
 
-def _category_id(value: Any) -> int | None:
-    text = str(value or "")
-    return int(text) if text.isdigit() and len(text) < 12 else None
-
-
 class AdminCategoriesState(StaffState):
     categories: list[dict[str, str]] = []
     message: str = ""
@@ -111,7 +106,7 @@ class AdminCategoriesState(StaffState):
         user = await self.require("catalog:write")
         if user is None:
             return
-        category_id = _category_id(form_data.get("category_id"))
+        category_id = ids.parse_id(form_data.get("category_id"))
         if category_id is None:
             self.rename_error = "Choose the category to rename."
             return
@@ -131,7 +126,7 @@ class AdminCategoriesState(StaffState):
     @rx.event
     async def move(self, category_id: str, offset: int):
         user = await self.require("catalog:write")
-        target = _category_id(category_id)
+        target = ids.parse_id(category_id)
         if user is None or target is None or offset not in (-1, 1):
             return
         try:
@@ -145,7 +140,7 @@ class AdminCategoriesState(StaffState):
     @rx.event
     async def delete(self, category_id: str):
         user = await self.require("catalog:write")
-        target = _category_id(category_id)
+        target = ids.parse_id(category_id)
         if user is None or target is None:
             return
         try:

@@ -16,7 +16,7 @@ from shop.components.admin import admin_page, loading_notice, one_record, page_l
 from shop.components.forms import field
 from shop.components.layout import link
 from shop.pages.admin_orders import data_table, order_row, status_badge, when
-from shop.services import backoffice
+from shop.services import backoffice, ids
 from shop.services.errors import ShopError
 from shop.services.money import format_money
 from shop.state.catalog_data import in_session
@@ -50,8 +50,7 @@ class AdminCustomersState(StaffState):
             return
         params = self.router.url.query_parameters
         self.q = (params.get("q") or "").strip()[:320]
-        offset_text = params.get("offset") or ""
-        offset = int(offset_text) if offset_text.isdigit() else 0
+        offset = ids.parse_offset(params.get("offset"))
         q = self.q or None
 
         def read(session: Any) -> tuple[list[backoffice.CustomerRow], int]:
@@ -194,8 +193,7 @@ class AdminCustomerState(StaffState):
     error: str = ""
 
     def _user_id(self) -> int | None:
-        text = self.router.url.path.rstrip("/").rsplit("/", 1)[-1]
-        return int(text) if text.isdigit() else None
+        return ids.parse_id(self.router.url.path.rstrip("/").rsplit("/", 1)[-1])
 
     async def _read(self) -> None:
         user_id = self._user_id()

@@ -19,7 +19,7 @@ import reflex as rx
 from shop.components.admin import admin_page, loading_notice, one_record, page_links
 from shop.components.forms import field
 from shop.components.layout import link
-from shop.services import backoffice, refunds
+from shop.services import backoffice, ids, refunds
 from shop.services.errors import ShopError
 from shop.services.money import format_money
 from shop.state.catalog_data import in_session
@@ -103,8 +103,7 @@ class AdminOrdersState(StaffState):
         self.status = status if status in backoffice.STATUSES else ""
         self.since = (params.get("since") or "")[:10]
         self.until = (params.get("until") or "")[:10]
-        offset_text = params.get("offset") or ""
-        offset = int(offset_text) if offset_text.isdigit() else 0
+        offset = ids.parse_offset(params.get("offset"))
         since_day, until_day = _day(self.since), _day(self.until)
         self.filter_error = ""
         if (self.since and since_day is None) or (self.until and until_day is None):
@@ -468,30 +467,30 @@ class AdminOrderState(StaffState):
 
     @rx.event
     async def reset_grant(self, grant_id: str):
-        if not str(grant_id).isdigit():
+        target = ids.parse_id(grant_id)
+        if target is None:
             return
         await self._act(
             WRITE,
             lambda s, user, ip: (
-                backoffice.reset_download_count(
-                    session=s, grant_id=int(grant_id), actor=user, ip=ip
-                ).id
+                backoffice.reset_download_count(session=s, grant_id=target, actor=user, ip=ip).id
             ),
             "Download count of grant {result} reset.",
         )
 
     @rx.event
     async def extend_grant(self, form: dict[str, Any]):
-        grant_id = str(form.get("grant_id") or "")
-        days_text = str(form.get("days") or "").strip()
-        if not grant_id.isdigit() or not days_text.isdigit():
+        grant_id = ids.parse_id(str(form.get("grant_id") or ""))
+        # Any count an INTEGER holds goes on: extend_grant says which ones it takes.
+        days = ids.parse_whole(str(form.get("days") or "").strip(), ids.MAX_INT)
+        if grant_id is None or days is None:
             self.error = "Extend by a whole number of days."
             return
         await self._act(
             WRITE,
             lambda s, user, ip: when(
                 backoffice.extend_grant(
-                    session=s, grant_id=int(grant_id), days=int(days_text), actor=user, ip=ip
+                    session=s, grant_id=grant_id, days=days, actor=user, ip=ip
                 ).expires_at
             ),
             "Download now available until {result}.",

@@ -21,7 +21,7 @@ import reflex as rx
 from shop.components.admin import admin_page, loading_notice
 from shop.components.layout import link
 from shop.db import session_scope
-from shop.services import catalog, catalog_sync, products_admin
+from shop.services import catalog, catalog_sync, ids, products_admin
 from shop.services.auth import CurrentUser
 from shop.services.errors import NotFound, ShopError
 from shop.services.markdown import render_description_html
@@ -184,14 +184,15 @@ class AdminProductsState(StaffState):
     async def retry_sync(self, product_id: str):
         if await self.require("catalog:write") is None:
             return
-        if not str(product_id).isdigit():
+        target = ids.parse_id(product_id)
+        if target is None:
             return
         try:
-            name = await asyncio.to_thread(_product_name, int(product_id))
+            name = await asyncio.to_thread(_product_name, target)
         except NotFound as exc:
             self._say(exc.message, error=True)
             return
-        outcome = await asyncio.to_thread(_push_to_stripe, int(product_id))
+        outcome = await asyncio.to_thread(_push_to_stripe, target)
         if outcome.status == "synced":
             self._say(f"{name}: synced to Stripe.")
         else:
@@ -500,7 +501,7 @@ class AdminProductEditState(StaffState):
         self.can_write = "catalog:write" in user.permissions
         self._say(self._flash)
         self._flash = ""
-        self.product_id = int(last) if last.isdigit() and len(last) < 12 else 0
+        self.product_id = ids.parse_id(last) or 0
         self.categories = await asyncio.to_thread(_category_options)
         if last != "new" and not self.product_id:
             self.found = False

@@ -13,7 +13,7 @@ import reflex as rx
 
 from shop.components.admin import admin_page
 from shop.db import session_scope
-from shop.services import promo_code_form, promo_codes
+from shop.services import ids, promo_code_form, promo_codes
 from shop.services.auth import CurrentUser
 from shop.services.errors import ShopError
 from shop.state.staff import StaffState
@@ -75,11 +75,6 @@ def _set_active(promo_code_id: int, active: bool, actor: CurrentUser) -> tuple[s
         return code, mirrored.sync_error
 
 
-def _promo_id(value: Any) -> int | None:
-    text = str(value or "")
-    return int(text) if text.isdigit() and len(text) < 12 else None
-
-
 class AdminPromoCodesState(StaffState):
     codes: list[dict[str, str]] = []
     products: list[dict[str, str]] = []
@@ -132,7 +127,7 @@ class AdminPromoCodesState(StaffState):
     @rx.event
     async def set_active(self, promo_code_id: str, active: bool):
         user = await self.require(PERMISSION)
-        target = _promo_id(promo_code_id)
+        target = ids.parse_id(promo_code_id)
         if user is None or target is None:
             return
         try:

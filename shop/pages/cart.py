@@ -16,6 +16,7 @@ import reflex as rx
 from shop.components.layout import link, page
 from shop.db import session_scope
 from shop.services import cart as carts
+from shop.services import ids
 from shop.services.errors import ShopError
 from shop.services.money import format_money
 from shop.services.orders import MAX_QUANTITY
@@ -79,24 +80,25 @@ class CartState(SessionState):
     @rx.event
     async def change_quantity(self, product_id: str, quantity: str):
         self.cart_message = ""
-        if not product_id.isdigit() or not quantity.isdigit():
+        line_id = ids.parse_id(product_id)
+        asked = ids.parse_whole(quantity, ids.MAX_INT)
+        if line_id is None or asked is None:  # no line has that product: nothing to change
             return
-        wanted = min(int(quantity), MAX_QUANTITY)
+        wanted = min(asked, MAX_QUANTITY)
         await self._run(
             lambda session, cart: carts.set_quantity(
-                session=session, cart=cart, product_id=int(product_id), quantity=wanted
+                session=session, cart=cart, product_id=line_id, quantity=wanted
             )
         )
 
     @rx.event
     async def remove(self, product_id: str):
         self.cart_message = ""
-        if not product_id.isdigit():
+        line_id = ids.parse_id(product_id)
+        if line_id is None:
             return
         await self._run(
-            lambda session, cart: carts.remove_item(
-                session=session, cart=cart, product_id=int(product_id)
-            )
+            lambda session, cart: carts.remove_item(session=session, cart=cart, product_id=line_id)
         )
 
 

@@ -9,6 +9,7 @@ import reflex as rx
 
 from shop.components.layout import link, page
 from shop.components.product_card import product_grid, skeleton_grid
+from shop.services import ids
 from shop.state import catalog_data
 
 PER_PAGE = 9
@@ -65,10 +66,8 @@ class CatalogState(rx.State):
         params = self.router.url.query_parameters
         self.category = (params.get("category") or "")[:64]
         self.q = (params.get("q") or "").strip()[:200]
-        try:
-            self.page_number = max(1, min(int(params.get("page") or 1), catalog_data.MAX_PAGE))
-        except ValueError:
-            self.page_number = 1
+        page_number = ids.parse_whole(params.get("page"), ids.MAX_ID) or 1
+        self.page_number = min(page_number, catalog_data.MAX_PAGE)
         self.categories = await catalog_data.in_session(catalog_data.categories)
         category, q, page_number = self.category or None, self.q or None, self.page_number
         result = await catalog_data.in_session(

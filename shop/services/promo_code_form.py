@@ -67,9 +67,10 @@ def _money(value: str, currency: str, field: str) -> int:
 def _whole(value: str, field: str) -> int | None:
     if not value:
         return None
-    if not value.isdigit() or not 1 <= int(value) <= MAX_REDEMPTIONS:
+    count = ids.parse_whole(value, MAX_REDEMPTIONS)  # not "²", which int() refuses
+    if count is None or count < 1:
         raise InvalidInput(f"Enter a whole number from 1 to {MAX_REDEMPTIONS:,}.", field=field)
-    return int(value)
+    return count
 
 
 def _expiry(value: str) -> datetime | None:

@@ -7,6 +7,7 @@ Unknown codes get a general message, so nothing from the URL is ever shown as it
 
 from __future__ import annotations
 
+from shop.services import ids
 from shop.settings import get_settings
 
 
@@ -35,10 +36,10 @@ def error_text(code: str, *, retry_after: str = "") -> str:
 
 def wait_text(retry_after: str) -> str:
     """ "45 seconds", "3 minutes" from a Retry-After value (seconds)."""
-    try:
-        seconds = max(1, int(retry_after))
-    except ValueError:
+    seconds = ids.parse_whole(retry_after, ids.MAX_INT)
+    if seconds is None:
         return "a little while"
+    seconds = max(1, seconds)
     if seconds < 90:
         return f"{seconds} second{'s' if seconds != 1 else ''}"
     minutes = -(-seconds // 60)

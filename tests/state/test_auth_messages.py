@@ -61,3 +61,9 @@ def test_sessions_are_named_by_browser_and_system(agent, device):
 
 def test_wait_text_rounds_up_to_whole_minutes():
     assert wait_text("91") == "2 minutes"
+
+
+def test_wait_text_says_a_little_while_for_what_is_not_a_plain_number():
+    assert wait_text("0") == "1 second"
+    for crafted in ("²", "١٢", "-5", "9" * 5000):
+        assert wait_text(crafted) == "a little while", crafted
