@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import reflex as rx
 
 from shop.components.layout import link, page
@@ -30,6 +32,19 @@ def admin_nav() -> rx.Component:
     return rx.el.nav(
         rx.el.ul(*[_nav_item(*section) for section in ADMIN_SECTIONS], class_name="admin-nav"),
         aria_label="Administration",
+    )
+
+
+def outcome_notice(message: Any, is_error: Any) -> rx.Component:
+    """What a staff action did: a status line, or an alert when it was refused; nothing when
+    `message` is empty."""
+    return rx.cond(
+        message != "",
+        rx.cond(
+            is_error,
+            rx.el.p(message, class_name="notice notice-error", role="alert"),
+            rx.el.p(message, class_name="notice", role="status"),
+        ),
     )
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import reflex as rx
 
-from shop.components.admin import admin_page
+from shop.components.admin import admin_page, outcome_notice
 from shop.db import session_scope
 from shop.services import categories, ids
 from shop.services.auth import CurrentUser
@@ -152,18 +152,6 @@ class AdminCategoriesState(StaffState):
         await self._fetch()
 
 
-def _message() -> rx.Component:
-    s = AdminCategoriesState
-    return rx.cond(
-        s.message != "",
-        rx.cond(
-            s.message_error,
-            rx.el.p(s.message, class_name="notice notice-error", role="alert"),
-            rx.el.p(s.message, class_name="notice", role="status"),
-        ),
-    )
-
-
 def _row(category: Any) -> rx.Component:
     s = AdminCategoriesState
     name = category["name"]
@@ -206,7 +194,7 @@ def admin_categories_page() -> rx.Component:
     s = AdminCategoriesState
     return admin_page(
         "Categories",
-        _message(),
+        outcome_notice(AdminCategoriesState.message, AdminCategoriesState.message_error),
         rx.el.table(
             rx.el.thead(
                 rx.el.tr(

@@ -11,7 +11,7 @@ from typing import Any
 
 import reflex as rx
 
-from shop.components.admin import admin_page
+from shop.components.admin import admin_page, outcome_notice
 from shop.db import session_scope
 from shop.services import ids, promo_code_form, promo_codes
 from shop.services.auth import CurrentUser
@@ -141,21 +141,10 @@ class AdminPromoCodesState(StaffState):
         await self._fetch()
 
 
-def _message() -> rx.Component:
-    s = AdminPromoCodesState
-    return rx.cond(
-        s.message != "",
-        rx.cond(
-            s.message_error,
-            rx.el.p(s.message, class_name="notice notice-error", role="alert"),
-            rx.el.p(s.message, class_name="notice", role="status"),
-        ),
-    )
-
-
 def _row(promo: Any) -> rx.Component:
     s = AdminPromoCodesState
     code = promo["code"]
+    action = rx.cond(promo["active"] != "", "Withdraw", "Restore")
     return rx.el.tr(
         rx.el.td(rx.el.strong(code)),
         rx.el.td(promo["discount"]),
@@ -163,22 +152,12 @@ def _row(promo: Any) -> rx.Component:
         rx.el.td(promo["uses"], class_name="nowrap"),
         rx.el.td(promo["status"], rx.el.br(), rx.el.small(promo["stripe"])),
         rx.el.td(
-            rx.cond(
-                promo["active"] != "",
-                rx.el.button(
-                    "Withdraw",
-                    type="button",
-                    class_name="button button-ghost",
-                    aria_label="Withdraw " + code,
-                    on_click=s.set_active(promo["id"], False),  # type: ignore[operator]
-                ),
-                rx.el.button(
-                    "Restore",
-                    type="button",
-                    class_name="button button-ghost",
-                    aria_label="Restore " + code,
-                    on_click=s.set_active(promo["id"], True),  # type: ignore[operator]
-                ),
+            rx.el.button(
+                action,
+                type="button",
+                class_name="button button-ghost",
+                aria_label=action + " " + code,
+                on_click=s.set_active(promo["id"], promo["active"] == ""),  # type: ignore[operator]
             )
         ),
     )
@@ -283,7 +262,7 @@ def admin_promo_codes_page() -> rx.Component:
     s = AdminPromoCodesState
     return admin_page(
         "Promo codes",
-        _message(),
+        outcome_notice(AdminPromoCodesState.message, AdminPromoCodesState.message_error),
         rx.cond(
             s.codes.length() > 0,  # type: ignore[attr-defined]
             rx.el.table(
