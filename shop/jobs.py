@@ -16,7 +16,8 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
@@ -30,18 +31,20 @@ class Job:
     name: str
     every: timedelta
     run: Callable[[], object]
+    first_after: timedelta | None = None  # None: the first run is one `every` after start
 
 
 JOBS: dict[str, Job] = {}
 
 
 def periodic(
-    name: str, *, every: timedelta
+    name: str, *, every: timedelta, first_after: timedelta | None = None
 ) -> Callable[[Callable[[], object]], Callable[[], object]]:
-    """Register `function` as the job `name`, run every `every`."""
+    """Register `function` as the job `name`, run every `every` (the first time
+    `first_after` the start, when given)."""
 
     def register(function: Callable[[], object]) -> Callable[[], object]:
-        JOBS[name] = Job(name=name, every=every, run=function)
+        JOBS[name] = Job(name=name, every=every, run=function, first_after=first_after)
         return function
 
     return register
@@ -95,6 +98,9 @@ def start_scheduler() -> BackgroundScheduler | None:
         return None
     scheduler = BackgroundScheduler(daemon=True)
     for job in JOBS.values():
+        first: dict[str, Any] = {}
+        if job.first_after is not None:
+            first["next_run_time"] = datetime.now(UTC) + job.first_after
         scheduler.add_job(
             run_job,
             "interval",
@@ -103,6 +109,7 @@ def start_scheduler() -> BackgroundScheduler | None:
             id=job.name,
             max_instances=1,
             coalesce=True,
+            **first,
         )
     scheduler.start()
     return scheduler
@@ -111,7 +118,9 @@ def start_scheduler() -> BackgroundScheduler | None:
 # --- the jobs ---------------------------------------------------------------------------------
 
 
-@periodic("catalog-sync", every=timedelta(minutes=5))
+# Soon after start too: the demo catalog is seeded before the sandbox is up, and products
+# saved while the shop was down should not wait a whole tick to be buyable by card.
+@periodic("catalog-sync", every=timedelta(minutes=5), first_after=timedelta(seconds=10))
 def sync_catalog_with_stripe() -> object:
     """Products saved while Stripe was unreachable reach it once it answers again."""
     from shop.db import session_scope

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -72,3 +72,19 @@ def test_the_cli_lists_and_runs_jobs(shop_env, capsys):
     assert main(["jobs", "run", "catalog-sync"]) == 0
     assert "remaining=0" in capsys.readouterr().out
     assert main(["jobs", "run", "no-such-job"]) == 2
+
+
+def test_the_catalog_sync_runs_soon_after_start_and_the_others_after_a_tick(shop_env):
+    # given the shop's jobs
+    # when the scheduler starts
+    before = datetime.now(UTC)
+    scheduler = jobs.start_scheduler()
+    assert scheduler is not None
+    try:
+        catalog_sync = scheduler.get_job("catalog-sync").next_run_time
+        receipts = scheduler.get_job("receipts").next_run_time
+    finally:
+        scheduler.shutdown(wait=False)
+    # then the Stripe sync of a freshly seeded catalog is due in seconds, not a tick later
+    assert catalog_sync - before <= timedelta(seconds=15)
+    assert receipts - before >= timedelta(minutes=4)
