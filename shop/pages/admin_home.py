@@ -16,8 +16,25 @@ class AdminHomeState(StaffState):
         await self.require("catalog:read")
 
 
+# What each section is for, in the merchant's words (the card under its name).
+PURPOSES: dict[str, str] = {
+    "/admin/products": "Create and edit products, upload files and images, see Stripe sync.",
+    "/admin/categories": "Name, order and tidy the catalogue's categories.",
+    "/admin/orders": "Find an order, see its payment timeline, refund, resend receipts.",
+    "/admin/customers": "Look up a customer's orders, downloads and sessions.",
+    "/admin/promo-codes": "Create discount codes and withdraw them.",
+    "/admin/reconciliation": "Repair what missed webhooks left behind; see the backlog.",
+    "/admin/audit": "Who changed what, and when.",
+}
+
+
 def _card(label: str, path: str, shown_to: str) -> rx.Component:
-    card = rx.el.li(link(label, to=path, class_name="card-link"))
+    # The link's name stays the section's name; the whole card is its click target (CSS).
+    card = rx.el.li(
+        link(label, to=path, class_name="admin-card-link"),
+        rx.el.p(PURPOSES.get(path, ""), class_name="admin-card-text"),
+        class_name="admin-card",
+    )
     return card if shown_to == "staff" else rx.cond(SessionState.is_admin, card)
 
 

@@ -127,7 +127,7 @@ def _summary() -> rx.Component:
         rx.el.dd(
             rx.cond(
                 s.stripe_reachable,
-                rx.fragment(s.undelivered, " events Stripe could not deliver, "),
+                rx.fragment(s.undelivered, " undelivered events not yet repaired, "),
                 "Stripe cannot be reached, ",
             ),
             s.unprocessed,

@@ -245,7 +245,10 @@ def billing() -> rx.Component:
                     class_name="input",
                 ),
                 rx.el.button(
-                    "Apply", type="button", on_click=CheckoutState.apply_promo, class_name="button"
+                    "Apply",
+                    type="button",
+                    on_click=CheckoutState.apply_promo,
+                    class_name="button button-ghost",
                 ),
                 class_name="inline-field",
             ),
