@@ -112,7 +112,9 @@ def admin_customers_page() -> rx.Component:
             rx.cond(
                 s.total > 0,
                 rx.fragment(
-                    rx.el.p(s.total, " accounts", class_name="muted"),
+                    rx.el.p(
+                        s.total, rx.cond(s.total == 1, " account", " accounts"), class_name="muted"
+                    ),
                     data_table(
                         ["Email", "Name", "Paid orders", "Spent", "Since", "State"],
                         s.rows,

@@ -262,7 +262,9 @@ def admin_orders_page() -> rx.Component:
             rx.cond(
                 s.total > 0,
                 rx.fragment(
-                    rx.el.p(s.total, " orders", class_name="muted"),
+                    rx.el.p(
+                        s.total, rx.cond(s.total == 1, " order", " orders"), class_name="muted"
+                    ),
                     orders_table(),
                     page_links(
                         s.prev_href, s.next_href, prev_label="← Newer", next_label="Older →"

@@ -12,7 +12,7 @@ from shop.components.product_card import product_grid, skeleton_grid
 from shop.services import ids
 from shop.state import catalog_data
 
-PER_PAGE = 9
+PER_PAGE = 12  # fills rows of 2, 3 or 4 cards alike
 
 
 def catalog_href(category: str = "", q: str = "", page_number: int = 1) -> str:

@@ -111,7 +111,13 @@ def buy_box() -> rx.Component:
     p = ProductState.product
     return rx.cond(
         ProductState.is_subscription,
-        rx.fragment(),
+        # Subscriptions are sold once the shop can bill them; until then the page says so
+        # rather than offering a button that could only refuse.
+        rx.el.p(
+            "Memberships are not on sale online yet. Check back soon.",
+            role="status",
+            class_name="notice",
+        ),
         rx.el.div(
             rx.cond(
                 ProductState.sold_out,

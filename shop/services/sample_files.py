@@ -72,8 +72,13 @@ def make_wav(*, seconds: float, notes: list[float], rate: int = 22_050) -> bytes
     return out.getvalue()
 
 
+# Pillow's built-in font has no curly quotes or long dashes: they would print as boxes.
+_PLAIN = str.maketrans({"—": "-", "–": "-", "’": "'", "‘": "'", "“": '"', "”": '"'})
+
+
 def make_cover(title: str, subtitle: str, colors: tuple[str, str]) -> bytes:
     """A 960×640 WebP cover: a diagonal gradient with the title set on it."""
+    title, subtitle = title.translate(_PLAIN), subtitle.translate(_PLAIN)
     width, height = 960, 640
     start = tuple(int(colors[0][i : i + 2], 16) for i in (1, 3, 5))
     end = tuple(int(colors[1][i : i + 2], 16) for i in (1, 3, 5))

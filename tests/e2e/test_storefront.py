@@ -97,3 +97,13 @@ def test_mobile_layout_keeps_the_navigation(browser, live_shop):
     assert width <= 375, f"horizontal scroll on a phone: {width}px"
     page.screenshot(path=str(OUTPUT_DIR / "storefront-mobile.png"), full_page=True)
     context.close()
+
+
+def test_a_membership_page_says_it_is_not_on_sale_instead_of_a_dead_button(page, live_shop):
+    # given a subscription product of the demo catalog
+    # when a customer opens its page
+    page.goto("/products/maple-club-monthly")
+    # then it says memberships are not sold online yet, and offers no "Add to cart"
+    expect(page.get_by_role("heading", level=1)).to_have_text("Maple Club — Monthly")
+    expect(page.get_by_role("status").filter(has_text="not on sale online yet")).to_be_visible()
+    expect(page.get_by_role("button", name="Add to cart")).to_have_count(0)

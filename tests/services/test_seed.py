@@ -6,7 +6,7 @@ from pathlib import Path
 from sqlmodel import Session, select
 
 from shop.models import Category, Product, ProductFile
-from shop.services import storage
+from shop.services import sample_files, storage
 from shop.services.seed import seed_demo
 
 
@@ -53,3 +53,12 @@ def test_seeded_products_have_cover_images(session: Session, shop_env: Path):
         assert product.image_path
         cover = shop_env / "media" / product.image_path
         assert cover.read_bytes()[8:12] == b"WEBP"
+
+
+def test_a_cover_title_with_typographic_dashes_and_quotes_prints_as_plain_ones():
+    # given a product name with a long dash and a curly apostrophe, which the built-in font lacks
+    # when its cover is drawn
+    fancy = sample_files.make_cover("Maple Club — Baker’s", "Memberships", ("#aa3311", "#331111"))
+    # then it is the cover of the same name in plain characters (no boxes for missing glyphs)
+    plain = sample_files.make_cover("Maple Club - Baker's", "Memberships", ("#aa3311", "#331111"))
+    assert fancy == plain
