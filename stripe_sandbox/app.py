@@ -27,6 +27,7 @@ from . import payments as _p
 
 # importing the resource modules registers their routes
 from . import resources as _r  # noqa: I001
+from . import search as _s
 from .core import API_VERSION, Ctx, apply_expand, expand_paths, rand, render
 from .errors import StripeError, invalid_request
 from .forms import parse_body, parse_query
@@ -40,7 +41,7 @@ STATIC = Path(__file__).with_name("static")
 _VERSION_RX = re.compile(r"^\d{4}-\d{2}-\d{2}(\.[a-z]+)?$")
 _LOOPBACK = {"127.0.0.1", "::1", "localhost", "testclient"}
 _ROUTES = _r.ROUTES
-_ = (_p, _e, _c, _b)
+_ = (_p, _e, _c, _b, _s)
 
 
 def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -154,6 +155,14 @@ def _fingerprint(method: str, path: str, params: dict[str, Any]) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
+def _split_idem(stored: str) -> tuple[str, str, str]:
+    """(params hash, "METHOD path", first request id) of a stored idempotency entry."""
+    parts = stored.split(" ")
+    if len(parts) == 4:
+        return parts[0], f"{parts[1]} {parts[2]}", parts[3]
+    return stored, "", ""  # written by an older sandbox: the hash only
+
+
 def _match(method: str, path: str):
     path_ok = False
     for r in _ROUTES:
@@ -239,6 +248,7 @@ def build_app(sb: Sandbox) -> Any:
                         status=404,
                     )
         if route.params:
+            params_mod.check_removed(route.params, params)
             params_mod.validate(params_mod.schema(route.params), params)
         for k in ("expand",):
             if k in params and not isinstance(params[k], list):
@@ -248,17 +258,29 @@ def build_app(sb: Sandbox) -> Any:
                     raise invalid_request("Invalid array", param=k)
         idem = request.headers.get("idempotency-key") if method == "POST" else None
         scoped = None
-        fp = ""
+        fp = stored_fp = ""
         if idem:
             if len(idem) > 255:
                 raise invalid_request(
                     "Idempotency-Key must be at most 255 characters long.", param="Idempotency-Key"
                 )
             scoped = f"{api_key}:{idem}"
+            # stored as "<params hash> <METHOD> <path> <request id>": the first request's id is
+            # the `Original-Request` of every replay, and a key is bound to one endpoint
             fp = _fingerprint(method, path, params)
+            stored_fp = f"{fp} {method} {path} {rid}"
             hit = sb.store.idem_get(scoped)
             if hit is not None:
-                if hit[0] != fp:
+                hit_fp, hit_endpoint, original = _split_idem(hit[0])
+                if hit_endpoint and hit_endpoint != f"{method} {path}":
+                    raise StripeError(
+                        400,
+                        "idempotency_error",
+                        "Keys for idempotent requests can only be used for the same endpoint they "
+                        f"were first used for ('{hit_endpoint}' vs '{method} {path}'). Try using a "
+                        f"key other than '{idem}' if you meant to execute a different request.",
+                    )
+                if hit_fp != fp:
                     raise StripeError(
                         400,
                         "idempotency_error",
@@ -270,13 +292,14 @@ def build_app(sb: Sandbox) -> Any:
                     {
                         "Idempotent-Replayed": "true",
                         "Idempotency-Key": idem,
-                        "Original-Request": rid,
+                        "Original-Request": original or rid,
                     }
                 )
                 return Response(
                     hit[2], status_code=hit[1], media_type="application/json", headers=headers
                 )
             headers["Idempotency-Key"] = idem
+            headers["Original-Request"] = rid
         base = sb.public_url or str(request.base_url).rstrip("/")
         ctx = Ctx(sb, params, rid, idem, base, publishable)
         store = sb.store
@@ -289,7 +312,7 @@ def build_app(sb: Sandbox) -> Any:
                 result = apply_expand(ctx, result, expand_paths(ctx))
                 text = json.dumps(result, indent=2)
                 if scoped:
-                    store.idem_put(scoped, fp, 200, text)
+                    store.idem_put(scoped, stored_fp, 200, text)
                 store.commit()
                 committed = True
             except StripeError as e:
@@ -298,13 +321,13 @@ def build_app(sb: Sandbox) -> Any:
                 text = json.dumps(e.body(rid), indent=2)
                 if e.commit:
                     if scoped:
-                        store.idem_put(scoped, fp, status, text)
+                        store.idem_put(scoped, stored_fp, status, text)
                     store.commit()
                     committed = True
                 else:
                     store.rollback()
                     if scoped and status < 500:
-                        store.idem_put(scoped, fp, status, text)
+                        store.idem_put(scoped, stored_fp, status, text)
             except BaseException:
                 store.rollback()
                 raise

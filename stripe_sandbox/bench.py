@@ -33,7 +33,10 @@ def _pairs(url: str, seconds: float, counter: list[int], errors: list[str]) -> N
     while time.perf_counter() < deadline:
         try:
             pi = client.v1.payment_intents.create(params={"amount": 1999, "currency": "usd"})
-            pi = client.v1.payment_intents.confirm(pi.id, params={"payment_method": "pm_card_visa"})
+            pi = client.v1.payment_intents.confirm(
+                pi.id,
+                params={"payment_method": "pm_card_visa", "return_url": "https://shop.example/"},
+            )
             if pi.status != "succeeded":
                 errors.append(pi.status)
             n += 1

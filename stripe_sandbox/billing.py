@@ -356,6 +356,15 @@ def make_invoice(
     return inv
 
 
+def _action_url(pi: dict[str, Any]) -> str:
+    """Where the customer authenticates a PaymentIntent in `requires_action`."""
+    action = pi.get("next_action") or {}
+    url = (action.get("redirect_to_url") or {}).get("url") or (
+        action.get("use_stripe_sdk") or {}
+    ).get("stripe_js")
+    return str(url)
+
+
 def _invoice_pi(ctx: Ctx, inv: dict[str, Any]) -> dict[str, Any]:
     """The PaymentIntent that collects an invoice (created on demand)."""
     if inv.get("_payment_intent"):
@@ -369,6 +378,7 @@ def _invoice_pi(ctx: Ctx, inv: dict[str, Any]) -> dict[str, Any]:
         "customer": inv["customer"],
         "setup_future_usage": "off_session",
         "description": f"Invoice {inv['number']}",
+        "allowed_payment_method_types": ["card"],
     }
     try:
         pi = pi_create(ctx)
@@ -1811,7 +1821,7 @@ def hosted_routes(sb: Any) -> list[Any]:
             pi = ctx.store.get(pi["id"])
             assert pi is not None
             if pi["status"] == "requires_action":
-                return "redirect", pi["next_action"]["redirect_to_url"]["url"]
+                return "redirect", _action_url(pi)
             return "redirect", _finish_checkout(ctx, cs, email, f.get("name") or None)
         # subscription mode
         sd = cs.get("_sub_data") or {}
@@ -1843,7 +1853,7 @@ def hosted_routes(sb: Any) -> list[Any]:
         if pi.get("status") == "requires_action":
             pi["_return_url"] = complete_url
             ctx.store.put(pi)
-            return "redirect", pi["next_action"]["redirect_to_url"]["url"]
+            return "redirect", _action_url(pi)
         err = (pi.get("last_payment_error") or {}).get("message") or "Your card was declined."
         raise StripeError(402, "card_error", err, code="card_declined")
 

@@ -183,10 +183,18 @@ def render(obj: dict[str, Any]) -> dict[str, Any]:
     return {k: copy.deepcopy(v) for k, v in obj.items() if not k.startswith("_")}
 
 
+# How Stripe names a type in "No such …" errors where it differs from the plain words.
+_MISSING_LABEL = {"payment_intent": "payment_intent", "setup_intent": "setup_intent"}
+
+
 def load(ctx: Ctx, id_: str, type_: str, label: str | None = None, param: str = "id") -> dict:
     obj = ctx.store.get(id_) if isinstance(id_, str) and id_ else None
     if obj is None or obj.get("object") != type_ or obj.get("_deleted"):
-        raise missing(label or type_.replace("_", " ").split(".")[-1], str(id_), param)
+        raise missing(
+            label or _MISSING_LABEL.get(type_) or type_.replace("_", " ").split(".")[-1],
+            str(id_),
+            param,
+        )
     return obj
 
 

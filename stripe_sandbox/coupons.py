@@ -269,14 +269,16 @@ def promo_update(ctx: Ctx, id: str) -> dict[str, Any]:
 
 @route("GET", "/v1/promotion_codes", "PromotionCodeListParams")
 def promo_list(ctx: Ctx) -> dict[str, Any]:
-    f = list_filter(ctx, code="code", active="active", customer="customer")
+    f = list_filter(ctx, active="active", customer="customer")
     coupon = ctx.p("coupon")
-    return paginate(
-        ctx,
-        "promotion_code",
-        "/v1/promotion_codes",
-        lambda o: f(o) and (not coupon or o["promotion"]["coupon"] == coupon),
-    )
+    code = str(ctx.p("code") or "").lower()  # Stripe matches the code case-insensitively
+
+    def ok(o: dict[str, Any]) -> bool:
+        if code and o["code"].lower() != code:
+            return False
+        return f(o) and (not coupon or o["promotion"]["coupon"] == coupon)
+
+    return paginate(ctx, "promotion_code", "/v1/promotion_codes", ok)
 
 
 def check_promotion(

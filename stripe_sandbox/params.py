@@ -88,7 +88,13 @@ def _merge(into: Node, tp: Any, module: types.ModuleType, depth: int) -> None:
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
     if origin is typing.Union or isinstance(tp, types.UnionType):
+        # The SDK types enums as ``Literal[...] | str`` so that newer values do not break old
+        # SDKs; the API itself only accepts the listed values, so the literals win over ``str``
+        # (``Literal[""] | str`` stays an open string: "" only means "unset").
+        closed = any(_enum_values(a, module) for a in args)
         for a in args:
+            if closed and _strip_wrappers(_resolve(a, module)) is str:
+                continue
             _merge(into, a, module, depth)
         return
     if origin is typing.Literal or str(origin).endswith("Literal"):
@@ -139,6 +145,15 @@ def _merge(into: Node, tp: Any, module: types.ModuleType, depth: int) -> None:
     into.kinds.add("any")
 
 
+def _enum_values(tp: Any, module: types.ModuleType) -> set[str]:
+    """The non-empty values of a ``Literal[...]`` annotation (empty for anything else)."""
+    tp = _strip_wrappers(_resolve(tp, module))
+    origin = typing.get_origin(tp)
+    if origin is typing.Literal or str(origin).endswith("Literal"):
+        return {str(a) for a in typing.get_args(tp) if a != ""}
+    return set()
+
+
 @functools.lru_cache(maxsize=512)
 def schema(class_name: str) -> Node | None:
     mod: Any = _sp
@@ -163,6 +178,26 @@ def schema(class_name: str) -> Node | None:
 
 
 _EXTRA_ALWAYS = {"expand"}
+
+# Parameters this API version removed with an error code of their own (instead of the generic
+# "Received unknown parameter"): class name -> {param: (code, message)}.
+_PMT_GONE = (
+    "payment_method_types_no_longer_supported",
+    "The `payment_method_types` parameter is no longer supported on this API version. Use "
+    "dynamic payment methods (`automatic_payment_methods`), `excluded_payment_method_types` or "
+    "`allowed_payment_method_types` instead.",
+)
+REMOVED: dict[str, dict[str, tuple[str, str]]] = {
+    "PaymentIntentCreateParams": {"payment_method_types": _PMT_GONE},
+    "PaymentIntentUpdateParams": {"payment_method_types": _PMT_GONE},
+    "PaymentIntentConfirmParams": {"payment_method_types": _PMT_GONE},
+}
+
+
+def check_removed(class_name: str, params: dict[str, Any]) -> None:
+    for name, (code, message) in REMOVED.get(class_name, {}).items():
+        if name in params:
+            raise invalid_request(message, param=name, code=code)
 
 
 def _fmt(path: list[str]) -> str:

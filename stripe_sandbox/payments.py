@@ -60,15 +60,26 @@ def _pi_types(ctx: Ctx) -> tuple[list[str], dict[str, Any] | None]:
     types = as_list(ctx.p("allowed_payment_method_types"), "allowed_payment_method_types")
     apm = ctx.p("automatic_payment_methods")
     if types:
-        for t in types:
-            if t != "card":
+        for other in (
+            "automatic_payment_methods",
+            "excluded_payment_method_types",
+            "payment_method_configuration",
+        ):
+            if ctx.p(other) not in (None, ""):
                 raise invalid_request(
-                    f'The payment method type "{t}" is invalid or not supported by the '
-                    "sandbox. Use `card`.",
-                    param="allowed_payment_method_types",
-                    code="payment_method_invalid_parameter",
+                    "You may only specify one of these parameters: "
+                    f"allowed_payment_method_types, {other}.",
+                    param=other,
                 )
-        return types, None
+        # Stripe silently drops the types that cannot be used; the sandbox only has cards.
+        if "card" not in types:
+            raise invalid_request(
+                "None of the payment method types in `allowed_payment_method_types` can be used: "
+                "the sandbox only supports `card`.",
+                param="allowed_payment_method_types",
+                code="payment_method_invalid_parameter",
+            )
+        return ["card"], None
     if apm not in (None, ""):
         apm = as_dict(apm, "automatic_payment_methods")
         enabled = as_bool(apm.get("enabled"), "automatic_payment_methods[enabled]")
@@ -264,6 +275,9 @@ def pi_update(ctx: Ctx, id: str) -> dict[str, Any]:
         pi["customer"] = cus
     if "shipping" in ctx.params:
         pi["shipping"] = ctx.p("shipping") or None
+    if ctx.p("capture_method") and ctx.p("capture_method") != pi["capture_method"]:
+        prev["capture_method"] = pi["capture_method"]
+        pi["capture_method"] = ctx.p("capture_method")
     if ctx.p("payment_method"):
         pm = resolve_payment_method(ctx, ctx.p("payment_method"), "payment_method")
         prev["payment_method"] = pi["payment_method"]
@@ -325,9 +339,12 @@ def _confirm(ctx: Ctx, pi: dict[str, Any], params: dict[str, Any]) -> None:
     for k in ("receipt_email", "setup_future_usage", "shipping"):
         if k in params:
             pi[k] = params[k] or None
-    if params.get("return_url"):
-        pi["_return_url"] = as_str(params["return_url"], "return_url")
     off_session = params.get("off_session") not in (None, "", "false", False)
+    use_sdk = bool(as_bool(params.get("use_stripe_sdk"), "use_stripe_sdk"))
+    return_url = as_str(params.get("return_url"), "return_url") or None
+    # Stripe refuses a server-side confirmation without `return_url` of an intent that may use
+    # redirect-based methods; the sandbox confirms it, as only cards exist here (README).
+    pi["_return_url"] = return_url
     pi["_off_session"] = off_session
     pi["last_payment_error"] = None
     pi["next_action"] = None
@@ -342,7 +359,7 @@ def _confirm(ctx: Ctx, pi: dict[str, Any], params: dict[str, Any]) -> None:
             return
         pi["status"] = "requires_action"
         url = f"{ctx.base_url}/_sandbox/3ds/{pi['id']}?client_secret={pi['client_secret']}"
-        if as_bool(params.get("use_stripe_sdk"), "use_stripe_sdk"):
+        if use_sdk:
             pi["next_action"] = {
                 "type": "use_stripe_sdk",
                 "use_stripe_sdk": {
@@ -777,7 +794,9 @@ def refund_create(ctx: Ctx) -> dict[str, Any]:
             f"Charge {ch['id']} has not been captured or did not succeed and cannot be refunded.",
             param="charge",
         )
-    remaining = ch["amount_captured"] - ch["amount_refunded"]
+    # A partial capture releases the rest, which Stripe counts in `amount_refunded`: what can
+    # still be refunded is the charge's amount less everything refunded or released.
+    remaining = ch["amount"] - ch["amount_refunded"]
     if remaining <= 0:
         raise invalid_request(
             f"Charge {ch['id']} has already been refunded.", code="charge_already_refunded"
@@ -832,7 +851,7 @@ def refund_create(ctx: Ctx) -> dict[str, Any]:
     ctx.store.put(r)
     prev = {"amount_refunded": ch["amount_refunded"], "refunded": ch["refunded"]}
     ch["amount_refunded"] += amount
-    ch["refunded"] = ch["amount_refunded"] >= ch["amount_captured"]
+    ch["refunded"] = ch["amount_refunded"] >= ch["amount"]
     ch["refunds"]["data"].insert(0, render(r))
     ch["refunds"]["total_count"] = len(ch["refunds"]["data"])
     ctx.store.put(ch)
@@ -871,3 +890,16 @@ def refund_list(ctx: Ctx) -> dict[str, Any]:
 def charge_refunds(ctx: Ctx, id: str) -> dict[str, Any]:
     load(ctx, id, "charge")
     return paginate(ctx, "refund", f"/v1/charges/{id}/refunds", lambda o: o["charge"] == id)
+
+
+@route("POST", "/v1/refunds/{id}/cancel", "RefundCancelParams")
+def refund_cancel(ctx: Ctx, id: str) -> dict[str, Any]:
+    r = load(ctx, id, "refund")
+    # card refunds succeed at once; only a refund waiting for customer action can be canceled
+    if r["status"] != "requires_action":
+        raise invalid_request(
+            f"This refund cannot be canceled because it has a status of {r['status']}. Only "
+            "refunds with a status of `requires_action` can be canceled.",
+            param="refund",
+        )
+    return render(r)  # pragma: no cover - card refunds never wait for an action

@@ -223,7 +223,11 @@ def route(method: str, path: str, params: str | None, publishable: bool = False)
     rx = re.compile("^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", path) + "$")
 
     def deco(fn):
-        ROUTES.append(Route(method, rx, fn, params, publishable))
+        entry = Route(method, rx, fn, params, publishable)
+        if "{" in path:
+            ROUTES.append(entry)
+        else:  # fixed paths (`/v1/customers/search`) win over `/v1/customers/{id}`
+            ROUTES.insert(0, entry)
         return fn
 
     return deco
@@ -342,7 +346,9 @@ def _invoice_settings(ctx: Ctx, current: dict[str, Any] | None, cus_id: str) -> 
     if "default_payment_method" in upd:
         pm_id = upd["default_payment_method"]
         if pm_id:
-            pm = resolve_payment_method(ctx, pm_id, "invoice_settings[default_payment_method]")
+            pm = attached_test_pm(ctx, pm_id, cus_id) or resolve_payment_method(
+                ctx, pm_id, "invoice_settings[default_payment_method]"
+            )
             if pm.get("customer") != cus_id:
                 raise invalid_request(
                     f"No such PaymentMethod: '{pm_id}'; It's possible this PaymentMethod "
@@ -360,8 +366,20 @@ def _invoice_settings(ctx: Ctx, current: dict[str, Any] | None, cus_id: str) -> 
     return cur
 
 
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
+
+
+def _check_email(ctx: Ctx, param: str = "email") -> None:
+    value = ctx.p(param)
+    if value not in (None, "") and not _EMAIL.match(str(value)):
+        raise invalid_request(
+            f"Invalid email address: {str(value)[:80]}", param=param, code="email_invalid"
+        )
+
+
 @route("POST", "/v1/customers", "CustomerCreateParams")
 def customer_create(ctx: Ctx) -> dict[str, Any]:
+    _check_email(ctx)
     c = blank("customer")
     c.update(
         id=new_id("cus", 14),
@@ -396,7 +414,13 @@ def customer_create(ctx: Ctx) -> dict[str, Any]:
         c["created"] = clock["frozen_time"]
     if ctx.p("shipping"):
         c["shipping"] = as_dict(ctx.p("shipping"), "shipping")
-    c["invoice_settings"] = _invoice_settings(ctx, None, c["id"])
+    # the default payment method may name the card attached just below
+    c["invoice_settings"] = {
+        "custom_fields": None,
+        "default_payment_method": None,
+        "footer": None,
+        "rendering_options": None,
+    }
     ctx.store.put(c)
     pm_id = ctx.p("payment_method")
     if pm_id:
@@ -420,6 +444,7 @@ def customer_retrieve(ctx: Ctx, id: str) -> dict[str, Any]:
 @route("POST", "/v1/customers/{id}", "CustomerUpdateParams")
 def customer_update(ctx: Ctx, id: str) -> dict[str, Any]:
     c = load(ctx, id, "customer")
+    _check_email(ctx)
     prev = set_simple(ctx, c, ["description", "email", "name", "phone", "tax_exempt"])
     update_metadata(ctx, c, prev)
     if "address" in ctx.params:
@@ -925,6 +950,22 @@ def create_card_pm(ctx: Ctx, data: dict[str, Any], prefix: str = "") -> dict[str
     return pm
 
 
+def attached_test_pm(ctx: Ctx, pm_id: Any, cus_id: str | None) -> dict[str, Any] | None:
+    """The customer's PaymentMethod made from a test id (``pm_card_visa``…), if it has one.
+
+    Stripe's documented ``customers.create(payment_method="pm_card_visa",
+    invoice_settings={"default_payment_method": "pm_card_visa"})`` names the card it has just
+    attached; the newest attached card made from that test id is the one meant."""
+    if not cus_id or pm_id not in TEST_PAYMENT_METHODS:
+        return None
+    found = [
+        pm
+        for pm in ctx.store.all_of("payment_method")
+        if pm.get("customer") == cus_id and pm.get("_test_id") == pm_id
+    ]
+    return found[0] if found else None  # newest first
+
+
 def resolve_payment_method(ctx: Ctx, pm_id: Any, param: str) -> dict[str, Any]:
     """Load a PaymentMethod; Stripe's test ids (pm_card_visa, ...) mint a fresh one."""
     pm_id = as_str(pm_id, param) or ""
@@ -932,6 +973,7 @@ def resolve_payment_method(ctx: Ctx, pm_id: Any, param: str) -> dict[str, Any]:
         card = card_for_number(TEST_PAYMENT_METHODS[pm_id])
         assert card is not None
         pm = _pm_from_card(ctx, card, 12, now() // 31557600 + 1970 + 3)
+        pm["_test_id"] = pm_id
         ctx.store.put(pm)
         return pm
     obj = ctx.store.get(pm_id) if pm_id else None

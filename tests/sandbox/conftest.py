@@ -18,6 +18,8 @@ from stripe_sandbox import Sandbox
 
 SK = "sk_test_sandbox_suite"
 PK = "pk_test_sandbox_suite"
+# Server-side confirmations of intents with dynamic payment methods need one, as at Stripe.
+RETURN_URL = "https://shop.example/return"
 
 
 def make_client(base_url: str, key: str = SK, **kw: Any) -> stripe.StripeClient:

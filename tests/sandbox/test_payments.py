@@ -6,7 +6,7 @@ import httpx
 import pytest
 import stripe
 
-from .conftest import Server
+from .conftest import RETURN_URL, Server
 
 
 def card(client: stripe.StripeClient, number: str) -> stripe.PaymentMethod:
@@ -33,7 +33,7 @@ def test_lifecycle_to_succeeded(client: stripe.StripeClient) -> None:
     assert pi.latest_charge is None
     pi = client.v1.payment_intents.update(pi.id, params={"payment_method": "pm_card_mastercard"})
     assert pi.status == "requires_confirmation"
-    pi = client.v1.payment_intents.confirm(pi.id)
+    pi = client.v1.payment_intents.confirm(pi.id, params={"return_url": RETURN_URL})
     assert pi.status == "succeeded"
     assert pi.amount_received == 2599
     ch = client.v1.charges.retrieve(pi.latest_charge)  # type: ignore[arg-type]
@@ -47,14 +47,14 @@ def test_lifecycle_to_succeeded(client: stripe.StripeClient) -> None:
     assert txn.amount == 2599
     assert txn.net == txn.amount - txn.fee
     with pytest.raises(stripe.InvalidRequestError) as exc:
-        client.v1.payment_intents.confirm(pi.id)
+        client.v1.payment_intents.confirm(pi.id, params={"return_url": RETURN_URL})
     assert exc.value.code == "payment_intent_unexpected_state"
 
 
 def test_confirm_without_payment_method_is_rejected(client: stripe.StripeClient) -> None:
     pi = client.v1.payment_intents.create(params={"amount": 1000, "currency": "usd"})
     with pytest.raises(stripe.InvalidRequestError) as exc:
-        client.v1.payment_intents.confirm(pi.id)
+        client.v1.payment_intents.confirm(pi.id, params={"return_url": RETURN_URL})
     assert exc.value.code == "payment_intent_unexpected_state"
 
 
@@ -72,7 +72,9 @@ def test_declines(client: stripe.StripeClient, pm: str, decline_code: str, code:
         pm = card(client, pm).id
     pi = client.v1.payment_intents.create(params={"amount": 5000, "currency": "usd"})
     with pytest.raises(stripe.CardError) as exc:
-        client.v1.payment_intents.confirm(pi.id, params={"payment_method": pm})
+        client.v1.payment_intents.confirm(
+            pi.id, params={"payment_method": pm, "return_url": RETURN_URL}
+        )
     err = exc.value
     assert err.http_status == 402
     assert err.code == code
@@ -87,7 +89,9 @@ def test_declines(client: stripe.StripeClient, pm: str, decline_code: str, code:
     assert failed.paid is False
     assert failed.failure_code == code
     # a retry with a good card succeeds
-    pi = client.v1.payment_intents.confirm(pi.id, params={"payment_method": "pm_card_visa"})
+    pi = client.v1.payment_intents.confirm(
+        pi.id, params={"payment_method": "pm_card_visa", "return_url": RETURN_URL}
+    )
     assert pi.status == "succeeded"
     assert pi.last_payment_error is None
 
@@ -137,7 +141,13 @@ def test_attach_detach_list_and_default(client: stripe.StripeClient) -> None:
     # an attached PM needs its customer on the intent
     with pytest.raises(stripe.InvalidRequestError):
         client.v1.payment_intents.create(
-            params={"amount": 900, "currency": "usd", "payment_method": visa.id, "confirm": True}
+            params={
+                "amount": 900,
+                "currency": "usd",
+                "payment_method": visa.id,
+                "confirm": True,
+                "return_url": RETURN_URL,
+            }
         )
     pi = client.v1.payment_intents.create(
         params={
@@ -193,7 +203,7 @@ def test_three_d_secure_fail(shared: Server) -> None:
     )
     pi = client.v1.payment_intents.create(params={"amount": 3100, "currency": "usd"})
     pi = client.v1.payment_intents.confirm(
-        pi.id, params={"payment_method": pm.id, "use_stripe_sdk": True}
+        pi.id, params={"payment_method": pm.id, "use_stripe_sdk": True, "return_url": RETURN_URL}
     )
     assert pi.status == "requires_action"
     assert pi.next_action.type == "use_stripe_sdk"  # type: ignore[union-attr]
@@ -252,6 +262,7 @@ def test_cancel(client: stripe.StripeClient) -> None:
             "amount": 1000,
             "currency": "usd",
             "confirm": True,
+            "return_url": RETURN_URL,
             "payment_method": "pm_card_visa",
         }
     )
@@ -267,6 +278,7 @@ def test_manual_capture(client: stripe.StripeClient) -> None:
             "currency": "usd",
             "capture_method": "manual",
             "confirm": True,
+            "return_url": RETURN_URL,
             "payment_method": "pm_card_visa",
         }
     )
@@ -283,6 +295,7 @@ def test_refunds_full_partial_and_over_refund(client: stripe.StripeClient) -> No
             "amount": 10000,
             "currency": "usd",
             "confirm": True,
+            "return_url": RETURN_URL,
             "payment_method": "pm_card_visa",
         }
     )

@@ -14,7 +14,7 @@ import stripe
 
 from stripe_sandbox import Sandbox, free_port
 
-from .conftest import Receiver, make_client
+from .conftest import RETURN_URL, Receiver, make_client
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -37,6 +37,7 @@ def test_restart_keeps_objects_idempotency_and_pending_webhooks(
                 "currency": "usd",
                 "customer": cus.id,
                 "confirm": True,
+                "return_url": RETURN_URL,
                 "payment_method": "pm_card_visa",
             }
         )

@@ -6,7 +6,7 @@ from typing import Any
 
 import stripe
 
-from .conftest import FIXTURES, Server
+from .conftest import FIXTURES, RETURN_URL, Server
 
 # fields Stripe only returns in some responses
 CREATE_ONLY = {"webhook_endpoint": {"secret"}}
@@ -42,6 +42,7 @@ def test_shapes_match_fixtures(shared: Server) -> None:
             "customer": cus.id,
             "payment_method": pm.id,
             "confirm": True,
+            "return_url": RETURN_URL,
         }
     )
     ch = c.v1.charges.retrieve(pi.latest_charge)  # type: ignore[arg-type]

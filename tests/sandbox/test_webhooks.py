@@ -10,7 +10,7 @@ import stripe
 
 from stripe_sandbox import Sandbox
 
-from .conftest import Receiver, Server, make_client
+from .conftest import RETURN_URL, Receiver, Server, make_client
 
 
 def endpoint(srv: Server, url: str, events: list[str] | None = None) -> str:
@@ -36,6 +36,7 @@ def test_events_are_emitted_signed_and_verified_by_the_sdk(
                 "currency": "usd",
                 "customer": cus.id,
                 "confirm": True,
+                "return_url": RETURN_URL,
                 "payment_method": "pm_card_visa",
             }
         )
@@ -74,9 +75,12 @@ def test_failure_events_and_refund_events(fresh: Server, receiver: Receiver) -> 
     pi = c.v1.payment_intents.create(params={"amount": 1000, "currency": "usd"})
     with pytest.raises(stripe.CardError):
         c.v1.payment_intents.confirm(
-            pi.id, params={"payment_method": "pm_card_visa_chargeDeclined"}
+            pi.id,
+            params={"payment_method": "pm_card_visa_chargeDeclined", "return_url": RETURN_URL},
         )
-    c.v1.payment_intents.confirm(pi.id, params={"payment_method": "pm_card_visa"})
+    c.v1.payment_intents.confirm(
+        pi.id, params={"payment_method": "pm_card_visa", "return_url": RETURN_URL}
+    )
     c.v1.refunds.create(params={"payment_intent": pi.id})
     c.v1.payment_intents.cancel(
         c.v1.payment_intents.create(params={"amount": 1000, "currency": "usd"}).id

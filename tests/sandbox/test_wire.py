@@ -8,7 +8,7 @@ import httpx
 import pytest
 import stripe
 
-from .conftest import PK, SK, Server, make_client
+from .conftest import PK, RETURN_URL, SK, Server, make_client
 
 
 def test_missing_and_bad_api_keys_get_401(shared: Server) -> None:
@@ -150,6 +150,7 @@ def test_idempotency_replays_card_errors_without_charging_twice(
         "amount": 2000,
         "currency": "usd",
         "confirm": True,
+        "return_url": RETURN_URL,
         "payment_method": "pm_card_visa_chargeDeclined",
     }
     with pytest.raises(stripe.CardError) as first:
@@ -178,6 +179,7 @@ def test_expand_nested_paths(client: stripe.StripeClient) -> None:
             "currency": "usd",
             "customer": cus.id,
             "confirm": True,
+            "return_url": RETURN_URL,
             "payment_method": "pm_card_visa",
             "expand": ["latest_charge", "customer"],
         }
