@@ -1,7 +1,8 @@
 """Download throughput: a 1 GiB file through the shop's signed link ÷ a bare Starlette FileResponse.
 
 One server process (granian, one worker, as the appliance runs) serves both: the shop's API
-(`GET /api/downloads/{token}`: link check, grant check in the database, streaming with Range
+(`GET /api/downloads/{token}` with the customer's session cookie, as a link serves only its
+signed-in owner: session and link check, grant check in the database, streaming with Range
 support and counting) and, beside it, a bare `starlette.responses.FileResponse` of the same file
 (which granian may send with its zero-copy `pathsend`). curl downloads each on loopback to
 /dev/null, alternating, several rounds; the medians are compared. While the shop's downloads
@@ -50,8 +51,9 @@ def make_app() -> ASGIApp:
     return app
 
 
-def _purchase(env: dict[str, str], size: int) -> tuple[int, int, Path]:
-    """A customer with a paid order of a product whose file is `size` bytes; (grant, user, path)."""
+def _purchase(env: dict[str, str], size: int) -> tuple[int, int, Path, str]:
+    """A signed-in customer with a paid order of a product whose file is `size` bytes;
+    (grant, user, path, session cookie)."""
     os.environ.update({k: env[k] for k in ("SHOP_DATA_DIR", "SHOP_ENV")})
     os.environ.pop("DATABASE_URL", None)
     from shop.db import session_scope
@@ -96,8 +98,10 @@ def _purchase(env: dict[str, str], size: int) -> tuple[int, int, Path]:
             download_limit=1000,
         )
         session.add(grant)
+        signed_in = auth.start_session(session=session, user=user, user_agent="bench.downloads")
         session.flush()
-        return grant.id or 0, user.id or 0, storage.path_for(stored.key)
+        cookie = f"{auth.SESSION_COOKIE}={signed_in.session_token}"
+        return grant.id or 0, user.id or 0, storage.path_for(stored.key), cookie
 
 
 def _fresh_link(grant_id: int, user_id: int) -> str:
@@ -119,13 +123,16 @@ def _cpu_seconds(root_pid: int) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
-def _download_mb_per_s(url: str, size: int) -> float:
+def _download_mb_per_s(url: str, size: int, cookie: str | None = None) -> float:
     """MB/s (10^6 bytes) of one whole download to /dev/null with curl (httpx if no curl)."""
     curl = shutil.which("curl")
+    headers = {"Cookie": cookie} if cookie else {}
     started = time.perf_counter()
     if curl:
         out = subprocess.run(
-            [curl, "-sS", "-o", "/dev/null", "-w", "%{http_code} %{size_download}", url],
+            [curl, "-sS", "-o", "/dev/null", "-w", "%{http_code} %{size_download}"]
+            + [arg for name, value in headers.items() for arg in ("-H", f"{name}: {value}")]
+            + [url],
             check=True,
             capture_output=True,
             text=True,
@@ -133,7 +140,7 @@ def _download_mb_per_s(url: str, size: int) -> float:
         status, received = int(out[0]), int(out[1])
     else:
         received = 0
-        with httpx.stream("GET", url, timeout=300) as answer:
+        with httpx.stream("GET", url, headers=headers, timeout=300) as answer:
             status = answer.status_code
             for chunk in answer.iter_raw(BLOCK):
                 received += len(chunk)
@@ -156,14 +163,14 @@ def main() -> None:
             RATE_LIMIT_ENABLED="false",
             STRIPE_API_BASE=f"http://127.0.0.1:{free_port()}",
         )
-        grant_id, user_id, path = _purchase(env, size)
+        grant_id, user_id, path, cookie = _purchase(env, size)
         env["BENCH_FILE"] = str(path)
         port = free_port()
         with serve("bench.downloads:make_app", port=port, env=env) as base:
             server_pid = _server_pid(port)
             # Warm-up: the file into the page cache, both paths once.
             _download_mb_per_s(base + BARE_PATH, size)
-            _download_mb_per_s(base + _fresh_link(grant_id, user_id), size)
+            _download_mb_per_s(base + _fresh_link(grant_id, user_id), size, cookie)
             idle = _rss_bytes(_tree_pids(server_pid))
             shop, bare, peaks, shop_cpu, bare_cpu = [], [], [], [], []
             for _ in range(args.rounds):
@@ -173,7 +180,7 @@ def main() -> None:
                 sampler = RssSampler(server_pid)
                 sampler.start()
                 before = _cpu_seconds(server_pid)
-                shop.append(_download_mb_per_s(base + _fresh_link(grant_id, user_id), size))
+                shop.append(_download_mb_per_s(base + _fresh_link(grant_id, user_id), size, cookie))
                 shop_cpu.append(_cpu_seconds(server_pid) - before)
                 peaks.append(sampler.stop())
     shop_mbs, bare_mbs = statistics.median(shop), statistics.median(bare)

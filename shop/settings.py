@@ -69,8 +69,8 @@ class Settings(BaseSettings):
     # Periodic jobs (Stripe sync retry, reconciliation, clean-up) in the app process.
     jobs_enabled: bool = True
 
-    # Refunds: support staff may refund up to this amount, this many days after payment; admins
-    # (refunds:unlimited) have no limit.
+    # Refunds: support staff may refund up to this amount of an order in all (its earlier refunds
+    # count), this many days after payment; admins (refunds:unlimited) have no limit.
     refund_support_max_cents: int = Field(default=5000, ge=0)
     refund_support_max_days: int = Field(default=30, ge=0)
     # Reconciliation with Stripe: how often, how old an unpaid order must be before Stripe is

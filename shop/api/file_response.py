@@ -8,9 +8,14 @@ file's last byte has gone out whole (what download counting needs).
 - `HEAD` answers the headers only.
 - The body is read 1 MiB at a time with `os.pread` in a worker thread, the next piece read
   while the current one is being sent; at most two pieces are in memory, whatever the file size.
-- `on_complete` is awaited once the body's last piece was handed to the server, for a GET whose
-  answer ended at the file's last byte (200, or a 206 reaching the end). A client that goes away
-  first (`http.disconnect`, or a server whose `send` raises) cancels the stream: no call.
+- `on_start(first_byte)` is awaited for a GET once Range and If-Range have decided where the
+  answer begins, before anything is sent; a `Response` it returns is sent instead of the file.
+  So a rule about where an answer may begin (downloads: byte 0 starts a new download) judges
+  the answer that would really go out, not a guess from the request's headers.
+- `on_complete(first_byte)` is awaited once the body's last piece was handed to the server, for
+  a GET whose answer ended at the file's last byte (200, or a 206 reaching the end). A client
+  that goes away first (`http.disconnect`, or a server whose `send` raises) cancels the stream:
+  no call.
 
 The server's zero-copy `http.response.pathsend` is deliberately not used: it returns before the
 bytes are sent, so it could not tell a finished download from an abandoned one.
@@ -74,7 +79,8 @@ class StreamedFileResponse(Response):
         *,
         media_type: str | None = None,
         headers: Mapping[str, str] | None = None,
-        on_complete: Callable[[], Awaitable[None]] | None = None,
+        on_start: Callable[[int], Awaitable[Response | None]] | None = None,
+        on_complete: Callable[[int], Awaitable[None]] | None = None,
         chunk_size: int = CHUNK_BYTES,
     ) -> None:
         self.status_code = 200
@@ -83,6 +89,7 @@ class StreamedFileResponse(Response):
         self.media_type = media_type or self.media_type
         self.init_headers(headers)
         self.extra_headers = dict(headers or {})
+        self.on_start = on_start
         self.on_complete = on_complete
         self.chunk_size = chunk_size
 
@@ -126,6 +133,11 @@ class StreamedFileResponse(Response):
             if span is not None:
                 status, (start, end) = 206, span
                 headers["content-range"] = f"bytes {start}-{end - 1}/{size}"
+        if scope["method"] == "GET" and self.on_start is not None:
+            instead = await self.on_start(start)
+            if instead is not None:
+                await instead(scope, receive, send)
+                return
         headers["content-length"] = str(end - start)
         await send({"type": "http.response.start", "status": status, "headers": _raw(headers)})
         if scope["method"] == "HEAD":
@@ -133,7 +145,7 @@ class StreamedFileResponse(Response):
             return
         finished = await self._send_body_unless_disconnected(fd, start, end, receive, send)
         if finished and scope["method"] == "GET" and end == size and self.on_complete:
-            await self.on_complete()
+            await self.on_complete(start)
 
     async def _send_body_unless_disconnected(
         self, fd: int, start: int, end: int, receive: Receive, send: Send

@@ -1,4 +1,4 @@
-"""Downloads: one row per completed download of a grant through one signed link."""
+"""Downloads: one row per signed link that has counted a download of its grant."""
 
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ from shop.models.base import created_at_field
 
 
 class DownloadCompletion(SQLModel, table=True):
-    """A signed link that delivered its file's last byte; unique (grant, link) so that resuming
-    or re-requesting through the same link never counts the download twice."""
+    """A signed link that has counted a download (who and when: the first one); unique (grant,
+    link) so that a resume through the same link is not counted twice. A whole file sent again
+    through the link counts again without a new row (rules: shop.services.downloads)."""
 
     __tablename__ = "download_completions"
     __table_args__ = (UniqueConstraint("grant_id", "link_id"),)

@@ -1,28 +1,39 @@
-"""Downloads: what a customer may download, the signed links that deliver it, and counting.
+"""Downloads: what a customer may download, the signed links that deliver them, and counting.
 
 **Links.** `issue_link` makes a short-lived link (`DOWNLOAD_LINK_MINUTES`, default 10) for one
 grant of one user: `/api/downloads/{grant}.{user}.{expires}.{link_id}.{signature}`, signed with
-HMAC-SHA256 under a key derived from SECRET_KEY for this purpose only. The link is the
-credential, so it also works without the session cookie (a download manager, `curl`, a second
-device of the same customer), but only for the user it was made for: the grant must still
-belong to that user, their account must be active, and when the request does carry another
-signed-in account the link is refused as foreign. A link whose signature does not verify →
-403, an expired link → 410.
+HMAC-SHA256 under a key derived from SECRET_KEY for this purpose only. A link is bound to its
+grant and its user, and serves only that user signed in (session cookie or bearer token): no
+session → 401, another account → 403, so a link that leaks (a shared screen, a forwarded mail, a
+proxy log) gives nobody else the file. The grant must still belong to that user and their
+account must be active. A link whose signature does not verify → 403, an expired link → 410.
 
-**Grants.** Before every request: a revoked grant (full refund) → 403, an expired grant → 410,
-a grant whose downloads are used up → 403 with a message.
+**Grants.** Before every request: a revoked grant (full refund) → 403, an expired grant → 410.
 
-**Counting** (one per completed file; `DownloadCompletion`, unique per grant and link):
-- a download counts when a response that ends at the file's last byte has been sent whole:
-  a plain `GET` (200) or a single `Range` (206) that reaches the end. A client that stops early
-  counts nothing; resuming with `Range: bytes=N-` completes and counts once;
-- one signed link counts at most once, however many times it is requested or resumed (the
-  unique row is the guard, and its insert decides whether the grant's count goes up). A link
-  that already counted may keep serving ranges until it expires, even when that download used
-  the last one allowed: it is still the same download (segmented download managers);
-- `HEAD`, multi-range requests and ranges that stop short of the end never count;
-- with S3 storage the object store serves the bytes, so the redirect itself counts (once per
-  link, by the same rule).
+**The limit** (`downloads_left`, i.e. download_limit − download_count), by where the answer
+begins (`check_start`):
+- an answer beginning at byte 0 (a plain GET, a Range from byte 0, or one the server ignores)
+  is a new download: it needs `downloads_left > 0`, on any link, however often that link was
+  used before; at 0 → 403 `download_limit_reached` with a message;
+- an answer beginning later continues a download (a resume, or another segment of a segmented
+  download manager). Through a link that has already counted a download it is served even at
+  0 left: it is the rest of that counted download. Through a link that has not counted, it
+  needs `downloads_left > 0` like a new download, since finishing it will count.
+So once the limit is reached no whole file goes out any more; what a counted link can still
+serve until it expires (at most DOWNLOAD_LINK_MINUTES) is ranges after byte 0.
+
+**Counting** (one per completed file), when a GET's answer that ends at the file's last byte has
+been sent whole (a client that stops early counts nothing):
+- an answer from byte 0 to the end is a whole file by itself: it counts, every time, also the
+  second time through the same link;
+- an answer from a later byte to the end finishes a download begun earlier through this link (a
+  resume, a last segment): it counts only if this link has not counted a download yet, so a
+  resumed download is not counted twice. `DownloadCompletion`, unique per (grant, link), is
+  that "this link has counted" mark; its insert decides, so concurrent requests count once;
+- `HEAD` and ranges that stop short of the end never count; a multi-range request is answered
+  with the whole file, so it is a whole file above;
+- with S3 storage the object store serves the bytes, so the redirect itself counts, by where the
+  requested range begins (same two rules).
 """
 
 from __future__ import annotations
@@ -278,6 +289,15 @@ class DownloadTarget:
     content_type: str
     size_bytes: int
     link_expires_at: datetime
+    download_limit: int
+    downloads_left: int
+    link_counted: bool  # this link has counted a download already
+
+
+def _limit_reached(limit: int) -> DownloadLimitReached:
+    return DownloadLimitReached(
+        f"You have used all {limit} downloads of this file. Contact us if you need it again."
+    )
 
 
 def _check_usable(grant: DownloadGrant, *, now: datetime, already_counted: bool) -> None:
@@ -286,22 +306,20 @@ def _check_usable(grant: DownloadGrant, *, now: datetime, already_counted: bool)
     if grant.expires_at <= now:
         raise DownloadExpired("This download has expired.")
     if grant.download_count >= grant.download_limit and not already_counted:
-        raise DownloadLimitReached(
-            f"You have used all {grant.download_limit} downloads of this file. "
-            "Contact us if you need it again."
-        )
+        raise _limit_reached(grant.download_limit)
 
 
 def authorize(
     *,
     session: Session,
     claims: LinkClaims,
-    requester_id: int | None,
+    requester_id: int,
     now: datetime | None = None,
 ) -> DownloadTarget:
-    """May this request, made with this link, receive the file? (see the module docstring)"""
+    """May this signed-in user's request, made with this link, receive any of the file? What
+    part of it may go out is `check_start`'s to say (see the module docstring)."""
     now = now or utcnow()
-    if requester_id is not None and requester_id != claims.user_id:
+    if requester_id != claims.user_id:
         raise InvalidLink("This download link belongs to another account.")
     grant = session.get(DownloadGrant, claims.grant_id, populate_existing=True)
     if grant is None or grant.user_id != claims.user_id:
@@ -331,7 +349,20 @@ def authorize(
         content_type=product_file.content_type or "application/octet-stream",
         size_bytes=product_file.size_bytes,
         link_expires_at=claims.expires_at,
+        download_limit=grant.download_limit,
+        downloads_left=downloads_left(grant),
+        link_counted=counted,
     )
+
+
+def check_start(target: DownloadTarget, *, first_byte: int) -> None:
+    """May an answer beginning at `first_byte` go out? Byte 0 is a new download and needs one
+    left; a later byte continues the download this link has counted, or needs one left too."""
+    if target.downloads_left > 0:
+        return
+    if first_byte > 0 and target.link_counted:
+        return
+    raise _limit_reached(target.download_limit)
 
 
 def record_completion(
@@ -340,11 +371,13 @@ def record_completion(
     grant_id: int,
     link_id: str,
     user_id: int | None,
+    first_byte: int,
     ip: str | None = None,
     via: str = "file",
     now: datetime | None = None,
 ) -> bool:
-    """Count one download for this link, once: True when this call counted it."""
+    """An answer through this link ended at the file's last byte, beginning at `first_byte`:
+    count it (see the module docstring); True when this call counted a download."""
     from shop.services.fulfilment import insert_ignoring_conflicts
 
     now = now or utcnow()
@@ -360,14 +393,15 @@ def record_completion(
             "completed_at": now,
         },
     )
-    if inserted:
+    counts = inserted or first_byte == 0
+    if counts:
         session.execute(
             update(DownloadGrant)
             .where(col(DownloadGrant.id) == grant_id)
             .values(download_count=col(DownloadGrant.download_count) + 1)
             .execution_options(synchronize_session=False)
         )
-    return inserted
+    return counts
 
 
 # --- file names ------------------------------------------------------------------------------

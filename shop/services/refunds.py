@@ -1,9 +1,10 @@
 """Refunds: staff refund an order through Stripe; Stripe's answer and webhooks record it, once.
 
 * `refund_order` is what staff call (API and admin page): it checks the amount against what is
-  left to refund and support's policy (REFUND_SUPPORT_MAX_CENTS within REFUND_SUPPORT_MAX_DAYS
-  of payment, unless the user holds `refunds:unlimited`), asks Stripe with our own idempotency
-  key, then records the answer at once — nothing is written before Stripe has said yes.
+  left to refund and support's policy (unless the user holds `refunds:unlimited`: at most
+  REFUND_SUPPORT_MAX_CENTS refunded of an order in all, within REFUND_SUPPORT_MAX_DAYS of
+  payment), asks Stripe with our own idempotency key, then records the answer at once — nothing
+  is written before Stripe has said yes.
 * `record_refund` is the one idempotent function behind every path that learns of a refund:
   that API answer, the `refund.created`/`refund.updated`/`charge.refunded` webhooks and
   reconciliation. The refund's unique Stripe id makes a second recording a no-op; the order's
@@ -111,15 +112,27 @@ def refunds_of(*, session: Session, order_id: int) -> list[Refund]:
     )
 
 
-def check_policy(*, actor: CurrentUser, order: Order, amount: int, now: datetime) -> None:
-    """Support may refund only small amounts of recent orders; raises 403 beyond that."""
+def check_policy(
+    *, actor: CurrentUser, order: Order, amount: int, already: int, now: datetime
+) -> None:
+    """Support may refund only a small part of a recent order; raises 403 beyond that.
+
+    The cap is on what the order has had back in all: `already` (its refunds still taking money
+    back, whoever made them: support, an administrator or the Stripe dashboard) plus `amount`.
+    Counted per refund, a few refunds below the cap would add up to any amount; and a refund on
+    top of an administrator's is beyond what support may decide alone."""
     if actor.can(UNLIMITED):
         return
     settings = get_settings()
     limit = settings.refund_support_max_cents
-    if amount > limit:
+    if already + amount > limit:
+        cap = format_money(limit, order.currency)
+        if already == 0:
+            raise OverPolicy(f"Refunds above {cap} need an administrator.")
         raise OverPolicy(
-            f"Refunds above {format_money(limit, order.currency)} need an administrator."
+            f"Refunds above {cap} of an order in all need an administrator: "
+            f"{format_money(already, order.currency)} of order {order.number} is refunded "
+            f"already, so at most {format_money(max(limit - already, 0), order.currency)} more."
         )
     paid_at = order.paid_at or order.created_at
     if now - paid_at > timedelta(days=settings.refund_support_max_days):
@@ -179,7 +192,7 @@ def refund_order(
             code="amount_too_large",
             field="amount",
         )
-    check_policy(actor=actor, order=order, amount=amount, now=now)
+    check_policy(actor=actor, order=order, amount=amount, already=already, now=now)
     text = (reason or "").strip()[:MAX_REASON]
     # Nothing is written before Stripe answers (so no lock is held while it thinks).
     try:

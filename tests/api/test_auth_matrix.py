@@ -39,7 +39,6 @@ PUBLIC: set[tuple[str, str]] = {
     ("GET", "/api/products"),  # the public catalog
     ("GET", "/api/products/{id_or_slug}"),
     ("POST", "/api/webhooks/stripe"),  # authenticated by Stripe's signature instead
-    ("GET", "/api/downloads/{token}"),  # signed, expiring download links
     ("GET", "/api/categories"),  # the public catalog
     # The cart: anonymous visitors have one too, found by their own HttpOnly cart cookie (a
     # random token, stored hashed) or, when signed in, by their account; nobody else's.
@@ -48,6 +47,12 @@ PUBLIC: set[tuple[str, str]] = {
     ("POST", "/api/cart/items/form"),  # the HTML form twin of POST /api/cart/items
     ("PUT", "/api/cart/items/{product_id}"),
     ("DELETE", "/api/cart/items/{product_id}"),
+}
+
+# Endpoints whose placeholder path parameter (999999) is itself refused with 403 by design, and
+# the error code that refusal carries: there a role that is let in gets exactly that answer.
+PLACEHOLDER_REFUSED: dict[tuple[str, str], str] = {
+    ("GET", "/api/downloads/{token}"): "invalid_link",  # not a link the shop signed
 }
 
 _PARAM = re.compile(r"\{([^}:]+)(?::[^}]+)?\}")
@@ -96,10 +101,14 @@ def _requirements(route: Any) -> tuple[bool, frozenset[str]]:
     return needs_user, frozenset(permissions)
 
 
-def _call(client: TestClient, method: str, path: str, headers: dict[str, str]) -> int:
+def _request(client: TestClient, method: str, path: str, headers: dict[str, str]) -> Any:
     url = _PARAM.sub("999999", path)
     body = {} if method in {"POST", "PUT", "PATCH"} else None
-    return client.request(method, url, json=body, headers=headers).status_code
+    return client.request(method, url, json=body, headers=headers)
+
+
+def _call(client: TestClient, method: str, path: str, headers: dict[str, str]) -> int:
+    return int(_request(client, method, path, headers).status_code)
 
 
 @pytest.fixture
@@ -149,11 +158,16 @@ def test_every_endpoint_refuses_roles_without_its_permission(
             continue
         _, required = _requirements(_route_for(api_client.app, method, path))
         for role, permissions in ROLE_PERMISSIONS.items():
-            status = _call(api_client, method, path, role_headers[role])
+            answer = _request(api_client, method, path, role_headers[role])
+            status = answer.status_code
             if not required <= set(permissions):
                 checked += 1
                 if status != 403:
                     failures.append(f"{role} on {method} {path}: {status}, expected 403")
+            elif (method, path) in PLACEHOLDER_REFUSED:
+                code = answer.json().get("error", {}).get("code") if status == 403 else None
+                if code != PLACEHOLDER_REFUSED[(method, path)]:
+                    failures.append(f"{role} on {method} {path}: {status} {code}, expected in")
             elif status in (401, 403):
                 failures.append(f"{role} on {method} {path}: {status}, expected to be let in")
     assert checked >= 10

@@ -1,5 +1,7 @@
 """GET /api/downloads and the signed links it hands out: who may download, Range and resume,
-what counts as a download, private headers, S3 redirects and a 1 GiB file in flat memory."""
+what counts as a download, the limit, private headers, S3 redirects and a 1 GiB file in flat
+memory. A link serves only its owner signed in, so every request here carries their bearer
+token unless it is about who may use the link."""
 
 from __future__ import annotations
 
@@ -84,6 +86,11 @@ def _error_code(response: httpx.Response) -> str:
     return response.json()["error"]["code"]
 
 
+def _as(customer: Customer, **headers: str) -> dict[str, str]:
+    """The customer's bearer token plus request headers (Range=…, If_Range=… → If-Range)."""
+    return {**customer.headers, **{k.replace("_", "-"): v for k, v in headers.items()}}
+
+
 # --- the list ----------------------------------------------------------------------------------
 
 
@@ -137,17 +144,34 @@ def test_the_owner_downloads_the_file_with_private_headers_and_it_counts_once(
     assert answer.headers["referrer-policy"] == "no-referrer"
     assert answer.headers["accept-ranges"] == "bytes"
     assert _count(database_url, purchase.grant_id) == 1
-    # and fetching the same link again does not count again
-    assert api_client.get(link).content == PDF
-    assert _count(database_url, purchase.grant_id) == 1
 
 
-def test_the_link_works_without_any_session_for_download_managers(
+def test_the_link_serves_nobody_who_is_not_signed_in(
     api_client: TestClient, owner: Customer, purchase: Purchase, database_url: str
 ):
+    # given the owner's link
     link = _link(api_client, owner, purchase.grant_id)
     api_client.cookies.clear()
-    answer = api_client.get(link)  # no cookie, no bearer
+    # when it is fetched with no session at all, or with a forged cookie or token
+    for headers in ({}, {"Cookie": "shop_session=forged"}, {"Authorization": "Bearer forged"}):
+        answer = api_client.get(link, headers=headers)
+        # then 401 in the API's error shape, and no file
+        assert answer.status_code == 401, headers
+        assert _error_code(answer) == "unauthorized"
+        assert answer.content != PDF
+        assert api_client.head(link, headers=headers).status_code == 401
+    assert _count(database_url, purchase.grant_id) == 0
+
+
+def test_the_owners_session_cookie_alone_is_enough_for_a_download_manager(
+    api_client: TestClient, owner: Customer, purchase: Purchase, database_url: str
+):
+    # given the owner's link and their session cookie (what a browser or download manager sends)
+    link = _link(api_client, owner, purchase.grant_id)
+    api_client.cookies.clear()
+    # when the link is fetched with the cookie and no bearer token
+    answer = api_client.get(link, headers={"Cookie": f"{auth.SESSION_COOKIE}={owner.cookie}"})
+    # then the file comes, and counts
     assert answer.status_code == 200
     assert answer.content == PDF
     assert _count(database_url, purchase.grant_id) == 1
@@ -182,7 +206,7 @@ def test_tampered_links_are_refused(
         "not-a-link",
     ]
     for token in forged:
-        answer = api_client.get(f"/api/downloads/{token}")
+        answer = api_client.get(f"/api/downloads/{token}", headers=owner.headers)
         assert answer.status_code == 403, token
         assert _error_code(answer) == "invalid_link"
     assert _count(database_url, purchase.grant_id) == 0
@@ -192,7 +216,7 @@ def test_an_expired_link_is_gone(api_client: TestClient, owner: Customer, purcha
     token, _ = downloads.sign_link(
         grant_id=purchase.grant_id, user_id=owner.id, now=utcnow() - timedelta(minutes=11)
     )
-    answer = api_client.get(f"/api/downloads/{token}")
+    answer = api_client.get(f"/api/downloads/{token}", headers=owner.headers)
     assert answer.status_code == 410
     assert _error_code(answer) == "link_expired"
 
@@ -204,7 +228,7 @@ def test_an_expired_grant_is_gone(
     purchase.grant.expires_at = utcnow() - timedelta(seconds=1)
     session.add(purchase.grant)
     session.commit()
-    answer = api_client.get(link)
+    answer = api_client.get(link, headers=owner.headers)
     assert answer.status_code == 410
     assert _error_code(answer) == "download_expired"
 
@@ -214,16 +238,77 @@ def test_over_the_limit_is_refused_with_a_message(
 ):
     # given the three allowed downloads, each through a new link
     for _ in range(3):
-        assert api_client.get(_link(api_client, owner, purchase.grant_id)).status_code == 200
+        link = _link(api_client, owner, purchase.grant_id)
+        assert api_client.get(link, headers=owner.headers).status_code == 200
     assert _count(database_url, purchase.grant_id) == 3
     # then the list offers no more links, and a link minted anyway is refused with a message
     (entry,) = api_client.get("/api/downloads", headers=owner.headers).json()
     assert (entry["downloads_left"], entry["status"], entry["url"]) == (0, "used_up", None)
     token, _ = downloads.sign_link(grant_id=purchase.grant_id, user_id=owner.id)
-    answer = api_client.get(f"/api/downloads/{token}")
+    answer = api_client.get(f"/api/downloads/{token}", headers=owner.headers)
     assert answer.status_code == 403
     assert _error_code(answer) == "download_limit_reached"
     assert "used all 3 downloads" in answer.json()["error"]["message"]
+    # and so is resuming through that new link: finishing it would be a fourth download
+    resume = api_client.get(f"/api/downloads/{token}", headers=_as(owner, Range="bytes=4000-"))
+    assert resume.status_code == 403
+    assert _error_code(resume) == "download_limit_reached"
+    assert _count(database_url, purchase.grant_id) == 3
+
+
+def test_every_whole_download_through_one_link_counts_until_the_limit(
+    api_client: TestClient, owner: Customer, purchase: Purchase, database_url: str
+):
+    # given one link to a grant of three downloads
+    link = _link(api_client, owner, purchase.grant_id)
+    # when the whole file is fetched through it three times
+    for expected in (1, 2, 3):
+        answer = api_client.get(link, headers=owner.headers)
+        # then each is a download of its own
+        assert answer.status_code == 200
+        assert answer.content == PDF
+        assert _count(database_url, purchase.grant_id) == expected
+    # when it is fetched a fourth time, then it is refused with a message
+    fourth = api_client.get(link, headers=owner.headers)
+    assert fourth.status_code == 403
+    assert _error_code(fourth) == "download_limit_reached"
+    assert "used all 3 downloads" in fourth.json()["error"]["message"]
+    assert fourth.headers["cache-control"] == "no-store"
+    assert _count(database_url, purchase.grant_id) == 3
+
+
+def test_at_the_limit_a_counted_link_still_resumes_but_starts_no_new_download(
+    api_client: TestClient, session: Session, owner: Customer, database_url: str
+):
+    # given a grant of one download, used up by a whole download through this link
+    bought = make_purchase(session, owner.user, data=PDF, limit=1)
+    session.commit()
+    link = _link(api_client, owner, bought.grant_id)
+    assert api_client.get(link, headers=owner.headers).status_code == 200
+    assert _count(database_url, bought.grant_id) == 1
+    etag = api_client.head(link, headers=owner.headers).headers["etag"]
+    # when the whole file is asked for again, with no Range, from byte 0, or as a range whose
+    # stale If-Range would turn it into the whole file
+    refused = [
+        api_client.get(link, headers=owner.headers),
+        api_client.get(link, headers=_as(owner, Range="bytes=0-")),
+        api_client.get(link, headers=_as(owner, Range="bytes=0-99")),
+        api_client.get(link, headers=_as(owner, Range="bytes=4000-", If_Range='"stale"')),
+    ]
+    # then each is refused with the limit's message, and no byte of the file goes out
+    for answer in refused:
+        assert answer.status_code == 403
+        assert _error_code(answer) == "download_limit_reached"
+        assert "used all 1 downloads" in answer.json()["error"]["message"]
+    # when the download resumes after byte 0 through the same link (If-Range matching)
+    rest = api_client.get(link, headers=_as(owner, Range="bytes=4000-", If_Range=etag))
+    segment = api_client.get(link, headers=_as(owner, Range="bytes=100-199"))
+    # then it is served, as the rest of the download this link counted, and not counted again
+    assert rest.status_code == 206
+    assert rest.content == PDF[4000:]
+    assert segment.status_code == 206
+    assert segment.content == PDF[100:200]
+    assert _count(database_url, bought.grant_id) == 1
 
 
 def test_a_revoked_grant_is_refused(
@@ -233,7 +318,7 @@ def test_a_revoked_grant_is_refused(
     purchase.grant.revoked_at = utcnow()  # what a full refund does
     session.add(purchase.grant)
     session.commit()
-    answer = api_client.get(link)
+    answer = api_client.get(link, headers=owner.headers)
     assert answer.status_code == 403
     assert _error_code(answer) == "download_revoked"
 
@@ -246,21 +331,21 @@ def test_ranges_resume_a_download_and_it_counts_once(
 ):
     link = _link(api_client, owner, purchase.grant_id)
     # when the first 4000 bytes are fetched
-    head = api_client.get(link, headers={"Range": "bytes=0-3999"})
+    head = api_client.get(link, headers=_as(owner, Range="bytes=0-3999"))
     # then 206 with that part, and nothing counts yet
     assert head.status_code == 206
     assert head.headers["content-range"] == f"bytes 0-3999/{len(PDF)}"
     assert head.content == PDF[:4000]
     assert _count(database_url, purchase.grant_id) == 0
     # when the download resumes from there to the end
-    rest = api_client.get(link, headers={"Range": "bytes=4000-"})
+    rest = api_client.get(link, headers=_as(owner, Range="bytes=4000-"))
     # then the two parts are the file, and it counts once
     assert rest.status_code == 206
     assert head.content + rest.content == PDF
     assert _count(database_url, purchase.grant_id) == 1
-    # and the same link resumed or fetched again never counts twice
-    assert api_client.get(link, headers={"Range": "bytes=-100"}).content == PDF[-100:]
-    assert api_client.get(link).content == PDF
+    # and the same download resumed again through the link does not count twice
+    assert api_client.get(link, headers=_as(owner, Range="bytes=-100")).content == PDF[-100:]
+    assert api_client.get(link, headers=_as(owner, Range="bytes=9000-")).content == PDF[9000:]
     assert _count(database_url, purchase.grant_id) == 1
 
 
@@ -268,40 +353,42 @@ def test_ranges_outside_the_file_and_heads_count_nothing(
     api_client: TestClient, owner: Customer, purchase: Purchase, database_url: str
 ):
     link = _link(api_client, owner, purchase.grant_id)
-    outside = api_client.get(link, headers={"Range": f"bytes={len(PDF)}-"})
+    outside = api_client.get(link, headers=_as(owner, Range=f"bytes={len(PDF)}-"))
     assert outside.status_code == 416
     assert outside.headers["content-range"] == f"bytes */{len(PDF)}"
-    head = api_client.head(link)
+    head = api_client.head(link, headers=owner.headers)
     assert head.status_code == 200
     assert head.headers["content-length"] == str(len(PDF))
     assert head.content == b""
-    short = api_client.get(link, headers={"Range": "bytes=0-0"})
+    short = api_client.get(link, headers=_as(owner, Range="bytes=0-0"))
     assert short.status_code == 206
     assert short.content == PDF[:1]
     assert _count(database_url, purchase.grant_id) == 0
 
 
 def test_several_ranges_or_a_malformed_range_get_the_whole_file(
-    api_client: TestClient, owner: Customer, purchase: Purchase, database_url: str
+    api_client: TestClient, session: Session, owner: Customer, database_url: str
 ):
-    link = _link(api_client, owner, purchase.grant_id)
+    bought = make_purchase(session, owner.user, data=PDF, limit=5)
+    session.commit()
+    link = _link(api_client, owner, bought.grant_id)
     for header in (f"bytes=0-9,{len(PDF) - 10}-", "bytes=9-3", "items=0-1", "bytes=x-"):
-        answer = api_client.get(link, headers={"Range": header})
+        answer = api_client.get(link, headers=_as(owner, Range=header))
         assert answer.status_code == 200, header
         assert answer.content == PDF
-    # a whole file went out: one download (the same link, so once)
-    assert _count(database_url, purchase.grant_id) == 1
+    # each sent the whole file: four downloads
+    assert _count(database_url, bought.grant_id) == 4
 
 
 def test_if_range_with_a_stale_validator_sends_the_whole_file(
     api_client: TestClient, owner: Customer, purchase: Purchase, database_url: str
 ):
     link = _link(api_client, owner, purchase.grant_id)
-    etag = api_client.head(link).headers["etag"]
-    same = api_client.get(link, headers={"Range": "bytes=10-", "If-Range": etag})
+    etag = api_client.head(link, headers=owner.headers).headers["etag"]
+    same = api_client.get(link, headers=_as(owner, Range="bytes=10-", If_Range=etag))
     assert same.status_code == 206
     assert same.content == PDF[10:]
-    changed = api_client.get(link, headers={"Range": "bytes=10-", "If-Range": '"stale"'})
+    changed = api_client.get(link, headers=_as(owner, Range="bytes=10-", If_Range='"stale"'))
     assert changed.status_code == 200
     assert changed.content == PDF
 
@@ -347,7 +434,7 @@ def test_an_interrupted_download_counts_nothing_and_its_resume_counts_once(
     link = downloads.issue_link(session=session, user_id=owner.id, grant_id=purchase.grant_id)
     received = 0
     # when the client stops after the first few MiB
-    with httpx.Client(base_url=live_api, timeout=30) as client:
+    with httpx.Client(base_url=live_api, headers=owner.headers, timeout=30) as client:
         with client.stream("GET", link.path) as answer:
             assert answer.status_code == 200
             for chunk in answer.iter_bytes():
@@ -385,7 +472,7 @@ def test_with_s3_storage_the_link_redirects_to_a_presigned_url_of_the_same_lifet
     session.commit()
     link = _link(api_client, owner, bought.grant_id)
     # when the link is followed
-    answer = api_client.get(link, follow_redirects=False)
+    answer = api_client.get(link, headers=owner.headers, follow_redirects=False)
     # then the shop answers 302 to the object store, with the link's lifetime, and counts once
     assert answer.status_code == 302
     location = answer.headers["location"]
@@ -404,9 +491,15 @@ def test_with_s3_storage_the_link_redirects_to_a_presigned_url_of_the_same_lifet
     part = httpx.get(location, headers={"Range": "bytes=0-99"})
     assert part.status_code == 206
     assert part.content == PDF[:100]
-    # and the same link again does not count again
-    assert api_client.get(link, follow_redirects=False).status_code == 302
+    # and a resume through the same link does not count again, a whole download again does
+    resume = api_client.get(link, headers=_as(owner, Range="bytes=100-"), follow_redirects=False)
+    assert resume.status_code == 302
     assert _count(database_url, bought.grant_id) == 1
+    assert api_client.get(link, headers=owner.headers, follow_redirects=False).status_code == 302
+    assert _count(database_url, bought.grant_id) == 2
+    # and without a session the shop does not redirect at all
+    api_client.cookies.clear()
+    assert api_client.get(link, follow_redirects=False).status_code == 401
 
 
 # --- a 1 GiB file in flat memory ----------------------------------------------------------------
@@ -462,7 +555,7 @@ def test_a_one_gib_download_streams_in_flat_server_memory(
         digest, received = hashlib.sha256(), 0
         # when the whole file is downloaded through the signed link
         with (
-            httpx.Client(base_url=base, timeout=120) as client,
+            httpx.Client(base_url=base, headers=owner.headers, timeout=120) as client,
             client.stream("GET", link.path) as answer,
         ):
             assert answer.status_code == 200
@@ -498,7 +591,7 @@ def test_a_file_missing_from_storage_is_not_found_not_a_server_error(
 ):
     link = _link(api_client, owner, purchase.grant_id)
     storage.path_for(purchase.product_file.storage_key).unlink()
-    answer = api_client.get(link)
+    answer = api_client.get(link, headers=owner.headers)
     assert answer.status_code == 404
     assert _count(database_url, purchase.grant_id) == 0
 

@@ -2,7 +2,8 @@
 
 A customer with a paid order signs in, sees the order with its tax line and a link to the
 receipt, and downloads the file with the "Download" button: the browser receives the exact
-bytes, and the page then shows one download fewer. Strangers are sent to sign in first.
+bytes, and the page then shows one download fewer; the same link in a browser that is not
+signed in gives nothing. Strangers are sent to sign in first.
 """
 
 from __future__ import annotations
@@ -132,7 +133,7 @@ def test_strangers_are_sent_to_sign_in_first(page):
     page.wait_for_url(re.compile(r"/login\?next=/account/orders/?$"))
 
 
-def test_a_customer_sees_the_order_and_downloads_the_file(page, live_shop: LiveShop):
+def test_a_customer_sees_the_order_and_downloads_the_file(page, browser, live_shop: LiveShop):
     # given a signed-in customer with a paid order of a product with a file
     email, name, number = _customer_with_a_purchase(live_shop)
     _sign_in(page, live_shop, email)
@@ -173,6 +174,14 @@ def test_a_customer_sees_the_order_and_downloads_the_file(page, live_shop: LiveS
     # then the browser saves the exact file under its own name
     assert download.suggested_filename.startswith("boreal-field-guide-")
     assert Path(download.path()).read_bytes() == FILE_BYTES
+    # and the same link, opened in a browser that is not signed in, serves nothing
+    stranger = browser.new_context(base_url=live_shop.url)
+    try:
+        refused = stranger.request.get(download.url)
+        assert refused.status == 401
+        assert refused.json()["error"]["code"] == "unauthorized"
+    finally:
+        stranger.close()
 
     # and the page then shows one download fewer
     deadline = time.monotonic() + 15

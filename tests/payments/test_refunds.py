@@ -235,6 +235,56 @@ def test_support_refunds_within_policy_and_is_refused_beyond_it(shop: Shop):
     assert _refund_rows(shop, small["order_id"]) == []
 
 
+def test_supports_refunds_of_one_order_add_up_against_the_policy(shop: Shop):
+    # given support staff (up to $50.00 of an order) who refunded $30.00 of a $67.80 order
+    support = shop.customer("helper@example.com", roles=("support",))
+    buyer = shop.customer()
+    body = _paid_order(shop, buyer, shop.product(price=6000))
+    assert _refund(shop, support, body["order_id"], amount=3000).status_code == 200
+
+    # when support refunds $20.01 more of the same order, then $20.00
+    above = _refund(shop, support, body["order_id"], amount=2001)
+    up_to_the_cap = _refund(shop, support, body["order_id"], amount=2000)
+
+    # then the refund taking the order past $50.00 in all is refused and says why
+    assert above.status_code == 403, above.text
+    assert above.json()["error"]["code"] == "refund_over_policy"
+    assert "$30.00" in above.json()["error"]["message"]
+    assert "at most $20.00 CAD more" in above.json()["error"]["message"]
+    # and the one reaching it exactly goes through: Stripe refunded $50.00 in all
+    assert up_to_the_cap.status_code == 200, up_to_the_cap.text
+    assert _charge_refunded(body["payment_intent_id"]) == 5000
+    assert sorted(r.amount for r in _refund_rows(shop, body["order_id"])) == [2000, 3000]
+
+
+def test_an_administrators_refund_counts_against_supports_policy_until_it_fails(shop: Shop):
+    # given a $67.80 order of which an administrator refunded $40.00
+    admin = shop.customer("owner@example.com", roles=("admin",))
+    support = shop.customer("helper@example.com", roles=("support",))
+    buyer = shop.customer()
+    body = _paid_order(shop, buyer, shop.product(price=6000))
+    by_admin = _refund(shop, admin, body["order_id"], amount=4000)
+    assert by_admin.status_code == 200, by_admin.text
+    shop.flush_webhooks()
+
+    # when support refunds $10.01 more
+    above = _refund(shop, support, body["order_id"], amount=1001)
+
+    # then it is refused: the order would have had more than $50.00 back
+    assert above.status_code == 403, above.text
+    assert above.json()["error"]["code"] == "refund_over_policy"
+    assert _charge_refunded(body["payment_intent_id"]) == 4000
+
+    # when Stripe reports that the administrator's refund failed, and support refunds $20.00
+    refund = stripe_api.client().v1.refunds.retrieve(by_admin.json()["refund_id"]).to_dict()
+    assert _deliver(shop, _refund_event(refund, "refund.failed", "failed")) == 200
+    within = _refund(shop, support, body["order_id"], amount=2000)
+
+    # then it goes through: a failed refund gave nothing back, so $20.00 is all the order had
+    assert within.status_code == 200, within.text
+    assert within.json()["refunded_total"] == 2000
+
+
 def test_a_customer_cannot_refund_even_their_own_order(shop: Shop):
     buyer = shop.customer()
     body = _paid_order(shop, buyer, shop.product())

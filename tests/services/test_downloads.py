@@ -132,30 +132,30 @@ def test_authorize_refuses_foreign_revoked_expired_and_used_up_grants(session: S
     assert owner.id is not None
     assert other.id is not None
     claims = _claims_for(session, purchase.grant_id, owner.id)
-    # the owner, signed in or not, is let through
+    # the owner is let through
     target = downloads.authorize(session=session, claims=claims, requester_id=owner.id)
     assert target.storage_key == purchase.product_file.storage_key
-    assert downloads.authorize(session=session, claims=claims, requester_id=None).grant_id
-    # another signed-in account holding the owner's link is refused
+    assert (target.downloads_left, target.link_counted) == (2, False)
+    # another account holding the owner's link is refused
     with pytest.raises(downloads.InvalidLink, match="another account"):
         downloads.authorize(session=session, claims=claims, requester_id=other.id)
     # a used-up grant is refused with a message
     purchase.grant.download_count = 2
     session.flush()
     with pytest.raises(downloads.DownloadLimitReached):
-        downloads.authorize(session=session, claims=claims, requester_id=None)
+        downloads.authorize(session=session, claims=claims, requester_id=owner.id)
     # an expired grant is gone (410)
     purchase.grant.download_count = 0
     purchase.grant.expires_at = utcnow() - timedelta(seconds=1)
     session.flush()
     with pytest.raises(downloads.DownloadExpired):
-        downloads.authorize(session=session, claims=claims, requester_id=None)
+        downloads.authorize(session=session, claims=claims, requester_id=owner.id)
     # a revoked grant is refused (403)
     purchase.grant.expires_at = utcnow() + timedelta(days=1)
     purchase.grant.revoked_at = utcnow()
     session.flush()
     with pytest.raises(downloads.DownloadRevoked) as caught:
-        downloads.authorize(session=session, claims=claims, requester_id=None)
+        downloads.authorize(session=session, claims=claims, requester_id=owner.id)
     assert caught.value.status_code == 403
 
 
@@ -167,10 +167,10 @@ def test_a_disabled_account_cannot_use_its_links(session: Session):
     owner.is_active = False
     session.flush()
     with pytest.raises(downloads.InvalidLink):
-        downloads.authorize(session=session, claims=claims, requester_id=None)
+        downloads.authorize(session=session, claims=claims, requester_id=owner.id)
 
 
-def test_a_link_that_already_counted_may_finish_its_download_at_the_limit(session: Session):
+def test_at_the_limit_a_counted_link_may_only_continue_its_download(session: Session):
     # given a grant with one download allowed, completed through link A
     owner = make_user(session)
     purchase = make_purchase(session, owner, limit=1)
@@ -178,41 +178,110 @@ def test_a_link_that_already_counted_may_finish_its_download_at_the_limit(sessio
     link_a = _claims_for(session, purchase.grant_id, owner.id)
     link_b = _claims_for(session, purchase.grant_id, owner.id)
     assert downloads.record_completion(
-        session=session, grant_id=purchase.grant_id, link_id=link_a.link_id, user_id=owner.id
+        session=session,
+        grant_id=purchase.grant_id,
+        link_id=link_a.link_id,
+        user_id=owner.id,
+        first_byte=0,
     )
     # when both links are used again
-    # then link A (the same download, e.g. another segment) still serves, link B is refused
-    assert downloads.authorize(session=session, claims=link_a, requester_id=None)
+    target = downloads.authorize(session=session, claims=link_a, requester_id=owner.id)
+    # then link A may serve what continues its download (a resume, another segment)
+    downloads.check_start(target, first_byte=1)
+    downloads.check_start(target, first_byte=4000)
+    # but not a new download from byte 0
+    with pytest.raises(downloads.DownloadLimitReached, match="all 1 downloads"):
+        downloads.check_start(target, first_byte=0)
+    # and link B, which has counted nothing, serves nothing
     with pytest.raises(downloads.DownloadLimitReached):
-        downloads.authorize(session=session, claims=link_b, requester_id=None)
+        downloads.authorize(session=session, claims=link_b, requester_id=owner.id)
+
+
+def test_with_downloads_left_any_answer_may_start_through_any_link(session: Session):
+    # given a grant with two downloads, one of them used through link A
+    owner = make_user(session)
+    purchase = make_purchase(session, owner, limit=2)
+    assert owner.id is not None
+    link_a = _claims_for(session, purchase.grant_id, owner.id)
+    link_b = _claims_for(session, purchase.grant_id, owner.id)
+    downloads.record_completion(
+        session=session,
+        grant_id=purchase.grant_id,
+        link_id=link_a.link_id,
+        user_id=owner.id,
+        first_byte=0,
+    )
+    # when either link asks to start from byte 0 or later, then each may
+    for claims in (link_a, link_b):
+        target = downloads.authorize(session=session, claims=claims, requester_id=owner.id)
+        assert target.downloads_left == 1
+        downloads.check_start(target, first_byte=0)
+        downloads.check_start(target, first_byte=500)
 
 
 # --- counting ----------------------------------------------------------------------------------
 
 
-def test_one_link_counts_once_however_often_it_completes(session: Session):
+def test_a_resume_completes_its_links_download_once(session: Session):
+    # given a grant of five downloads and two links
     owner = make_user(session)
     purchase = make_purchase(session, owner)
     assert owner.id is not None
     first = _claims_for(session, purchase.grant_id, owner.id)
     second = _claims_for(session, purchase.grant_id, owner.id)
 
-    def complete(link_id: str) -> bool:
+    def complete(link_id: str, first_byte: int) -> bool:
         return downloads.record_completion(
-            session=session, grant_id=purchase.grant_id, link_id=link_id, user_id=owner.id
+            session=session,
+            grant_id=purchase.grant_id,
+            link_id=link_id,
+            user_id=owner.id,
+            first_byte=first_byte,
         )
 
-    assert [complete(first.link_id), complete(first.link_id), complete(second.link_id)] == [
-        True,
-        False,
-        True,
-    ]
+    # when the first link's download is finished by a resume, then resumed again,
+    # and the second link's by a resume
+    counted = [complete(first.link_id, 4000), complete(first.link_id, 9000)]
+    counted.append(complete(second.link_id, 10))
+    # then each link counted one download
+    assert counted == [True, False, True]
     session.refresh(purchase.grant)
     assert purchase.grant.download_count == 2
     assert downloads.downloads_left(purchase.grant) == 3
 
 
-def test_twenty_threads_completing_the_same_link_count_it_once(shop_env: Path, database_url: str):
+def test_every_whole_file_counts_also_through_a_link_that_counted(session: Session):
+    # given a grant of five downloads and a link whose download was finished by a resume
+    owner = make_user(session)
+    purchase = make_purchase(session, owner)
+    assert owner.id is not None
+    link = _claims_for(session, purchase.grant_id, owner.id)
+
+    def complete(first_byte: int) -> bool:
+        return downloads.record_completion(
+            session=session,
+            grant_id=purchase.grant_id,
+            link_id=link.link_id,
+            user_id=owner.id,
+            first_byte=first_byte,
+        )
+
+    assert complete(4000)
+    # when the whole file is then sent twice more through the same link
+    counted = [complete(0), complete(0)]
+    # then each whole file is a download of its own, with one mark for the link
+    assert counted == [True, True]
+    session.refresh(purchase.grant)
+    assert purchase.grant.download_count == 3
+    marks = session.exec(
+        select(func.count())
+        .select_from(DownloadCompletion)
+        .where(DownloadCompletion.grant_id == purchase.grant_id)
+    ).one()
+    assert marks == 1
+
+
+def test_twenty_threads_resuming_the_same_link_count_it_once(shop_env: Path, database_url: str):
     # given a committed grant and one link
     with db.session_scope(database_url) as session:
         owner = make_user(session)
@@ -230,13 +299,17 @@ def test_twenty_threads_completing_the_same_link_count_it_once(shop_env: Path, d
             with db.session_scope(database_url) as s:
                 results.append(
                     downloads.record_completion(
-                        session=s, grant_id=grant_id, link_id=link_id, user_id=user_id
+                        session=s,
+                        grant_id=grant_id,
+                        link_id=link_id,
+                        user_id=user_id,
+                        first_byte=1024,
                     )
                 )
         except BaseException as exc:  # noqa: BLE001 - reported below
             errors.append(exc)
 
-    # when twenty requests finish the same link at once
+    # when twenty resumes finish the same link's download at once
     threads = [threading.Thread(target=work) for _ in range(20)]
     for thread in threads:
         thread.start()

@@ -1,11 +1,12 @@
 """The customer's downloads and the signed links that deliver them (rules: shop.services.downloads).
 
 `GET /api/downloads` lists the signed-in customer's grants, each usable one with a fresh link.
-`GET /api/downloads/{token}` is that link: public on purpose (the signature is the credential,
-bound to one grant and one user, valid DOWNLOAD_LINK_MINUTES), so download managers without the
-session cookie can use it. Local files stream from disk in 1 MiB pieces (constant memory for any
-size) with `Range`/`If-Range` support (shop.api.file_response); with S3 storage the answer is a 302 to a presigned URL of
-the same lifetime.
+`GET /api/downloads/{token}` is that link (signed, bound to one grant and one user, valid
+DOWNLOAD_LINK_MINUTES), and it serves only that user signed in: no session → 401, another
+account → 403. Local files stream from disk in 1 MiB pieces (constant memory for any size) with
+`Range`/`If-Range` support (shop.api.file_response); the download limit is judged on where the
+answer really begins, once Range and If-Range have been decided (`on_start`). With S3 storage the
+answer is a 302 to a presigned URL of the same lifetime, after the same checks.
 """
 
 from __future__ import annotations
@@ -18,13 +19,14 @@ from fastapi.responses import RedirectResponse, Response
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
-from shop.api.deps import CurrentUser, DbSession, OptionalUser, client_ip
-from shop.api.file_response import StreamedFileResponse
+from shop.api.deps import CurrentUser, DbSession, client_ip
+from shop.api.errors import error_response
+from shop.api.file_response import RangeNotSatisfiable, StreamedFileResponse, parse_range
 from shop.db import session_scope
 from shop.models import utcnow
 from shop.services import downloads, storage
 from shop.services.downloads import DownloadTarget
-from shop.services.errors import NotFound
+from shop.services.errors import NotFound, ShopError
 
 router = APIRouter(tags=["downloads"])
 
@@ -65,19 +67,23 @@ def my_downloads(user: CurrentUser, session: DbSession, response: Response) -> l
         200: {"description": "the file"},
         206: {"description": "the requested range"},
         302: {"description": "to the object store (S3 storage)"},
+        401: {"description": "not signed in (the link serves only its signed-in owner)"},
         403: {"description": "invalid or foreign link, revoked grant, limit reached"},
         410: {"description": "expired link or grant"},
         416: {"description": "range not satisfiable"},
     },
 )
-async def download_file(token: str, request: Request, requester: OptionalUser) -> Response:
+async def download_file(token: str, request: Request, user: CurrentUser) -> Response:
     claims = downloads.read_link(token)
     ip = client_ip(request)
-    target = await run_in_threadpool(_authorize, claims, requester.id if requester else None)
+    target = await run_in_threadpool(_authorize, claims, user.id)
     backend = storage.get_storage()
     disposition = downloads.content_disposition(target.file_name)
     headers = {**PRIVATE_HEADERS, "Content-Disposition": disposition}
     if isinstance(backend, storage.S3Storage):
+        first_byte = _requested_first_byte(request, target.size_bytes)
+        if request.method == "GET":
+            downloads.check_start(target, first_byte=first_byte)
         seconds = max(1, int((target.link_expires_at - utcnow()).total_seconds()))
         url = await run_in_threadpool(
             backend.presigned_url,
@@ -86,12 +92,19 @@ async def download_file(token: str, request: Request, requester: OptionalUser) -
             content_disposition=disposition,
             content_type=target.content_type,
         )
-        if request.method == "GET":
-            await run_in_threadpool(_record, target, ip, "redirect")
+        if request.method == "GET" and first_byte < target.size_bytes:
+            await run_in_threadpool(_record, target, ip, "redirect", first_byte)
         return RedirectResponse(url, status_code=302, headers=PRIVATE_HEADERS)
 
-    async def on_complete() -> None:
-        await run_in_threadpool(_record, target, ip, "file")
+    async def on_start(first_byte: int) -> Response | None:
+        try:
+            downloads.check_start(target, first_byte=first_byte)
+        except ShopError as exc:
+            return error_response(exc.status_code, exc.code, exc.message, headers=PRIVATE_HEADERS)
+        return None
+
+    async def on_complete(first_byte: int) -> None:
+        await run_in_threadpool(_record, target, ip, "file", first_byte)
 
     path = storage.path_for(target.storage_key)
     if not await run_in_threadpool(path.is_file):
@@ -100,6 +113,7 @@ async def download_file(token: str, request: Request, requester: OptionalUser) -
         path,
         media_type=target.content_type,
         headers=headers,
+        on_start=on_start,
         on_complete=on_complete,
     )
 
@@ -110,18 +124,32 @@ router.add_api_route(
 )
 
 
-def _authorize(claims: downloads.LinkClaims, requester_id: int | None) -> DownloadTarget:
+def _requested_first_byte(request: Request, size: int) -> int:
+    """Where the object store's answer will begin (`size`: nothing will be sent). If-Range is
+    left out: the store checks it against its own validators, which the shop does not know."""
+    asked = request.headers.get("range")
+    if not asked:
+        return 0
+    try:
+        span = parse_range(asked, size)
+    except RangeNotSatisfiable:
+        return size
+    return span[0] if span else 0
+
+
+def _authorize(claims: downloads.LinkClaims, requester_id: int) -> DownloadTarget:
     with session_scope() as session:
         return downloads.authorize(session=session, claims=claims, requester_id=requester_id)
 
 
-def _record(target: DownloadTarget, ip: str | None, via: str) -> None:
+def _record(target: DownloadTarget, ip: str | None, via: str, first_byte: int) -> None:
     with session_scope() as session:
         downloads.record_completion(
             session=session,
             grant_id=target.grant_id,
             link_id=target.link_id,
             user_id=target.user_id,
+            first_byte=first_byte,
             ip=ip,
             via=via,
         )
