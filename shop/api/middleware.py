@@ -1,5 +1,5 @@
-"""ASGI middleware of the REST API: a request id on every response and an access log line;
-a cap on the size of request bodies."""
+"""ASGI middleware: a request id on every response the shop serves and an access log line for
+the REST API; a cap on the size of the API's request bodies."""
 
 from __future__ import annotations
 
@@ -18,20 +18,27 @@ from shop.logs import request_id_var
 
 log = logging.getLogger("shop.http")
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,128}$")
+_SCOPE_KEY = "shop.request_id"
 
 
 class RequestIdMiddleware:
-    """Honours a sane incoming X-Request-ID (from a proxy), else makes one."""
+    """Honours a sane incoming X-Request-ID (from a proxy), else makes one.
+
+    It wraps the REST API (its own tests serve that alone) and, again, the whole ASGI app
+    (`shop.web.asgi`: product pages, Reflex pages, static files). The outermost one gives the
+    id; one further in sees it in the scope and stays out of the way, so a request has one
+    id in its header and in every log line."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or _SCOPE_KEY in scope:
             await self.app(scope, receive, send)
             return
         incoming = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
         request_id = incoming if _SAFE_REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        scope[_SCOPE_KEY] = request_id
         token = request_id_var.set(request_id)
         started = time.perf_counter()
         status = 500

@@ -6,6 +6,12 @@ must equal PUBLIC_URL's origin (or one of CSRF_TRUSTED_ORIGINS), else 403. Brows
 cannot add an `Authorization` header cross-site without CORS (which we do not allow), so
 bearer-token requests are exempt. A sign-in form posted from another site is refused too
 (login CSRF) even without a cookie.
+
+A request with neither `Origin` nor `Referer` (a script, curl, an old client) is refused only
+when its cookie still opens a live session: a cookie left over from a session that ended
+carries no authority, so the request is handled as the anonymous one it is (a sign-in with
+it answers 401 or signs in; anything else that needs an account answers 401). Cross-site
+browser requests always carry `Origin`, so this lets no forged request through.
 """
 
 from __future__ import annotations
@@ -17,6 +23,8 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from shop.api.errors import error_response
+from shop.db import session_scope
+from shop.services import auth
 from shop.services.auth import SESSION_COOKIE
 from shop.services.ratelimit import RateLimiter
 from shop.settings import get_settings
@@ -24,6 +32,7 @@ from shop.settings import get_settings
 UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 # Stripe's webhook deliveries come in bursts from few IPs; the signature is their auth.
 RATE_LIMIT_EXEMPT = {"/api/health", "/api/ready", "/api/webhooks/stripe"}
+NO_ORIGIN = "requests signed in by cookie need a same-origin Origin header"
 
 
 def _origin_of(url: str) -> str | None:
@@ -47,8 +56,13 @@ def csrf_refusal(request: Request) -> str | None:
     if referer:
         return None if _origin_of(referer) in trusted else "cross-site request refused"
     if origin == "null" or SESSION_COOKIE in request.cookies:
-        return "requests signed in by cookie need a same-origin Origin header"
+        return NO_ORIGIN
     return None
+
+
+def _opens_a_session(token: str | None) -> bool:
+    with session_scope() as session:
+        return auth.resolve_session_token(session=session, token=token) is not None
 
 
 class ApiGuardMiddleware:
@@ -79,6 +93,10 @@ class ApiGuardMiddleware:
                 await response(scope, receive, send)
                 return
         refusal = csrf_refusal(request)
+        if refusal == NO_ORIGIN and request.headers.get("origin") is None:
+            token = request.cookies.get(SESSION_COOKIE)
+            if not await anyio.to_thread.run_sync(_opens_a_session, token):
+                refusal = None
         if refusal:
             await error_response(403, "csrf_refused", refusal)(scope, receive, send)
             return

@@ -129,7 +129,7 @@ class AccountState(SessionState):
             return self.sign_in_redirect()
         name = str(form.get("name") or "")[:200]
         saved = await in_session(
-            lambda s: auth.update_profile(session=s, current=user, name=name).name
+            lambda s: auth.update_profile(session=s, current=user, changes={"name": name}).name
         )
         self.name = saved or ""
         self.user_name = self.name

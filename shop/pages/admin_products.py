@@ -310,7 +310,12 @@ def admin_products_page() -> rx.Component:
         ),
         message_box(s.message, s.message_error),
         _filters(),
-        rx.el.p(s.total.to_string() + " products", class_name="muted", role="status"),  # type: ignore[attr-defined]
+        rx.el.p(
+            s.total,
+            rx.cond(s.total == 1, " product", " products"),
+            class_name="muted",
+            role="status",
+        ),
         rx.el.table(
             rx.el.thead(
                 rx.el.tr(
@@ -390,7 +395,8 @@ def _read_product(product_id: int) -> dict[str, Any]:
 
 def _save(
     product_id: int, fields: dict[str, Any], actor: CurrentUser, ip: str | None
-) -> tuple[int, catalog_sync.SyncOutcome | None]:
+) -> tuple[int, bool]:
+    """Create or update the product; its id, and whether Stripe needs to hear of it."""
     with session_scope() as session:
         if product_id:
             product = products_admin.update_product(
@@ -400,9 +406,7 @@ def _save(
             product = products_admin.create_product(
                 session=session, fields=fields, actor=actor, ip=ip
             )
-        saved_id = product.id or 0
-        needs_sync = product.sync_status != "synced"
-    return saved_id, (_push_to_stripe(saved_id) if needs_sync else None)
+        return product.id or 0, product.sync_status != "synced"
 
 
 def _archive(product_id: int, actor: CurrentUser, ip: str | None) -> catalog_sync.SyncOutcome:
@@ -537,8 +541,9 @@ class AdminProductEditState(StaffState):
         self.errors = {}
         self._say("Saving…")
         yield
+        creating = not self.product_id
         try:
-            saved_id, outcome = await asyncio.to_thread(
+            saved_id, needs_sync = await asyncio.to_thread(
                 _save, self.product_id, parsed.fields, user, self._ip()
             )
         except ShopError as exc:
@@ -551,10 +556,17 @@ class AdminProductEditState(StaffState):
                 error=True,
             )
             return
+        if creating:
+            # The address names the product as soon as it exists, not after Stripe answers
+            # (that can take a while), and replaces /new in the history so Back cannot offer
+            # the empty form again; a second "Create product" queued behind this one edits
+            # this product instead of making another.
+            self.product_id = saved_id
+            yield rx.redirect(f"/admin/products/{saved_id}", replace=True)
+        outcome = await asyncio.to_thread(_push_to_stripe, saved_id) if needs_sync else None
         note = f" {_sync_note(outcome)}" if outcome else ""
-        if not self.product_id:
+        if creating:
             self._flash = f"Product created.{note}"
-            yield rx.redirect(f"/admin/products/{saved_id}")
             return
         await self._reload()
         self.form_key += 1
@@ -710,7 +722,11 @@ def product_form() -> rx.Component:
             rx.el.legend("Stock and downloads"),
             _input("inventory", inputmode="numeric", hint="Empty = unlimited; 0 = sold out."),
             _input("download_limit", inputmode="numeric", hint="Empty = the shop default."),
-            _input("download_days", inputmode="numeric", hint="Empty = the shop default."),
+            _input(
+                "download_days",
+                inputmode="numeric",
+                hint="Days a buyer can download after paying. Empty = the shop default.",
+            ),
             rx.el.div(
                 rx.el.input(
                     id="product-is_active",

@@ -12,8 +12,10 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 import jwt
 from sqlalchemy import delete, func, update
@@ -501,13 +503,32 @@ def change_password(
     return ended
 
 
-def update_profile(*, session: Session, current: CurrentUser, name: str | None) -> User:
+PROFILE_FIELDS = frozenset({"name", "email"})
+
+
+def update_profile(*, session: Session, current: CurrentUser, changes: Mapping[str, Any]) -> User:
+    """Change the profile fields in `changes`; a field left out stays as it is.
+
+    `name`: text, empty or None clears it. `email` may be given as it is (a client sending
+    back what it read) but not changed: a new address would have to be confirmed before the
+    account moves to it, and the shop has no such flow yet."""
     user = session.get(User, current.id)
     if user is None:
         raise NotFound("No such user.")
-    user.name = (name or "").strip()[:200] or None
-    session.add(user)
-    session.flush()
+    unknown = sorted(set(changes) - PROFILE_FIELDS)
+    if unknown:
+        raise InvalidInput(f"{unknown[0]} is not a profile field.", field=unknown[0])
+    if "email" in changes:
+        email = changes["email"]
+        if not isinstance(email, str) or normalize_email(email) != user.email:
+            raise InvalidInput("The email address of an account cannot be changed.", field="email")
+    if "name" in changes:
+        name = changes["name"]
+        if name is not None and not isinstance(name, str):
+            raise InvalidInput("name must be text.", field="name")
+        user.name = (name or "").strip()[:200] or None
+        session.add(user)
+        session.flush()
     return user
 
 

@@ -1,16 +1,31 @@
-"""Is every part the shop depends on reachable?"""
+"""Is every part the shop depends on reachable? The database, Redis when configured, and
+Stripe (DESIGN §5) — the sandbox in sandbox mode.
+
+Stripe is asked at most once per STRIPE_CHECK_SECONDS, with a short timeout and one probe at
+a time, so however often a health probe calls /api/ready it cannot hammer Stripe (or use up
+the account's rate limit); the others get the last answer.
+"""
 
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from dataclasses import dataclass, field
 
 from sqlalchemy import text
 
 from shop.db import get_engine
+from shop.services import stripe_api
 from shop.settings import get_settings
 
 log = logging.getLogger("shop.health")
+
+STRIPE_CHECK_SECONDS = 5.0
+
+_stripe_lock = threading.Lock()
+# (what was checked, when by time.monotonic, the answer)
+_stripe_answer: tuple[str, float, str] | None = None
 
 
 @dataclass
@@ -46,4 +61,28 @@ def check_readiness() -> Readiness:
         except Exception as exc:
             log.warning("redis not ready", extra={"error": type(exc).__name__})
             report.checks["redis"] = "unavailable"
+    report.checks["stripe"] = stripe_status()
     return report
+
+
+def stripe_status() -> str:
+    """Stripe's answer: "ok", "unavailable" (none in time) or "refused" (not to our key)."""
+    global _stripe_answer
+    settings = get_settings()
+    # A changed setting (another sandbox, a live key) is checked afresh, not served the old answer.
+    target = f"sandbox:{settings.stripe_api_base}" if settings.sandbox_mode else "stripe"
+    with _stripe_lock:
+        cached = _stripe_answer
+        if cached and cached[0] == target and time.monotonic() - cached[1] < STRIPE_CHECK_SECONDS:
+            return cached[2]
+        try:
+            stripe_api.check_reachable()
+            status = "ok"
+        except stripe_api.StripeUnavailable as exc:
+            log.warning("stripe not ready", extra={"error": str(exc)})
+            status = "unavailable"
+        except stripe_api.StripeRefused as exc:
+            log.warning("stripe refused the readiness check", extra={"error": str(exc)})
+            status = "refused"
+        _stripe_answer = (target, time.monotonic(), status)
+        return status

@@ -50,7 +50,14 @@ def _open_checked(source: IO[bytes]) -> Image.Image:
             image.load()
     except InvalidInput:
         raise
-    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning):
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        # Pillow stops before decoding when the header declares more pixels than its own
+        # limit: the file is an image, only far too large.
+        raise InvalidInput(
+            f"The image is too large (more than {settings.image_max_pixels:,} pixels).",
+            field="file",
+        ) from None
+    except UnidentifiedImageError:
         raise InvalidInput(
             "The file is not a PNG, JPEG or WebP image.", field="file", code="unsupported_image"
         ) from None

@@ -6,7 +6,8 @@ import re
 
 CURRENCY_SYMBOLS = {"cad": "$", "usd": "$", "eur": "€", "gbp": "£"}
 ZERO_DECIMAL_CURRENCIES = {"jpy", "krw", "vnd", "clp", "pyg", "xof", "xaf", "ugx", "rwf"}
-_DOLLARS = re.compile(r"^(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.(\d{1,2}))?$")
+# ASCII: `\d` would also match "٣" or "３", which int() reads as 3, so "٣" would price at $3.
+_DOLLARS = re.compile(r"^(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.(\d{1,2}))?$", re.ASCII)
 
 
 def format_money(amount: int, currency: str) -> str:

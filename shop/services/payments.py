@@ -2,6 +2,10 @@
 
 * `create_payment_intent(order)`: amount and currency from the stored order, metadata
   `order_id`, idempotency key `order:{id}:pi` — a retried call gets the same PaymentIntent.
+  When Stripe cannot be reached (503) or refuses (502), the caller closes the order with
+  `cancel_unstarted_order`: it never had a PaymentIntent, so nobody can pay it, and it holds
+  nothing (stock and promo codes are only taken at fulfilment). The next "Pay" places a
+  fresh order at that moment's prices instead of finding a stale pending one.
 * `confirm_payment`: for API clients (e.g. `pm_card_visa`); the browser confirms with the
   client secret instead. It first checks the order can still be sold as placed (stock, promo
   code: `orders.check_still_payable`). A declined card or failed 3-D Secure leaves the order
@@ -38,6 +42,23 @@ PAYABLE = (OrderStatus.PENDING.value, OrderStatus.FAILED.value)
 class PaymentServiceUnavailable(ShopError):
     status_code = 503
     code = "payment_service_unavailable"
+
+
+class PaymentServiceRefused(ShopError):
+    """Stripe answered no to a request the shop made (not to the customer's card): a setup
+    problem for the owner, so the customer gets no Stripe wording, only that nothing was charged."""
+
+    status_code = 502
+    code = "payment_service_refused"
+
+
+UNREACHABLE_MESSAGE = (
+    "The payment service cannot be reached, so nothing was charged. Try again in a moment."
+)
+REFUSED_MESSAGE = (
+    "The payment service did not accept this order, so nothing was charged. "
+    "Try again later, or contact us if it keeps happening."
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,12 +98,14 @@ def create_payment_intent(*, session: Session, order_id: int) -> PaymentIntentIn
             description=f"{get_settings().shop_name} order {order.number}",
         )
     except stripe_api.StripeUnavailable as exc:
-        raise PaymentServiceUnavailable(
-            "The payment service cannot be reached; try again in a moment."
-        ) from exc
+        log.warning("Stripe unreachable for a PaymentIntent", extra={"order_id": order_id})
+        raise PaymentServiceUnavailable(UNREACHABLE_MESSAGE) from exc
     except stripe_api.StripeRefused as exc:
-        log.error("Stripe refused a PaymentIntent", extra={"order_id": order_id})
-        raise PaymentServiceUnavailable(f"The payment service refused: {exc}") from exc
+        log.error(
+            "Stripe refused a PaymentIntent",
+            extra={"order_id": order_id, "stripe_code": exc.code, "stripe_message": str(exc)},
+        )
+        raise PaymentServiceRefused(REFUSED_MESSAGE) from exc
     session.execute(
         update(Order)
         .where(col(Order.id) == order_id, col(Order.stripe_payment_intent_id).is_(None))
@@ -91,6 +114,27 @@ def create_payment_intent(*, session: Session, order_id: int) -> PaymentIntentIn
     )
     session.refresh(order)
     return intent
+
+
+def cancel_unstarted_order(*, session: Session, order_id: int, reason: str) -> bool:
+    """Close an order whose PaymentIntent could not be created, saying why. Only an order
+    that never got one: once a PaymentIntent exists, Stripe decides what becomes of it."""
+    result: Any = session.execute(
+        update(Order)
+        .where(
+            col(Order.id) == order_id,
+            col(Order.stripe_payment_intent_id).is_(None),
+            col(Order.fulfilled_at).is_(None),
+            col(Order.status).in_(PAYABLE),
+        )
+        .values(
+            status=OrderStatus.CANCELED.value,
+            payment_error=reason[:500],
+            updated_at=utcnow(),
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount)
 
 
 def confirm_payment(

@@ -31,7 +31,8 @@ LABELS: dict[str, str] = {
     "seo_description": "SEO description",
     "inventory": "Inventory",
     "download_limit": "Download limit",
-    "download_days": "Link lifetime (days)",
+    # How long a purchase can be downloaded (its grant's expiry), not how long one link lasts.
+    "download_days": "Download period (days)",
     "is_active": "Active",
 }
 
@@ -44,7 +45,8 @@ _SERVICE_TO_FORM = {
 }
 _SERVICE_NAMES = {"inventory": "inventory_count", "price": "price.amount"}
 
-_WHOLE = re.compile(r"^\d{1,10}$")
+# ASCII: int() reads other scripts' digits ("٣" is 3), which nobody types on purpose here.
+_WHOLE = re.compile(r"^\d{1,10}$", re.ASCII)
 
 
 @dataclass

@@ -6,7 +6,8 @@ Rules (the admin UI and the REST API both come here):
   all digits (numbers address products by id).
 - Price: `price_amount` in minor units, 1 ≤ amount ≤ 99,999,999 (Stripe's ceiling). Free
   products are refused: checkout always goes through a PaymentIntent, and Stripe has no
-  zero-amount charge. `currency` is a three-letter ISO code, stored lower case.
+  zero-amount charge. `currency` is an ISO 4217 code (`money.is_currency`, the rule promo
+  codes follow), stored lower case: a made-up code like "ZZZ" would only fail at checkout.
 - `kind` is `one_time` or `subscription`; subscriptions need `interval` `month` or `year`, one-time
   products must not have one (switching to `one_time` clears it).
 - `category` by slug or id, or None. SEO title ≤ 70 and description ≤ 160 characters (what
@@ -20,7 +21,6 @@ Rules (the admin UI and the REST API both come here):
 from __future__ import annotations
 
 import contextlib
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -37,6 +37,7 @@ from shop.services.catalog import decode_cursor, encode_cursor
 from shop.services.catalog_events import after_commit, catalog_changed
 from shop.services.categories import get_category
 from shop.services.errors import Conflict, InvalidInput, NotFound
+from shop.services.money import is_currency
 from shop.services.slugs import slug_problem, slugify
 from shop.settings import get_settings
 
@@ -51,7 +52,6 @@ INVENTORY_MAX = 1_000_000_000
 DOWNLOAD_LIMIT_MAX = 1000
 DOWNLOAD_DAYS_MAX = 3650
 ORIGINAL_NAME_MAX = 255
-CURRENCY_PATTERN = re.compile(r"^[a-z]{3}$")
 
 EDITABLE_FIELDS = frozenset(
     {
@@ -279,9 +279,10 @@ def _apply(session: Session, product: Product, fields: Mapping[str, Any]) -> dic
         )
     if "currency" in fields:
         currency = fields["currency"]
-        if not isinstance(currency, str) or not CURRENCY_PATTERN.match(currency.strip().lower()):
+        if not isinstance(currency, str) or not is_currency(currency.strip()):
             raise InvalidInput(
-                "currency must be a three-letter ISO code like 'cad'.", field="price.currency"
+                "currency must be an ISO 4217 currency code such as 'cad'.",
+                field="price.currency",
             )
         product.currency = currency.strip().lower()
     if "kind" in fields:

@@ -22,6 +22,8 @@ from shop.settings import get_settings
 
 NETWORK_RETRIES = 2
 REQUEST_TIMEOUT_SECONDS = 20
+# A readiness probe must answer within its orchestrator's deadline, whatever Stripe does.
+PROBE_TIMEOUT_SECONDS = 2.0
 
 
 class StripeUnavailable(Exception):
@@ -64,6 +66,35 @@ def _client_for(api_key: str, api_base: str | None) -> stripe.StripeClient:
         max_network_retries=NETWORK_RETRIES,
         http_client=stripe.HTTPXClient(timeout=REQUEST_TIMEOUT_SECONDS, allow_sync_methods=True),
     )
+
+
+@lru_cache(maxsize=4)
+def _probe_client_for(api_key: str, timeout: float) -> stripe.StripeClient:
+    return stripe.StripeClient(
+        api_key,
+        max_network_retries=0,
+        http_client=stripe.HTTPXClient(timeout=timeout, allow_sync_methods=True),
+    )
+
+
+def check_reachable(*, timeout: float = PROBE_TIMEOUT_SECONDS) -> None:
+    """One cheap request proving Stripe answers: the sandbox's health page in sandbox mode,
+    the account balance with a real key (a restricted key needs "Balance: read"). No retries.
+    Raises StripeUnavailable, or StripeRefused when Stripe answers but refuses the key."""
+    settings = get_settings()
+    if settings.sandbox_mode:
+        import httpx
+
+        base = settings.stripe_api_base.rstrip("/")
+        try:
+            answer = httpx.get(f"{base}/_sandbox/health", timeout=timeout)
+        except httpx.HTTPError as exc:
+            raise StripeUnavailable(f"the Stripe sandbox at {base} does not answer") from exc
+        if answer.status_code != 200:
+            raise StripeUnavailable(f"the Stripe sandbox answered {answer.status_code}")
+        return
+    probe = _probe_client_for(settings.effective_stripe_secret_key, timeout)
+    _call(probe.v1.balance.retrieve, params={})
 
 
 def client() -> stripe.StripeClient:

@@ -3,8 +3,8 @@
 `wrap_storefront` is given to Reflex as the last `api_transformer` (so `reflex run` in
 dev gets it too). `create_app` is the production entry point that scripts/serve.sh hands
 to granian: the compiled Reflex app (REST API + event websocket + built frontend on one
-port) with the security headers also wrapped around Reflex's outer CORS layer, so even
-CORS preflight answers carry them.
+port) with the security headers and the request id also wrapped around Reflex's outer CORS
+layer, so even CORS preflight answers carry them.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import os
 
 from starlette.types import ASGIApp
 
+from shop.api.middleware import RequestIdMiddleware
 from shop.web.product_pages import ProductPageMiddleware
 from shop.web.security import SecurityHeadersMiddleware
 
@@ -24,8 +25,8 @@ PROD_ENVIRONMENT = {
 
 
 def wrap_storefront(app: ASGIApp) -> ASGIApp:
-    """Crawlable product pages inside, security headers outside."""
-    return SecurityHeadersMiddleware(ProductPageMiddleware(app))
+    """Crawlable product pages inside, security headers and the request id outside."""
+    return RequestIdMiddleware(SecurityHeadersMiddleware(ProductPageMiddleware(app)))
 
 
 def create_app() -> ASGIApp:
@@ -40,4 +41,4 @@ def create_app() -> ASGIApp:
     environment.REFLEX_MOUNT_FRONTEND_COMPILED_APP.set(True)
     from shop.shop import app
 
-    return SecurityHeadersMiddleware(app())
+    return RequestIdMiddleware(SecurityHeadersMiddleware(app()))

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import struct
+import zlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -125,6 +127,7 @@ def test_what_get_returned_can_be_sent_back_with_put(api_client, admin):
         ({"price": {"amount": 19.99, "currency": "cad"}}, "price.amount"),
         ({"price": {"amount": "1999", "currency": "cad"}}, "price.amount"),
         ({"price": {"amount": 1999, "currency": "dollars"}}, "price.currency"),
+        ({"price": {"amount": 1999, "currency": "ZZZ"}}, "price.currency"),
         ({"kind": "subscription"}, "interval"),
         ({"kind": "one_time", "interval": "month"}, "interval"),
         ({"kind": "rental"}, "kind"),
@@ -152,6 +155,21 @@ def test_invalid_input_is_422_naming_the_field_and_changes_nothing(
     assert {k: after[k] for k in ("name", "price", "kind", "slug")} == {
         k: created[k] for k in ("name", "price", "kind", "slug")
     }
+
+
+def test_a_product_in_a_made_up_currency_is_refused_and_not_created(api_client, admin):
+    # given an admin
+    # when a product is created in "ZZZ", three letters that are no ISO 4217 currency
+    response = api_client.post(
+        "/api/products",
+        json={"name": "Mystery Money", "price": {"amount": 1999, "currency": "ZZZ"}},
+        headers=admin,
+    )
+    # then 422 names price.currency, and no product was made
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["field"] == "price.currency"
+    assert "ISO 4217" in response.json()["error"]["message"]
+    assert api_client.get("/api/admin/products", headers=admin).json()["items"] == []
 
 
 def test_a_taken_slug_is_a_409_naming_the_slug_and_generated_slugs_never_collide(api_client, admin):
@@ -391,6 +409,41 @@ def test_a_non_image_renamed_png_is_refused(api_client, admin, shop_env, content
     assert not (shop_env / "media" / "products").exists() or not list(
         (shop_env / "media" / "products").iterdir()
     )
+
+
+def _png_header_only(width: int, height: int) -> bytes:
+    """A tiny PNG whose header declares `width` × `height` pixels (a decompression bomb's shape)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        crc = zlib.crc32(kind + data) & 0xFFFFFFFF
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(b"\x00" * (width + 1)))
+        + chunk(b"IEND", b"")
+    )
+
+
+@pytest.mark.parametrize("side", [10_000, 20_000])  # beyond Pillow's warning, and its hard limit
+def test_a_decompression_bomb_is_refused_as_too_many_pixels(api_client, admin, side):
+    # given a product
+    created = _new_product(api_client, admin)
+    # when a 100-byte PNG declaring side × side pixels is uploaded as its image
+    response = api_client.post(
+        f"/api/products/{created['id']}/image",
+        files={"file": ("cover.png", _png_header_only(side, side), "image/png")},
+        headers=admin,
+    )
+    # then it is refused as too large in pixels (it is a PNG, not "not an image")
+    assert response.status_code == 422, response.text
+    error = response.json()["error"]
+    assert error["field"] == "file"
+    limit = get_settings().image_max_pixels
+    assert error["message"] == f"The image is too large (more than {limit:,} pixels)."
+    assert api_client.get(f"/api/products/{created['id']}").json()["image_url"] is None
 
 
 def test_an_upload_without_a_file_field_is_422(api_client, admin):

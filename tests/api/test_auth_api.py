@@ -272,6 +272,53 @@ def test_a_foreign_origin_post_with_a_valid_session_cookie_is_refused(
     assert ok.status_code == 200
 
 
+def test_a_cookie_of_an_ended_session_does_not_make_a_request_without_origin_cross_site(
+    api_client: TestClient, customer
+):
+    # given a client (no browser: it sends no Origin) still holding the cookie of a session
+    # that has since been signed out
+    _login(api_client, customer.email)
+    stale = api_client.cookies.get(auth.SESSION_COOKIE)
+    assert api_client.post("/api/auth/logout", headers=SAME_ORIGIN).status_code == 204
+    api_client.cookies.clear()
+    cookie = {"Cookie": f"{auth.SESSION_COOKIE}={stale}"}
+    credentials = {"email": customer.email, "password": "not the password"}
+    # when it signs in with a wrong password, then the right one, without Origin
+    wrong = api_client.post("/api/auth/login", json=credentials, headers=cookie)
+    right = api_client.post(
+        "/api/auth/login", json={**credentials, "password": DEFAULT_PASSWORD}, headers=cookie
+    )
+    # then it is told the credentials are wrong, then signed in with a new cookie
+    assert wrong.status_code == 401, wrong.text
+    assert right.status_code == 200, right.text
+    assert right.cookies.get(auth.SESSION_COOKIE) not in (None, stale)
+
+
+def test_a_stale_cookie_without_origin_is_anonymous_not_cross_site(
+    api_client: TestClient, customer
+):
+    # given a cookie that never opened a session
+    cookie = {"Cookie": f"{auth.SESSION_COOKIE}=made-up-session-token"}
+    # when a change that needs an account is sent without Origin
+    response = api_client.put("/api/auth/me", json={"name": "Nobody"}, headers=cookie)
+    # then it is answered as anonymous: sign in first
+    assert response.status_code == 401, response.text
+
+
+def test_a_live_session_cookie_without_origin_is_still_refused(api_client: TestClient, customer):
+    # given a client signed in by cookie
+    _login(api_client, customer.email)
+    # when it signs in again, or signs out, without Origin or Referer
+    again = api_client.post(
+        "/api/auth/login", json={"email": customer.email, "password": DEFAULT_PASSWORD}
+    )
+    out = api_client.post("/api/auth/logout")
+    # then both are refused as possibly cross-site, and the session lives on
+    assert (again.status_code, out.status_code) == (403, 403)
+    assert again.json()["error"]["code"] == "csrf_refused"
+    assert api_client.get("/api/auth/me").status_code == 200
+
+
 def test_bearer_requests_are_exempt_from_the_origin_check(api_client: TestClient, customer):
     tokens = _login(api_client, customer.email).json()
     api_client.cookies.clear()
@@ -380,6 +427,38 @@ def test_profile_read_and_update(api_client: TestClient, customer):
     updated = api_client.put("/api/auth/me", json={"name": "Carol Jones"}, headers=SAME_ORIGIN)
     assert updated.json()["name"] == "Carol Jones"
     assert api_client.get("/api/auth/me").json()["name"] == "Carol Jones"
+
+
+def test_a_profile_update_leaves_fields_it_does_not_name_alone(api_client: TestClient, customer):
+    # given a signed-in customer with a name
+    _login(api_client, customer.email)
+    assert api_client.get("/api/auth/me").json()["name"] == customer.name
+    # when a change names no field, or sends back what GET showed (email as it is)
+    empty = api_client.put("/api/auth/me", json={}, headers=SAME_ORIGIN)
+    echoed = api_client.put(
+        "/api/auth/me", json=api_client.get("/api/auth/me").json(), headers=SAME_ORIGIN
+    )
+    # then both succeed, and the name is still there
+    assert (empty.status_code, echoed.status_code) == (200, 200), (empty.text, echoed.text)
+    assert empty.json()["name"] == echoed.json()["name"] == customer.name
+    assert api_client.get("/api/auth/me").json()["name"] == customer.name
+
+
+def test_changing_the_email_through_the_profile_is_refused_and_changes_nothing(
+    api_client: TestClient, customer
+):
+    # given a signed-in customer
+    _login(api_client, customer.email)
+    # when they send a new email address (with or without a new name)
+    for change in ({"email": "new@example.com"}, {"email": "new@example.com", "name": "X"}):
+        response = api_client.put("/api/auth/me", json=change, headers=SAME_ORIGIN)
+        # then 422 names the email field and says it cannot be changed
+        assert response.status_code == 422, response.text
+        assert response.json()["error"]["field"] == "email"
+        assert "cannot be changed" in response.json()["error"]["message"]
+    # and neither the address nor the name changed
+    me = api_client.get("/api/auth/me").json()
+    assert (me["email"], me["name"]) == (customer.email, customer.name)
 
 
 @pytest.fixture

@@ -1,8 +1,15 @@
+import concurrent.futures
+import contextlib
+import http.server
+import socket
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from sqlmodel import Session
 
+from shop.services import health
 from tests.conftest import BACKEND
 from tests.factories import make_product
 
@@ -11,11 +18,78 @@ def test_health_is_alive(api_client):
     assert api_client.get("/api/health").json() == {"status": "ok"}
 
 
-def test_ready_checks_the_database_and_redis(api_client):
+def test_ready_checks_the_database_redis_and_stripe(api_client, shop_stripe):
     body = api_client.get("/api/ready").json()
     assert body["checks"]["database"] == "ok"
     assert body["checks"]["redis"] == ("ok" if BACKEND == "postgres" else "not_configured")
+    assert body["checks"]["stripe"] == "ok"
     assert body["status"] == "ok"
+
+
+def _dead_url() -> str:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{probe.getsockname()[1]}"
+
+
+def test_ready_reports_an_unreachable_stripe(api_client, monkeypatch: pytest.MonkeyPatch):
+    # given the Stripe sandbox unreachable
+    from shop.settings import get_settings
+
+    monkeypatch.setenv("STRIPE_API_BASE", _dead_url())
+    monkeypatch.setattr(health, "_stripe_answer", None)  # nothing remembered from other tests
+    get_settings.cache_clear()
+    # when the readiness probe asks
+    response = api_client.get("/api/ready")
+    # then the shop is not ready, and says Stripe is why
+    assert response.status_code == 503
+    assert response.json()["checks"]["stripe"] == "unavailable"
+    assert response.json()["checks"]["database"] == "ok"
+
+
+@contextlib.contextmanager
+def _counting_sandbox() -> Iterator[tuple[str, list[str]]]:
+    """A stand-in for the sandbox's health page that counts the requests it gets."""
+    hits: list[str] = []
+
+    class Health(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+            hits.append(self.path)
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"{}")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Health)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", hits
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_busy_readiness_probe_asks_stripe_once_per_few_seconds(
+    api_client, monkeypatch: pytest.MonkeyPatch
+):
+    from shop.settings import get_settings
+
+    with _counting_sandbox() as (url, hits):
+        # given the shop pointed at a sandbox that counts its visitors
+        monkeypatch.setenv("STRIPE_API_BASE", url)
+        monkeypatch.setattr(health, "_stripe_answer", None)  # nothing remembered from other tests
+        get_settings.cache_clear()
+        # when the probe is called 20 times in a row and 8 more at once
+        answers = [api_client.get("/api/ready").status_code for _ in range(20)]
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:
+            answers += list(pool.map(lambda _: api_client.get("/api/ready").status_code, range(8)))
+    # then every answer is ready, and Stripe was asked once
+    assert answers == [200] * 28
+    assert hits == ["/_sandbox/health"]
 
 
 def test_ready_reports_an_unreachable_redis(api_client, monkeypatch: pytest.MonkeyPatch):

@@ -63,6 +63,9 @@ def shop_environment(data_dir: Path, port: int) -> dict[str, str]:
         REFLEX_USE_NPM="1",
         REFLEX_TELEMETRY_ENABLED="false",
         PYTHONDONTWRITEBYTECODE="1",
+        # What a test sets up (a product marked not synced, an unpaid order) must not be
+        # repaired behind its back by a periodic job; the jobs have tests of their own.
+        JOBS_ENABLED="false",
     )
     return env
 

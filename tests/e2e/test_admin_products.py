@@ -83,6 +83,7 @@ def test_admin_creates_a_product_with_image_and_file_and_it_reaches_the_storefro
     page.get_by_label("Category", exact=True).select_option(label="Guides & E-books")
     page.get_by_label("SEO title", exact=True).fill("Lakeside guide for paddlers")
     page.get_by_label("Inventory", exact=True).fill("5")
+    page.get_by_label("Download period (days)", exact=True).fill("30")
     page.get_by_role("button", name="Create product").click()
     # then the problem shows next to the price, and nothing was created
     expect(page.locator("#product-price-error")).to_have_text(
@@ -144,7 +145,10 @@ def test_admin_creates_a_product_with_image_and_file_and_it_reaches_the_storefro
     row = page.get_by_role("row").filter(has_text=name)
     expect(row).to_have_count(1)
     # then its row shows the Stripe sync state the shop recorded, with Retry when not synced
-    state = page.request.get(f"/api/admin/products/{product_id}").json()["sync_status"]
+    stored = page.request.get(f"/api/admin/products/{product_id}").json()
+    # (and the download period typed is how long its buyers may download it)
+    assert (stored["download_days"], stored["effective_download_days"]) == (30, 30)
+    state = stored["sync_status"]
     label = {"synced": "Synced", "not_synced": "Not synced", "pending": "Pending"}[state]
     expect(row.get_by_role("cell").nth(6)).to_contain_text(label)
     retry = row.get_by_role("button", name=f"Retry sync of {name}")

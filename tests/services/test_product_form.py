@@ -105,6 +105,15 @@ def test_every_bad_box_is_reported_at_once_next_to_its_field():
     assert parsed.errors["inventory"].startswith("Enter a whole number")
 
 
+def test_whole_numbers_in_other_scripts_digits_are_refused():
+    # when the stock and download boxes hold Arabic-Indic and full-width digits
+    parsed = parse_form({**FORM, "price": "١٩", "inventory": "٣", "download_limit": "５"})
+    # then each is reported, and none becomes a number
+    assert set(parsed.errors) == {"price", "inventory", "download_limit"}
+    assert parsed.errors["inventory"].startswith("Enter a whole number")
+    assert "inventory_count" not in parsed.fields
+
+
 def test_a_one_time_product_drops_a_left_over_interval():
     parsed = parse_form({**FORM, "kind": "one_time", "interval": "month"})
     assert parsed.errors == {}
@@ -126,6 +135,32 @@ def test_service_errors_land_next_to_the_matching_form_field(session: Session):
     assert form_field("inventory_count") == "inventory"
     assert form_field("price.currency") == "currency"
     assert form_field(None) == form_field("ordered_ids") == "form"
+
+
+def test_a_currency_outside_iso_4217_shows_next_to_the_currency_box(session: Session):
+    # given a form posted with a currency the select does not offer (a crafted event)
+    parsed = parse_form({**FORM, "currency": "zzz"})
+    # when the service refuses it
+    with pytest.raises(InvalidInput) as refused:
+        products_admin.create_product(session=session, fields=parsed.fields)
+    # then the message sits next to "Currency" and reads with that label
+    assert form_field(refused.value.field) == "currency"
+    assert humanize(refused.value.message, refused.value.field) == (
+        "Currency must be an ISO 4217 currency code such as 'cad'."
+    )
+
+
+def test_the_download_period_box_says_what_it_sets(session: Session):
+    # given a form asking for a download period beyond the service's ten years
+    parsed = parse_form({**FORM, "download_days": "4000"})
+    # when the service refuses it
+    with pytest.raises(InvalidInput) as refused:
+        products_admin.create_product(session=session, fields=parsed.fields)
+    # then the message names the box by what it sets: how long a purchase can be downloaded
+    assert form_field(refused.value.field) == "download_days"
+    assert humanize(refused.value.message, refused.value.field) == (
+        "Download period (days) must be between 1 and 3,650."
+    )
 
 
 def test_a_saved_product_fills_the_form_back_as_it_was_typed(session: Session):

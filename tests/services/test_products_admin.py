@@ -52,6 +52,7 @@ def test_a_name_of_digits_still_gets_a_slug_with_a_letter(session: Session):
         ({"price_amount": True}, "price.amount"),
         ({"currency": "ca"}, "price.currency"),
         ({"currency": "c4d"}, "price.currency"),
+        ({"currency": "ZZZ"}, "price.currency"),
         ({"kind": "subscription"}, "interval"),
         ({"kind": "subscription", "interval": "week"}, "interval"),
         ({"interval": "month"}, "interval"),

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import logging
+import re
 
 import pytest
 from starlette.websockets import WebSocketDisconnect
 
+from shop.logs import request_id_var
 from shop.settings import get_settings
 from shop.web.security import content_security_policy, inline_script_hashes
 from tests.factories import make_product
@@ -47,6 +50,59 @@ def test_every_response_carries_the_security_headers(client, path, status):
     assert "'unsafe-inline'" not in csp["script-src"]
     # Plain http: no HSTS (it would pin a scheme the shop does not serve).
     assert "strict-transport-security" not in response.headers
+
+
+@pytest.mark.parametrize(("path", "status"), EVERY_KIND_OF_RESPONSE)
+def test_every_response_carries_one_request_id_the_proxys_when_it_sent_one(client, path, status):
+    # when the same path is asked without and with a proxy's X-Request-ID
+    generated = client.get(path)
+    forwarded = client.get(path, headers={"X-Request-ID": "proxy-trace-0001"})
+    # then each answer carries exactly one id: a fresh one, or the proxy's
+    assert generated.status_code == forwarded.status_code == status
+    assert len(generated.headers.get_list("x-request-id")) == 1
+    assert re.fullmatch(r"[0-9a-f]{32}", generated.headers["x-request-id"])
+    assert forwarded.headers.get_list("x-request-id") == ["proxy-trace-0001"]
+
+
+def test_product_pages_and_cors_preflights_carry_a_request_id(client, session):
+    # given a product
+    make_product(session, slug="traced")
+    session.commit()
+    # when its crawlable page is fetched through a proxy, and a foreign preflight arrives
+    page = client.get(
+        "/products/traced", headers={"accept": "text/html", "X-Request-ID": "proxy-trace-0002"}
+    )
+    preflight = client.options(
+        "/api/products",
+        headers={"origin": "http://evil.test", "access-control-request-method": "GET"},
+    )
+    # then both carry an id, the page the proxy's
+    assert page.status_code == 200
+    assert page.headers.get_list("x-request-id") == ["proxy-trace-0002"]
+    assert len(preflight.headers.get_list("x-request-id")) == 1
+
+
+def test_an_api_request_through_the_whole_app_is_logged_once_under_its_id(client):
+    # given a log handler noting the request id each access log line is written under
+    written: list[tuple[str, str | None]] = []
+
+    class Note(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            written.append((getattr(record, "path", ""), request_id_var.get()))
+
+    logger = logging.getLogger("shop.http")
+    note, level = Note(), logger.level
+    logger.addHandler(note)
+    logger.setLevel(logging.INFO)
+    try:
+        # when an API request passes both request-id layers (the whole app's and the API's)
+        response = client.get("/api/health", headers={"X-Request-ID": "proxy-trace-0003"})
+    finally:
+        logger.removeHandler(note)
+        logger.setLevel(level)
+    # then one access log line is written, under the id the answer carries
+    assert response.headers.get_list("x-request-id") == ["proxy-trace-0003"]
+    assert written == [("/api/health", "proxy-trace-0003")]
 
 
 def test_product_page_carries_the_security_headers(client, session):

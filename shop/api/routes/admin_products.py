@@ -41,7 +41,7 @@ CatalogReader = Annotated[AuthUser, Depends(require_permission("catalog:read"))]
 class MoneyIn(BaseModel):
     amount: StrictInt = Field(description="Minor units (cents): 1999 is $19.99.")
     currency: str | None = Field(
-        default=None, description="Three-letter ISO code; omitted: unchanged (new: cad)."
+        default=None, description="ISO 4217 code (cad, usd …); omitted: unchanged (new: cad)."
     )
 
 
@@ -67,7 +67,9 @@ class ProductIn(BaseModel):
     seo_description: str | None = None
     inventory_count: StrictInt | None = Field(default=None, description="null = unlimited.")
     download_limit: StrictInt | None = Field(default=None, description="null = shop default.")
-    download_days: StrictInt | None = Field(default=None, description="null = shop default.")
+    download_days: StrictInt | None = Field(
+        default=None, description="Days a purchase can be downloaded; null = shop default."
+    )
     is_active: StrictBool | None = None
     is_featured: StrictBool | None = None
     is_tax_exempt: StrictBool | None = None

@@ -99,7 +99,13 @@ class ProfileOut(BaseModel):
 
 
 class ProfileIn(BaseModel):
+    """What `PUT /api/auth/me` changes; a field left out stays as it is. The rest of the GET
+    shape may be sent back: `email` only unchanged (422 otherwise), the others are ignored."""
+
     name: str | None = Field(default=None, max_length=200)
+    email: str | None = Field(
+        default=None, max_length=320, description="Read-only: the account's address, unchanged."
+    )
 
 
 def set_session_cookie(response: Response, token: str) -> None:
@@ -424,7 +430,9 @@ def read_profile(user: CurrentUser) -> ProfileOut:
 @router.put("/me", response_model=ProfileOut)
 def update_profile(body: ProfileIn, request: Request, user: CurrentUser) -> ProfileOut:
     with session_scope() as session:
-        auth.update_profile(session=session, current=user, name=body.name)
+        auth.update_profile(
+            session=session, current=user, changes=body.model_dump(include=body.model_fields_set)
+        )
         token = bearer_token(request)
         fresh = (
             auth.resolve_access_token(session=session, token=token)

@@ -230,9 +230,16 @@ def create_intent(body: IntentIn, user: CurrentUser) -> IntentOut:
         )
         assert order.id is not None
         order_id = order.id
-    with session_scope() as session:
-        intent = payments.create_payment_intent(session=session, order_id=order_id)
-        detail = orders.order_detail(session=session, order=session.get(Order, order_id))  # type: ignore[arg-type]
+    try:
+        with session_scope() as session:
+            intent = payments.create_payment_intent(session=session, order_id=order_id)
+            detail = orders.order_detail(session=session, order=session.get(Order, order_id))  # type: ignore[arg-type]
+    except (payments.PaymentServiceUnavailable, payments.PaymentServiceRefused) as exc:
+        # The client got no order id, so its retry places a new order: this one must not
+        # stay pending, unpayable, beside it.
+        with session_scope() as session:
+            payments.cancel_unstarted_order(session=session, order_id=order_id, reason=exc.message)
+        raise
     return IntentOut(
         order_id=order_id,
         order_number=detail.order.number or "",
