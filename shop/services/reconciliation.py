@@ -6,7 +6,7 @@ repairs what they would have done, through the same idempotent functions:
 
 1. orders still `pending`/`failed` (older than RECONCILE_MIN_AGE_MINUTES) whose PaymentIntent
    has succeeded (→ `fulfil_order`), failed (→ `mark_payment_failed`) or was canceled
-   (→ `mark_canceled`);
+   (→ `mark_canceled`), and those that never got a PaymentIntent (→ `cancel_unstarted_order`);
 2. refunds made in Stripe (through the shop or in the dashboard) → `record_refund`;
 3. events Stripe lists as not delivered (`delivery_success=false`, the types the shop handles),
    oldest first: stored and processed exactly as if the webhook had arrived (`store_event`,
@@ -101,6 +101,7 @@ def run_reconciliation(
     since = int(time.time()) - settings.reconcile_lookback_days * 86400
     summary = Summary(trigger=trigger, started_at=utcnow())
     try:
+        _close_orders_never_started(summary, min_age, sessions)
         _settle_unpaid_orders(summary, min_age, sessions)
         _record_stripe_refunds(summary, since, sessions)
         _replay_undelivered_events(summary, since, sessions)
@@ -195,6 +196,38 @@ def _status_of(session: Session, order_id: int | None) -> str | None:
     if order_id is None:
         return None
     return session.exec(select(Order.status).where(Order.id == order_id)).first()
+
+
+NEVER_STARTED = "No payment was started for this order (the shop stopped while starting it)."
+
+
+def _close_orders_never_started(
+    summary: Summary, min_age: timedelta, sessions: SessionFactory
+) -> None:
+    """Orders left without a PaymentIntent (the process stopped between placing the order and
+    asking Stripe for one) can never be paid: no client holds a secret for them, and a new
+    "Pay" places a new order. They are closed like an order whose PaymentIntent Stripe refused."""
+    cutoff = utcnow() - min_age
+    with sessions() as session:
+        stranded = session.exec(
+            select(Order.id)
+            .where(
+                col(Order.status).in_(payments.PAYABLE),
+                col(Order.fulfilled_at).is_(None),
+                col(Order.stripe_payment_intent_id).is_(None),
+                col(Order.created_at) <= cutoff,
+            )
+            .order_by(col(Order.id))
+            .limit(MAX_ORDERS)
+        ).all()
+    for order_id in stranded:
+        assert order_id is not None
+        summary.orders_checked += 1
+        with _each(summary, f"order {order_id}"), sessions() as session:
+            if payments.cancel_unstarted_order(
+                session=session, order_id=order_id, reason=NEVER_STARTED
+            ):
+                summary.note("order", "never started: canceled", "", order_id, session)
 
 
 def _settle_unpaid_orders(summary: Summary, min_age: timedelta, sessions: SessionFactory) -> None:

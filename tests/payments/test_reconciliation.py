@@ -11,8 +11,8 @@ from sqlmodel import func, select
 
 from shop import jobs
 from shop.__main__ import main
-from shop.models import AuditLog, ReconciliationRun, Refund
-from shop.services import reconciliation, stripe_api
+from shop.models import AuditLog, ReconciliationRun, Refund, utcnow
+from shop.services import orders, reconciliation, stripe_api
 from tests.payments.conftest import Customer, Shop, wait_until
 
 
@@ -209,3 +209,36 @@ def test_the_admin_runs_reconciliation_by_api_and_reads_the_last_run_and_backlog
             select(AuditLog.action).where(AuditLog.actor_email == "owner@example.com")
         ).all()
     assert actions == ["reconciliation.run"]
+
+
+def test_an_order_left_without_a_payment_intent_is_closed_once_it_is_old_enough(shop: Shop):
+    # given two orders the shop placed but stopped before asking Stripe for a PaymentIntent:
+    # one from an hour ago and one from a moment ago
+    buyer = shop.customer()
+    product_id = shop.product(files=1)
+    placed = []
+    with shop.session() as session:
+        for age in (timedelta(hours=1), timedelta(0)):
+            order = orders.place_order(
+                session=session,
+                buyer_id=buyer.id,
+                items=[orders.LineRequest(product_id, 1)],
+                billing=orders.Billing(country="CA", region="ON"),
+                now=utcnow() - age,
+            )
+            placed.append(order.id)
+    old, young = placed
+
+    # when reconciliation runs with its default minimum age, twice
+    first = reconciliation.run_reconciliation(trigger="manual")
+    second = reconciliation.run_reconciliation(trigger="manual")
+
+    # then the old one is canceled with the reason (nobody could ever pay it), the young one is
+    # left to the checkout still starting it, and the second run changes nothing
+    assert shop.order(old).status == "canceled"
+    assert "No payment was started" in (shop.order(old).payment_error or "")
+    assert shop.order(young).status == "pending"
+    assert [(r["action"], r["order_id"]) for r in first.repaired] == [
+        ("never started: canceled", old)
+    ]
+    assert second.repaired == []
