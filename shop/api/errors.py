@@ -18,13 +18,20 @@ from shop.services.errors import ShopError
 log = logging.getLogger("shop.api")
 
 
+class FieldProblem(BaseModel):
+    field: str  # dotted path into the request ("items.0.quantity"), empty for the whole body
+    message: str
+
+
 class ErrorDetail(BaseModel):
     code: str  # stable, for programs: "not_found", "invalid_input", "invalid_webhook" …
     message: str  # for people
+    field: str | None = None  # the input at fault, when there is one
+    details: list[FieldProblem] | None = None  # 422 invalid_input: every problem found
 
 
 class ErrorOut(BaseModel):
-    """The body of every error answer (documented in OpenAPI where a route lists its errors)."""
+    """The body of every error answer (shop/api/openapi.py documents it for every error)."""
 
     error: ErrorDetail
 

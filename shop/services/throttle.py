@@ -6,7 +6,12 @@ Three counters per failed sign-in, each one row of `sign_in_throttles`:
   elsewhere cannot lock the owner out, and a success from this IP clears it;
 - `ip:<ip>`: the same curve after `login_ip_free_failures` failures over any accounts;
 - `acct:<email>`: at most `login_account_failures_per_hour` failures per account per hour
-  (the hard ceiling on guessing one password from many IPs), then refused until the hour ends.
+  (the hard ceiling on guessing one password from many IPs), then refused until the hour ends,
+  except from an IP that has shown it belongs to the owner: one the account signed in from,
+  or completed a password reset from, in the last `KNOWN_FOR` (read from the audit log, which
+  records both with the IP). Strangers failing from many IPs thus keep guessers out without
+  locking the owner out: at home they are let in, and on a new network a password reset
+  (which proves they read the account's inbox) lets them in from there.
 Counters reset one hour after their first failure. Upserts are single atomic statements
 (`INSERT … ON CONFLICT DO UPDATE`), so parallel attempts cannot lose a count.
 """
@@ -21,12 +26,15 @@ from sqlalchemy import case, literal
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, delete, select
 
-from shop.models import SignInThrottle, utcnow
+from shop.models import AuditLog, SignInThrottle, User, utcnow
 from shop.models.base import UTCDateTime
 from shop.services.errors import ShopError
 from shop.settings import get_settings
 
 WINDOW = timedelta(hours=1)
+KNOWN_FOR = timedelta(days=30)
+# Audit actions that only the owner can cause: the right password, or the emailed reset link.
+OWNER_ACTIONS = ("auth.sign_in", "user.password_reset")
 
 
 class Throttled(ShopError):
@@ -43,12 +51,21 @@ class ThrottleKeys:
     ip_account: str
     ip: str
     account: str
+    address: str | None = None
+    email: str = ""
 
     @classmethod
     def of(cls, *, ip: str | None, email: str) -> ThrottleKeys:
+        address = ip or None
         ip = ip or "unknown"
         email = email.strip().lower()[:320]
-        return cls(ip_account=f"ipacct:{ip}:{email}", ip=f"ip:{ip}", account=f"acct:{email}")
+        return cls(
+            ip_account=f"ipacct:{ip}:{email}",
+            ip=f"ip:{ip}",
+            account=f"acct:{email}",
+            address=address,
+            email=email,
+        )
 
     def all(self) -> list[str]:
         return [self.ip_account, self.ip, self.account]
@@ -63,17 +80,41 @@ def delay_after(failures: int, free: int) -> float:
     return min(settings.login_delay_base_seconds * 2**exponent, settings.login_delay_max_seconds)
 
 
+def known_to_account(*, session: Session, keys: ThrottleKeys, now: datetime | None = None) -> bool:
+    """Whether the account signed in, or completed a password reset, from this IP lately."""
+    if keys.address is None:
+        return False
+    now = now or utcnow()
+    user_id = session.exec(select(User.id).where(User.email == keys.email)).first()
+    if user_id is None:
+        return False
+    seen = session.exec(
+        select(AuditLog.id)
+        .where(
+            AuditLog.actor_user_id == user_id,
+            AuditLog.ip == keys.address,
+            col(AuditLog.action).in_(OWNER_ACTIONS),
+            col(AuditLog.at) > now - KNOWN_FOR,
+        )
+        .limit(1)
+    ).first()
+    return seen is not None
+
+
 def check(*, session: Session, keys: ThrottleKeys, now: datetime | None = None) -> None:
     """Raise Throttled (with seconds to wait) if any counter blocks this attempt now."""
     now = now or utcnow()
     rows = session.exec(select(SignInThrottle).where(col(SignInThrottle.key).in_(keys.all()))).all()
-    waits = [
-        (row.blocked_until - now).total_seconds()
+    blocks = {
+        row.key: (row.blocked_until - now).total_seconds()
         for row in rows
         if row.blocked_until is not None and row.blocked_until > now
-    ]
-    if waits:
-        raise Throttled(max(1, math.ceil(max(waits))))
+    }
+    # Only looked up while the account is capped, so ordinary sign-ins pay nothing for it.
+    if keys.account in blocks and known_to_account(session=session, keys=keys, now=now):
+        del blocks[keys.account]
+    if blocks:
+        raise Throttled(max(1, math.ceil(max(blocks.values()))))
 
 
 def _bump(session: Session, key: str, now: datetime) -> SignInThrottle:
@@ -103,7 +144,7 @@ def _bump(session: Session, key: str, now: datetime) -> SignInThrottle:
 
 
 def record_failure(*, session: Session, keys: ThrottleKeys, now: datetime | None = None) -> float:
-    """Count one failed sign-in; returns the longest wait it imposes (0 when still free)."""
+    """Count one failed sign-in; returns the longest wait it imposes on this IP (0 when free)."""
     settings = get_settings()
     now = now or utcnow()
     longest = 0.0
@@ -119,8 +160,9 @@ def record_failure(*, session: Session, keys: ThrottleKeys, now: datetime | None
     account = _bump(session, keys.account, now)
     if account.failures >= settings.login_account_failures_per_hour:
         account.blocked_until = account.window_started_at + WINDOW
-        longest = max(longest, (account.blocked_until - now).total_seconds())
         session.add(account)
+        if not known_to_account(session=session, keys=keys, now=now):
+            longest = max(longest, (account.blocked_until - now).total_seconds())
     session.flush()
     return longest
 

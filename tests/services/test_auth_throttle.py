@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import email
+import email.policy
+import re
 from datetime import timedelta
 from pathlib import Path
 
@@ -116,3 +119,99 @@ def test_sign_in_answers_throttled_even_with_the_right_password(session: Session
         auth.sign_in(
             session=session, email=user.email, password=DEFAULT_PASSWORD, ip="203.0.113.50"
         )
+
+
+OWNER_HOME = "192.0.2.10"
+
+
+def _strangers_cap_the_account(session: Session, address: str) -> None:
+    """What the audit did: 5 wrong passwords from each of 20 IPs (100, the hourly cap)."""
+    for n in range(20):
+        keys = ThrottleKeys.of(ip=f"10.9.0.{n + 1}", email=address)
+        for _ in range(5):
+            throttle.record_failure(session=session, keys=keys)
+
+
+def _reset_link_token(data_dir: Path) -> str:
+    newest = sorted((data_dir / "outbox").glob("*.eml"))[-1]
+    message = email.message_from_bytes(newest.read_bytes(), policy=email.policy.default)
+    match = re.search(r"/reset-password\?token=([A-Za-z0-9_\-]+)", message.get_content())
+    assert match
+    return match.group(1)
+
+
+def test_strangers_on_many_ips_cannot_lock_the_owner_out_of_their_usual_ip(session: Session):
+    # given an owner who signed in from home before
+    user = make_user(session)
+    assert auth.sign_in(session=session, email=user.email, password=DEFAULT_PASSWORD, ip=OWNER_HOME)
+    # when strangers use up the account's hourly cap from 20 other IPs
+    _strangers_cap_the_account(session, user.email)
+    # then one more stranger is refused until the hour is over
+    stranger = ThrottleKeys.of(ip="198.51.100.77", email=user.email)
+    with pytest.raises(Throttled) as blocked:
+        throttle.check(session=session, keys=stranger)
+    assert 3500 < blocked.value.retry_after <= 3600
+    # and the owner at home still gets in with the right password
+    assert auth.sign_in(session=session, email=user.email, password=DEFAULT_PASSWORD, ip=OWNER_HOME)
+
+
+def test_a_password_reset_lets_the_owner_in_from_a_new_ip(session: Session, shop_env: Path):
+    # given an account capped by strangers, and its owner on a network never used before
+    user = make_user(session)
+    session.commit()
+    _strangers_cap_the_account(session, user.email)
+    with pytest.raises(Throttled):
+        auth.sign_in(session=session, email=user.email, password=DEFAULT_PASSWORD, ip="203.0.113.9")
+    # when the owner resets the password from there with the emailed link
+    auth.request_password_reset(session=session, email=user.email, ip="203.0.113.9")
+    session.commit()
+    new_password = "a fresh start after the lockout"
+    auth.reset_password(
+        session=session,
+        token=_reset_link_token(shop_env),
+        new_password=new_password,
+        ip="203.0.113.9",
+    )
+    session.commit()
+    # then the owner signs in from that IP, while strangers' IPs are still refused
+    assert auth.sign_in(session=session, email=user.email, password=new_password, ip="203.0.113.9")
+    with pytest.raises(Throttled):
+        throttle.check(session=session, keys=ThrottleKeys.of(ip="10.9.0.1", email=user.email))
+
+
+def test_a_known_ip_still_waits_out_its_own_curve(session: Session):
+    # given an owner's usual IP and an account capped by strangers
+    user = make_user(session)
+    assert auth.sign_in(session=session, email=user.email, password=DEFAULT_PASSWORD, ip=OWNER_HOME)
+    _strangers_cap_the_account(session, user.email)
+    # when that IP fails five times itself, then it waits like any other IP would
+    for _ in range(5):
+        assert (
+            auth.sign_in(session=session, email=user.email, password="nope", ip=OWNER_HOME) is None
+        )
+    with pytest.raises(Throttled) as blocked:
+        auth.sign_in(session=session, email=user.email, password=DEFAULT_PASSWORD, ip=OWNER_HOME)
+    assert blocked.value.retry_after == 1
+
+
+def test_an_ip_known_to_one_account_is_a_stranger_to_another(session: Session):
+    # given someone who signed in to their own account from an IP
+    own = make_user(session)
+    assert auth.sign_in(session=session, email=own.email, password=DEFAULT_PASSWORD, ip=OWNER_HOME)
+    # when another account is capped, then that IP is refused for the other account
+    victim = make_user(session)
+    _strangers_cap_the_account(session, victim.email)
+    with pytest.raises(Throttled):
+        throttle.check(session=session, keys=ThrottleKeys.of(ip=OWNER_HOME, email=victim.email))
+
+
+def test_a_sign_in_more_than_30_days_old_no_longer_makes_an_ip_known(session: Session):
+    # given an owner who signed in from an IP, and the account capped by strangers
+    user = make_user(session)
+    assert auth.sign_in(session=session, email=user.email, password=DEFAULT_PASSWORD, ip=OWNER_HOME)
+    _strangers_cap_the_account(session, user.email)
+    home = ThrottleKeys.of(ip=OWNER_HOME, email=user.email)
+    throttle.check(session=session, keys=home)
+    # when that sign-in is more than 30 days old, then the IP no longer counts as known
+    later = utcnow() + throttle.KNOWN_FOR + timedelta(minutes=1)
+    assert not throttle.known_to_account(session=session, keys=home, now=later)
