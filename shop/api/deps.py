@@ -10,6 +10,9 @@
 
     def refund(user: Annotated[AuthUser, Depends(require_permission("refunds:create"))]): ...
 
+    @router.get("/api/orders/{id}")                           # own orders, or every order
+    def order(user: Annotated[AuthUser, Depends(require_any_permission(OWN, ALL))]): ...
+
 A bearer token (`Authorization: Bearer <access_token>`) or the `shop_session` cookie
 authenticates; when a bearer header is present the cookie is not looked at. The user, their
 session and their roles are read from the database on every request.
@@ -106,4 +109,18 @@ def require_permission(*permissions: str) -> Callable[[AuthUser], AuthUser]:
 
     dependency.required_permissions = frozenset(permissions)  # type: ignore[attr-defined]
     dependency.__name__ = f"require_{'_'.join(p.replace(':', '_') for p in permissions)}"
+    return dependency
+
+
+def require_any_permission(*permissions: str) -> Callable[[AuthUser], AuthUser]:
+    """A dependency that lets through users holding at least one of `permissions`: for
+    endpoints that serve a customer's own objects and staff everyone's."""
+
+    def dependency(user: CurrentUser) -> AuthUser:
+        if not any(user.can(p) for p in permissions):
+            raise Forbidden("You do not have permission to do this.")
+        return user
+
+    dependency.any_of_permissions = frozenset(permissions)  # type: ignore[attr-defined]
+    dependency.__name__ = f"require_any_{'_or_'.join(p.replace(':', '_') for p in permissions)}"
     return dependency

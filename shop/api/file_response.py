@@ -39,7 +39,8 @@ from starlette.types import Receive, Scope, Send
 
 CHUNK_BYTES = 1024 * 1024
 READ_AHEAD = 1  # pieces read ahead of the one being sent: at most 2 MiB per download
-_SINGLE_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$", re.I)
+# ASCII: \d alone also takes other scripts' digits ("bytes=٣-"), which int() reads as numbers.
+_SINGLE_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$", re.I | re.ASCII)
 
 
 class RangeNotSatisfiable(Exception):

@@ -1,5 +1,6 @@
-"""ASGI middleware: a request id on every response the shop serves and an access log line for
-the REST API; a cap on the size of the API's request bodies."""
+"""ASGI middleware: a request id on every response the shop serves, and for the REST API an
+access log line and `Cache-Control: no-store` unless the route chose its own caching; a cap on
+the size of the API's request bodies."""
 
 from __future__ import annotations
 
@@ -19,6 +20,10 @@ from shop.logs import request_id_var
 log = logging.getLogger("shop.http")
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,128}$")
 _SCOPE_KEY = "shop.request_id"
+API_PREFIX = "/api/"
+# API answers carry tokens, accounts, orders and staff data; a browser or proxy must not keep
+# them (RFC 6749 §5.1 for token responses). A route that may be kept says so itself.
+API_DEFAULT_CACHE_CONTROL = b"no-store"
 
 
 class RequestIdMiddleware:
@@ -27,7 +32,11 @@ class RequestIdMiddleware:
     It wraps the REST API (its own tests serve that alone) and, again, the whole ASGI app
     (`shop.web.asgi`: product pages, Reflex pages, static files). The outermost one gives the
     id; one further in sees it in the scope and stays out of the way, so a request has one
-    id in its header and in every log line."""
+    id in its header and in every log line.
+
+    The outermost one also gives /api/ answers without a Cache-Control header their default,
+    API_DEFAULT_CACHE_CONTROL: there it sees every answer, the API's errors and refusals from
+    the middleware inside it included."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -42,6 +51,7 @@ class RequestIdMiddleware:
         token = request_id_var.set(request_id)
         started = time.perf_counter()
         status = 500
+        is_api = scope["path"].startswith(API_PREFIX)
 
         async def send_with_id(message: Message) -> None:
             nonlocal status
@@ -49,13 +59,15 @@ class RequestIdMiddleware:
                 status = message["status"]
                 headers = [(k, v) for k, v in message.get("headers", []) if k != b"x-request-id"]
                 headers.append((b"x-request-id", request_id.encode()))
+                if is_api and not any(k.lower() == b"cache-control" for k, _ in headers):
+                    headers.append((b"cache-control", API_DEFAULT_CACHE_CONTROL))
                 message["headers"] = headers
             await send(message)
 
         try:
             await self.app(scope, receive, send_with_id)
         finally:
-            if scope["path"].startswith("/api/"):
+            if is_api:
                 log.info(
                     "request",
                     extra={

@@ -25,6 +25,7 @@ from starlette.requests import cookie_parser
 
 from shop.models import (
     AccountToken,
+    AuditLog,
     RefreshToken,
     Role,
     TokenPurpose,
@@ -44,6 +45,9 @@ JWT_ALGORITHM = "HS256"
 JWT_ISSUER = "shop"
 LAST_SEEN_RESOLUTION = timedelta(seconds=60)
 RESET_MAIL_INTERVAL = timedelta(seconds=60)
+# At most one "you already have an account" mail per address in this interval.
+EXISTING_ACCOUNT_MAIL_INTERVAL = timedelta(seconds=60)
+EXISTING_ACCOUNT_MAILED = "user.existing_account_mailed"
 VERIFY_MAILS_PER_HOUR = 5
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
@@ -222,7 +226,8 @@ def register(
     passwords.check_policy(password, email=email)
     settings = get_settings()
     user: User | None = None
-    if find_user(session=session, email=email) is None:
+    owner = find_user(session=session, email=email)
+    if owner is None:
         try:
             user = create_user(session=session, email=email, password=password, name=name)
         except Conflict:
@@ -230,6 +235,9 @@ def register(
     else:
         passwords.burn_verify_time(password)  # same time as hashing a new password
     if user is None:
+        owner = owner or find_user(session=session, email=email)
+        if owner is not None and not _may_mail_existing_account(session, owner, ip):
+            return None  # sign-up repeated for one address must not flood its inbox
         send_after_commit(
             session,
             Mail(
@@ -249,6 +257,23 @@ def register(
     )
     _send_verification(session, user)
     return user
+
+
+def _may_mail_existing_account(session: Session, owner: User, ip: str | None) -> bool:
+    """Whether to tell `owner` of another sign-up with their address, noting it when so: the
+    audit log keeps who tried from where, and brakes these mails to one per interval."""
+    target = f"user:{owner.id}"
+    recent = session.exec(
+        select(AuditLog.id).where(
+            AuditLog.action == EXISTING_ACCOUNT_MAILED,
+            AuditLog.target == target,
+            col(AuditLog.at) > utcnow() - EXISTING_ACCOUNT_MAIL_INTERVAL,
+        )
+    ).first()
+    if recent is not None:
+        return False
+    audit.record(session=session, action=EXISTING_ACCOUNT_MAILED, target=target, ip=ip)
+    return True
 
 
 def register_and_sign_in(

@@ -6,8 +6,13 @@ from sqlmodel import Session, select
 
 from shop.models import Role
 
+# What any signed-in buyer may do with their own purchases. Staff hold it too: the owner and
+# support buy from the shop with their own accounts (a test purchase, a gift) like anyone.
+OWN_PURCHASES = ["orders:read_own", "downloads:read_own", "subscriptions:manage_own"]
+
 ROLE_PERMISSIONS: dict[str, list[str]] = {
     "admin": [
+        *OWN_PURCHASES,
         "catalog:read",
         "catalog:write",
         "orders:read_all",
@@ -24,17 +29,14 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "payments:reconcile",
     ],
     "support": [
+        *OWN_PURCHASES,
         "catalog:read",
         "orders:read_all",
         "orders:write",
         "refunds:create",
         "customers:read",
     ],
-    "customer": [
-        "orders:read_own",
-        "downloads:read_own",
-        "subscriptions:manage_own",
-    ],
+    "customer": OWN_PURCHASES,
 }
 
 

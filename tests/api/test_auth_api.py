@@ -7,6 +7,7 @@ import email
 import email.policy
 import re
 from collections.abc import Iterator
+from datetime import timedelta
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -63,6 +64,30 @@ def customer(session: Session) -> User:
     user = make_user(session, email="carol@example.com")
     session.commit()
     return user
+
+
+def test_registering_a_taken_address_again_and_again_mails_its_owner_once_a_minute(
+    api_client: TestClient, shop_env: Path, customer: User, monkeypatch: pytest.MonkeyPatch
+):
+    # given an existing account, and the answer a brand-new address gets
+    body = {"password": "purple monkey dishwasher"}
+    fresh = api_client.post("/api/auth/register", json={**body, "email": "fresh@example.com"})
+    mails_before = len(_outbox_texts(shop_env))
+    # when someone registers the existing account's address 20 times in a row
+    answers = [
+        api_client.post("/api/auth/register", json={**body, "email": customer.email})
+        for _ in range(20)
+    ]
+    # then each answer is the new address's answer, and the owner got one mail, not 20
+    assert {(a.status_code, a.text) for a in answers} == {(fresh.status_code, fresh.text)}
+    notices = [t for t in _outbox_texts(shop_env)[mails_before:] if "already have one" in t]
+    assert len(notices) == 1
+    # when the interval has passed and it happens again, then the owner hears of it again
+    monkeypatch.setattr(auth, "EXISTING_ACCOUNT_MAIL_INTERVAL", timedelta(0))
+    again = api_client.post("/api/auth/register", json={**body, "email": customer.email})
+    assert again.status_code == 201
+    notices = [t for t in _outbox_texts(shop_env)[mails_before:] if "already have one" in t]
+    assert len(notices) == 2
 
 
 def test_register_verify_and_sign_in(api_client: TestClient, shop_env: Path, session: Session):

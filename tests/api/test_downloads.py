@@ -615,6 +615,15 @@ def test_range_headers_are_read_as_one_span_or_ignored(header: str, expected):
     assert parse_range(header, 1000) == expected
 
 
+@pytest.mark.parametrize("header", ["bytes=٣-", "bytes=0-٩٩", "bytes=-１０", "bytes=３-9"])
+def test_range_headers_with_digits_other_than_ascii_are_ignored(header: str):
+    # given a Range header whose numbers are written in another script's digits
+    # when it is read
+    span = parse_range(header, 1000)
+    # then it is garbage, ignored like any other: the whole file is sent
+    assert span is None
+
+
 @pytest.mark.parametrize("header", ["bytes=1000-", "bytes=5000-6000", "bytes=-0"])
 def test_ranges_past_the_end_are_not_satisfiable(header: str):
     with pytest.raises(RangeNotSatisfiable):

@@ -2,8 +2,8 @@
 
 `GET /api/downloads` lists the signed-in customer's grants, each usable one with a fresh link.
 `GET /api/downloads/{token}` is that link (signed, bound to one grant and one user, valid
-DOWNLOAD_LINK_MINUTES), and it serves only that user signed in: no session → 401, another
-account → 403. Local files stream from disk in 1 MiB pieces (constant memory for any size) with
+DOWNLOAD_LINK_MINUTES), and it serves only that user signed in: no session → 401, an account
+without `downloads:read_own` (e.g. its customer role revoked) or another account → 403. Local files stream from disk in 1 MiB pieces (constant memory for any size) with
 `Range`/`If-Range` support (shop.api.file_response); the download limit is judged on where the
 answer really begins, once Range and If-Range have been decided (`on_start`). With S3 storage the
 answer is a 302 to a presigned URL of the same lifetime, after the same checks.
@@ -12,23 +12,27 @@ answer is a 302 to a presigned URL of the same lifetime, after the same checks.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
-from shop.api.deps import CurrentUser, DbSession, client_ip
+from shop.api.deps import DbSession, client_ip, require_permission
 from shop.api.errors import error_response
 from shop.api.file_response import RangeNotSatisfiable, StreamedFileResponse, parse_range
 from shop.db import session_scope
 from shop.models import utcnow
 from shop.services import downloads, storage
+from shop.services.auth import CurrentUser as AuthUser
 from shop.services.downloads import DownloadTarget
 from shop.services.errors import NotFound, ShopError
 
 router = APIRouter(tags=["downloads"])
+
+# Staff read grants through the admin endpoints; these serve only the customer's own.
+DownloadReader = Annotated[AuthUser, Depends(require_permission("downloads:read_own"))]
 
 PRIVATE_HEADERS = {
     "Cache-Control": "no-store",
@@ -54,7 +58,9 @@ class DownloadOut(BaseModel):
 
 
 @router.get("/api/downloads", response_model=list[DownloadOut])
-def my_downloads(user: CurrentUser, session: DbSession, response: Response) -> list[dict[str, Any]]:
+def my_downloads(
+    user: DownloadReader, session: DbSession, response: Response
+) -> list[dict[str, Any]]:
     response.headers["Cache-Control"] = "no-store"
     entries = downloads.list_downloads(session=session, user_id=user.id)
     return [entry.as_json() for entry in entries]
@@ -73,7 +79,7 @@ def my_downloads(user: CurrentUser, session: DbSession, response: Response) -> l
         416: {"description": "range not satisfiable"},
     },
 )
-async def download_file(token: str, request: Request, user: CurrentUser) -> Response:
+async def download_file(token: str, request: Request, user: DownloadReader) -> Response:
     claims = downloads.read_link(token)
     ip = client_ip(request)
     target = await run_in_threadpool(_authorize, claims, user.id)

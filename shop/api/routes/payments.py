@@ -13,7 +13,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 
-from shop.api.deps import CurrentUser, DbSession, client_ip, require_permission
+from shop.api.deps import DbSession, client_ip, require_any_permission, require_permission
 from shop.api.errors import error_response
 from shop.api.params import Amount, OrderReference, PromoCodeId, RowId
 from shop.db import session_scope
@@ -25,7 +25,13 @@ from shop.services.tax import format_rate
 
 router = APIRouter(tags=["payments"])
 
+READ_OWN = "orders:read_own"
 READ_ALL = "orders:read_all"
+# Paying places an order of one's own: the customer role's right. Staff accounts hold no
+# such right; a staff member who buys does so with the customer role too.
+Buyer = Annotated[AuthUser, Depends(require_permission(READ_OWN))]
+# Own orders for customers, every order for staff (`see_all`).
+OrderViewer = Annotated[AuthUser, Depends(require_any_permission(READ_OWN, READ_ALL))]
 
 
 class ItemIn(BaseModel):
@@ -215,7 +221,7 @@ def _state_out(state: payments.PaymentState) -> PaymentStateOut:
 
 
 @router.post("/api/payments/intent", response_model=IntentOut, status_code=201)
-def create_intent(body: IntentIn, user: CurrentUser) -> IntentOut:
+def create_intent(body: IntentIn, user: Buyer) -> IntentOut:
     with session_scope() as session:
         order = orders.place_order(
             session=session,
@@ -250,7 +256,7 @@ def create_intent(body: IntentIn, user: CurrentUser) -> IntentOut:
 
 
 @router.post("/api/payments/confirm", response_model=PaymentStateOut)
-def confirm(body: ConfirmIn, user: CurrentUser, session: DbSession) -> Any:
+def confirm(body: ConfirmIn, user: Buyer, session: DbSession) -> Any:
     state = payments.confirm_payment(
         session=session,
         user_id=user.id,
@@ -272,7 +278,7 @@ def confirm(body: ConfirmIn, user: CurrentUser, session: DbSession) -> Any:
 
 
 @router.get("/api/payments/status/{reference}", response_model=StatusOut)
-def payment_status(reference: OrderReference, user: CurrentUser, session: DbSession) -> StatusOut:
+def payment_status(reference: OrderReference, user: OrderViewer, session: DbSession) -> StatusOut:
     state = payments.refresh_status(
         session=session, user_id=user.id, reference=reference, see_all=user.can(READ_ALL)
     )
@@ -282,7 +288,7 @@ def payment_status(reference: OrderReference, user: CurrentUser, session: DbSess
 
 @router.get("/api/orders", response_model=OrderList)
 def list_orders(
-    user: CurrentUser,
+    user: OrderViewer,
     session: DbSession,
     cursor: Annotated[str | None, Query(max_length=20)] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
@@ -315,7 +321,7 @@ def list_orders(
 
 
 @router.get("/api/orders/{reference}", response_model=OrderOut)
-def get_order(reference: OrderReference, user: CurrentUser, session: DbSession) -> OrderOut:
+def get_order(reference: OrderReference, user: OrderViewer, session: DbSession) -> OrderOut:
     order = orders.find_order(
         session=session, reference=reference, user_id=user.id, see_all=user.can(READ_ALL)
     )

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from typing import Annotated
 
-from shop.api.deps import CurrentUser, DbSession
+from fastapi import APIRouter, Depends, Response
+
+from shop.api.deps import DbSession, require_any_permission
 from shop.api.params import OrderReference
 from shop.services import orders, receipts
+from shop.services.auth import CurrentUser as AuthUser
 from shop.services.errors import Conflict
 from shop.services.receipt_pdf import receipt_pdf
 
 router = APIRouter(tags=["payments"])
 
+READ_OWN = "orders:read_own"
 READ_ALL = "orders:read_all"
+OrderViewer = Annotated[AuthUser, Depends(require_any_permission(READ_OWN, READ_ALL))]
 
 
 @router.get(
@@ -20,7 +25,7 @@ READ_ALL = "orders:read_all"
     response_class=Response,
     responses={200: {"content": {"application/pdf": {}}}},
 )
-def receipt_as_pdf(reference: OrderReference, user: CurrentUser, session: DbSession) -> Response:
+def receipt_as_pdf(reference: OrderReference, user: OrderViewer, session: DbSession) -> Response:
     order = orders.find_order(
         session=session, reference=reference, user_id=user.id, see_all=user.can(READ_ALL)
     )
