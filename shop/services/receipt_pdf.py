@@ -1,31 +1,15 @@
 """The receipt as a PDF (fpdf2, pure Python), from the same figures as the email and the page.
 
 The built-in PDF fonts cover Latin-1 only: other characters (e.g. in a product name) are
-written as their closest Latin-1 form, or "?" when there is none, rather than failing.
+written as their closest Latin-1 form (`plain_text.to_latin1`) rather than failing.
 """
 
 from __future__ import annotations
 
-import unicodedata
-
 from fpdf import FPDF
 
+from shop.services.plain_text import to_latin1 as _latin1
 from shop.services.receipts import ReceiptFigures
-
-_REPLACEMENTS = {"—": "-", "–": "-", "’": "'", "‘": "'", "“": '"', "”": '"', "…": "..."}
-
-
-def _latin1(text: str) -> str:
-    for char, plain in _REPLACEMENTS.items():
-        text = text.replace(char, plain)
-    try:
-        text.encode("latin-1")
-        return text
-    except UnicodeEncodeError:
-        decomposed = unicodedata.normalize("NFKD", text)
-        return "".join(
-            c if ord(c) < 256 else "?" for c in decomposed if not unicodedata.combining(c)
-        )
 
 
 def receipt_pdf(figures: ReceiptFigures) -> bytes:

@@ -10,6 +10,8 @@ import zipfile
 
 from PIL import Image, ImageDraw, ImageFont
 
+from shop.services.plain_text import to_latin1
+
 
 def make_pdf(title: str, lines: list[str]) -> bytes:
     """A small valid one-page PDF 1.4 with a title and paragraphs of Helvetica text."""
@@ -72,13 +74,10 @@ def make_wav(*, seconds: float, notes: list[float], rate: int = 22_050) -> bytes
     return out.getvalue()
 
 
-# Pillow's built-in font has no curly quotes or long dashes: they would print as boxes.
-_PLAIN = str.maketrans({"—": "-", "–": "-", "’": "'", "‘": "'", "“": '"', "”": '"'})
-
-
 def make_cover(title: str, subtitle: str, colors: tuple[str, str]) -> bytes:
     """A 960×640 WebP cover: a diagonal gradient with the title set on it."""
-    title, subtitle = title.translate(_PLAIN), subtitle.translate(_PLAIN)
+    # Pillow's built-in font has no curly quotes or long dashes: they would print as boxes.
+    title, subtitle = to_latin1(title), to_latin1(subtitle)
     width, height = 960, 640
     start = tuple(int(colors[0][i : i + 2], 16) for i in (1, 3, 5))
     end = tuple(int(colors[1][i : i + 2], 16) for i in (1, 3, 5))
