@@ -6,7 +6,7 @@ from typing import Any
 
 import reflex as rx
 
-from shop.components.layout import link, page
+from shop.components.layout import link, not_allowed_notice, page
 from shop.state.session import SessionState
 from shop.state.staff import StaffState
 
@@ -105,14 +105,7 @@ def access_notice(state: type[StaffState] = StaffState) -> rx.Component:
                 role="alert",
             ),
         ),
-        (
-            "forbidden",
-            rx.el.div(
-                rx.el.p("Your account is not allowed to see this page."),
-                class_name="notice notice-error",
-                role="alert",
-            ),
-        ),
+        ("forbidden", not_allowed_notice()),
         rx.el.p("Loading…", class_name="muted"),
     )
 

@@ -17,6 +17,15 @@ def link(*children: rx.Component | str, to: str | rx.Var, **props) -> rx.Compone
     return ReactRouterLink.create(*children, to=to, **props)
 
 
+def not_allowed_notice() -> rx.Component:
+    """What a signed-in account sees on a page its permissions do not open."""
+    return rx.el.div(
+        rx.el.p("Your account is not allowed to see this page."),
+        class_name="notice notice-error",
+        role="alert",
+    )
+
+
 def sandbox_banner() -> rx.Component:
     return rx.cond(
         SiteState.sandbox,

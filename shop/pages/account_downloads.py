@@ -1,7 +1,7 @@
 """/account/downloads: every file the customer bought, with a "Download" button each.
 
 The page holds no links: "Download" asks the server, which resolves the signed-in user from the
-websocket handshake's cookie, checks that the grant is theirs and still usable, and only then
+websocket handshake's cookie, checks `downloads:read_own` and that the grant is theirs and still usable, and only then
 answers with a fresh signed link (valid DOWNLOAD_LINK_MINUTES) that the browser downloads. So a
 page left open for hours still works, and a grant revoked meanwhile is refused with its reason.
 """
@@ -16,9 +16,10 @@ import reflex as rx
 from shop.components.layout import link
 from shop.pages.account_orders import account_frame, day, loading, status_badge
 from shop.services import downloads, ids
+from shop.services.auth import CurrentUser
 from shop.services.errors import ShopError
+from shop.state.buyer import READ_OWN_DOWNLOADS, BuyerState
 from shop.state.catalog_data import in_session
-from shop.state.session import SessionState
 
 STATUS_LABELS = {
     downloads.AVAILABLE: "Ready",
@@ -64,7 +65,7 @@ def download_rows(session: Any, user_id: int) -> list[dict[str, str]]:
     return rows
 
 
-class AccountDownloadsState(SessionState):
+class AccountDownloadsState(BuyerState):
     downloads_loaded: bool = False
     rows: list[dict[str, str]] = []
     download_error: str = ""
@@ -73,22 +74,28 @@ class AccountDownloadsState(SessionState):
         self.rows = await in_session(lambda s: download_rows(s, user_id))
         self.downloads_loaded = True
 
+    async def _require(self) -> CurrentUser | None:
+        user = await self.require(READ_OWN_DOWNLOADS)
+        if user is None:
+            self.rows = []
+        return user
+
     @rx.event
     async def load(self):
         self.downloads_loaded = False
         self.download_error = ""
-        user = await self.require_user()
+        user = await self._require()
         if user is None:
-            return self.sign_in_redirect()
+            return self.refusal()
         await self._refresh(user.id)
         return None
 
     @rx.event
     async def download(self, grant_id: str):
         """A fresh signed link for one of this user's grants, handed to the browser."""
-        user = await self.require_user()
+        user = await self._require()
         if user is None:
-            return self.sign_in_redirect()
+            return self.refusal()
         self.download_error = ""
         target = ids.parse_id(grant_id)
         if target is None:
@@ -105,9 +112,9 @@ class AccountDownloadsState(SessionState):
 
     @rx.event
     async def refresh(self):
-        user = await self.require_user()
+        user = await self._require()
         if user is None:
-            return self.sign_in_redirect()
+            return self.refusal()
         await self._refresh(user.id)
         return None
 

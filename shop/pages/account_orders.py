@@ -1,8 +1,8 @@
 """/account/orders and /account/orders/[number]: the customer's orders, and one in detail.
 
-Every handler resolves the signed-in user on the server (`require_user()`, from the websocket
-handshake's cookie) and reads only that user's orders: someone else's order number shows the
-same "not found" as a number that does not exist. Checkouts that were never paid (`pending`,
+Every handler resolves the signed-in user on the server (from the websocket handshake's cookie)
+and checks `orders:read_own` (`BuyerState.require`), then reads only that user's orders: someone
+else's order number shows the same "not found" as a number that does not exist. Checkouts that were never paid (`pending`,
 `canceled`) are not listed: they are carts on their way to payment, not orders yet.
 """
 
@@ -14,14 +14,14 @@ from typing import Any
 
 import reflex as rx
 
-from shop.components.layout import link, page
+from shop.components.layout import link, not_allowed_notice, page
 from shop.models import Order, OrderStatus
 from shop.services import orders as order_service
 from shop.services.errors import NotFound
 from shop.services.money import format_money
 from shop.services.tax import format_rate
+from shop.state.buyer import READ_OWN_ORDERS, BuyerState
 from shop.state.catalog_data import in_session
-from shop.state.session import SessionState
 
 LISTED_LIMIT = 200
 HIDDEN_STATUSES = {OrderStatus.PENDING.value, OrderStatus.CANCELED.value}
@@ -100,22 +100,23 @@ def order_view(session: Any, user_id: int, reference: str) -> dict[str, Any] | N
     return {"order": summary, "items": items, "taxes": taxes}
 
 
-class AccountOrdersState(SessionState):
+class AccountOrdersState(BuyerState):
     orders_loaded: bool = False
     orders: list[dict[str, str]] = []
 
     @rx.event
     async def load(self):
         self.orders_loaded = False
-        user = await self.require_user()
+        user = await self.require(READ_OWN_ORDERS)
         if user is None:
-            return self.sign_in_redirect()
+            self.orders = []
+            return self.refusal()
         self.orders = await in_session(lambda s: customer_orders(s, user.id))
         self.orders_loaded = True
         return None
 
 
-class AccountOrderState(SessionState):
+class AccountOrderState(BuyerState):
     order_loaded: bool = False
     order_found: bool = False
     order: dict[str, str] = {}
@@ -129,9 +130,10 @@ class AccountOrderState(SessionState):
     @rx.event
     async def load(self):
         self.order_loaded = False
-        user = await self.require_user()
+        user = await self.require(READ_OWN_ORDERS)
         if user is None:
-            return self.sign_in_redirect()
+            self.order_found, self.order, self.items, self.taxes = False, {}, [], []
+            return self.refusal()
         reference = self.router.url.path.rstrip("/").rsplit("/", 1)[-1][:40]
         view = await in_session(lambda s: order_view(s, user.id, reference)) if reference else None
         self.order_found = view is not None
@@ -180,7 +182,7 @@ def account_frame(current: str, title: Any, *children: rx.Component) -> rx.Compo
             rx.el.div(
                 account_tabs(current),
                 rx.el.h1(title, class_name="page-title"),
-                *children,
+                rx.cond(BuyerState.refused, not_allowed_notice(), rx.fragment(*children)),
                 class_name="container acct",
             ),
             class_name="section",

@@ -20,7 +20,7 @@ from typing import Any
 
 import reflex as rx
 
-from shop.components.layout import link, page
+from shop.components.layout import link, not_allowed_notice, page
 from shop.db import session_scope
 from shop.services import cart as carts
 from shop.services import downloads, orders, payments
@@ -30,9 +30,8 @@ from shop.services.money import format_money
 from shop.services.tax import format_rate
 from shop.services.tax_rates import PROVINCES
 from shop.settings import get_settings
-from shop.state.session import SessionState
+from shop.state.buyer import READ_ALL_ORDERS, READ_OWN_DOWNLOADS, READ_OWN_ORDERS, BuyerState
 
-READ_ALL = "orders:read_all"
 COUNTRIES = country_names()
 STRIPE_JS_LIVE = "https://js.stripe.com/v3/"
 
@@ -44,7 +43,7 @@ def stripe_js_url() -> str:
     return STRIPE_JS_LIVE
 
 
-class CheckoutState(SessionState):
+class CheckoutState(BuyerState):
     checkout_loaded: bool = False
     lines: list[dict[str, str]] = []
     country: str = "CA"
@@ -67,13 +66,20 @@ class CheckoutState(SessionState):
     def needs_region(self) -> bool:
         return self.country == "CA"
 
+    def _forget(self) -> None:
+        self.lines, self.tax_lines = [], []
+        self.subtotal = self.discount = self.total = ""
+        self.total_amount, self.can_pay = 0, False
+
     async def _quote(self, promo_code: str) -> str | None:
         """Price the cart on the server; None when priced, else the refusal."""
-        user = await self.current_user()
-        self._show(user)
+        # Paying places an order of one's own: the API's `POST /api/payments/intent` rule.
+        user = await self.require(READ_OWN_ORDERS)
         if user is None:
-            self.can_pay = False
-            return "Sign in again to check out."
+            self._forget()
+            if self.access == "sign_in":
+                return "Sign in again to check out."
+            return "Your account is not allowed to buy."
         country, region = self.country, self.region
 
         def run() -> tuple[carts.CartView, orders.Quote | None, str | None]:
@@ -133,9 +139,9 @@ class CheckoutState(SessionState):
 
     @rx.event
     async def load(self):
-        user = await self.require_user()
-        if user is None:
-            return self.sign_in_redirect()
+        if await self.require(READ_OWN_ORDERS) is None:
+            self._forget()
+            return self.refusal()
         self.stripe_js = stripe_js_url()
         self.publishable_key = get_settings().effective_stripe_publishable_key
         self.promo_message = ""
@@ -353,9 +359,13 @@ def checkout_page() -> rx.Component:
             rx.el.div(
                 rx.el.h1("Checkout", class_name="page-title"),
                 rx.cond(
-                    CheckoutState.checkout_loaded,
-                    checkout_body(),
-                    rx.el.p("Loading…", class_name="muted", aria_busy="true"),
+                    CheckoutState.refused,
+                    not_allowed_notice(),
+                    rx.cond(
+                        CheckoutState.checkout_loaded,
+                        checkout_body(),
+                        rx.el.p("Loading…", class_name="muted", aria_busy="true"),
+                    ),
                 ),
                 class_name="container",
             ),
@@ -367,8 +377,8 @@ def checkout_page() -> rx.Component:
 # --- /checkout/success -----------------------------------------------------------------------
 
 
-class CheckoutSuccessState(SessionState):
-    outcome: str = ""  # "", "paid", "pending", "failed", "missing"
+class CheckoutSuccessState(BuyerState):
+    outcome: str = ""  # "", "paid", "pending", "failed", "missing", "forbidden"
     order_number: str = ""
     order_total: str = ""
     order_items: list[dict[str, str]] = []
@@ -377,9 +387,13 @@ class CheckoutSuccessState(SessionState):
 
     @rx.event
     async def load(self):
-        user = await self.require_user()
+        # Own orders for buyers, every order for staff: the API's payment status rule.
+        user = await self.require(READ_OWN_ORDERS, READ_ALL_ORDERS)
         if user is None:
-            return self.sign_in_redirect()
+            self.outcome = "forbidden" if self.access == "forbidden" else ""
+            self.order_number = self.order_total = self.failure = ""
+            self.order_items, self.download_links = [], []
+            return self.refusal()
         params = self.router.url.query_parameters
         reference = (params.get("order") or params.get("payment_intent") or "").strip()[:255]
         if not reference:
@@ -392,17 +406,21 @@ class CheckoutSuccessState(SessionState):
                     session=session,
                     user_id=user.id,
                     reference=reference,
-                    see_all=user.can(READ_ALL),
+                    see_all=user.can(READ_ALL_ORDERS),
                 )
                 order = orders.find_order(
                     session=session,
                     reference=state.order_id,
                     user_id=user.id,
-                    see_all=user.can(READ_ALL),
+                    see_all=user.can(READ_ALL_ORDERS),
                 )
                 detail = orders.order_detail(session=session, order=order)
                 links = []
-                if order.fulfilled_at is not None and order.user_id == user.id:
+                if (
+                    order.fulfilled_at is not None
+                    and order.user_id == user.id
+                    and user.can(READ_OWN_DOWNLOADS)
+                ):
                     links = [
                         {"name": e.name, "file": e.file_name, "url": e.link.path}
                         for e in downloads.list_downloads(session=session, user_id=user.id)
@@ -523,6 +541,12 @@ def success_page() -> rx.Component:
                         rx.el.div(
                             rx.el.h1("Order not found", class_name="page-title"),
                             link("Your orders", to="/account/orders"),
+                        ),
+                    ),
+                    (
+                        "forbidden",
+                        rx.el.div(
+                            rx.el.h1("Your order", class_name="page-title"), not_allowed_notice()
                         ),
                     ),
                     rx.el.p("Loading…", class_name="muted", aria_busy="true"),

@@ -1,7 +1,7 @@
 """/account/orders/[number]/receipt: the printable receipt of a paid order, and its PDF.
 
-Only the order's owner sees it (staff with orders:read_all too); anyone else gets "not found",
-like a missing order. The figures are the stored order's (`receipts.receipt_figures`), the
+Only the order's owner sees it, holding orders:read_own (staff with orders:read_all too); anyone
+else gets "not found", like a missing order, and an account with neither permission "not allowed". The figures are the stored order's (`receipts.receipt_figures`), the
 same the email and the PDF print.
 """
 
@@ -12,17 +12,15 @@ from typing import Any
 
 import reflex as rx
 
-from shop.components.layout import link, page
+from shop.components.layout import link, not_allowed_notice, page
 from shop.db import session_scope
 from shop.services import orders, receipts
 from shop.services.errors import ShopError
-from shop.state.session import SessionState
-
-READ_ALL = "orders:read_all"
+from shop.state.buyer import READ_ALL_ORDERS, READ_OWN_ORDERS, BuyerState
 
 
-class ReceiptState(SessionState):
-    receipt_status: str = ""  # "", "ok", "unpaid", "missing"
+class ReceiptState(BuyerState):
+    receipt_status: str = ""  # "", "ok", "unpaid", "missing", "forbidden"
     shop_name: str = ""
     number: str = ""
     paid_on: str = ""
@@ -38,9 +36,12 @@ class ReceiptState(SessionState):
 
     @rx.event
     async def load(self):
-        user = await self.require_user()
+        user = await self.require(READ_OWN_ORDERS, READ_ALL_ORDERS)
         if user is None:
-            return self.sign_in_redirect()
+            self.receipt_status = "forbidden" if self.access == "forbidden" else ""
+            self.shop_name = self.number = self.paid_on = self.customer = self.billing = ""
+            self.rows, self.totals, self.downloads_url = [], [], ""
+            return self.refusal()
         parts = self.router.url.path.rstrip("/").split("/")
         reference = parts[-2] if len(parts) >= 2 else ""
 
@@ -50,7 +51,7 @@ class ReceiptState(SessionState):
                     session=session,
                     reference=reference,
                     user_id=user.id,
-                    see_all=user.can(READ_ALL),
+                    see_all=user.can(READ_ALL_ORDERS),
                 )
                 if order.paid_at is None:
                     return None
@@ -129,6 +130,12 @@ def receipt_page() -> rx.Component:
                         rx.el.div(
                             rx.el.h1("Order not found", class_name="page-title"),
                             link("Your orders", to="/account/orders"),
+                        ),
+                    ),
+                    (
+                        "forbidden",
+                        rx.el.div(
+                            rx.el.h1("Receipt", class_name="page-title"), not_allowed_notice()
                         ),
                     ),
                     rx.el.p("Loading…", class_name="muted", aria_busy="true"),

@@ -10,7 +10,6 @@ a password change, a disabled account or a changed role take effect on the next 
 from __future__ import annotations
 
 import hashlib
-import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -35,6 +34,7 @@ from shop.models import (
     utcnow,
 )
 from shop.services import audit, passwords, throttle
+from shop.services.addresses import canonical_email, normalize_email
 from shop.services.errors import Conflict, InvalidInput, NotFound, ShopError
 from shop.services.mail import Mail, send_after_commit
 from shop.services.permissions import ensure_roles
@@ -49,7 +49,6 @@ RESET_MAIL_INTERVAL = timedelta(seconds=60)
 EXISTING_ACCOUNT_MAIL_INTERVAL = timedelta(seconds=60)
 EXISTING_ACCOUNT_MAILED = "user.existing_account_mailed"
 VERIFY_MAILS_PER_HOUR = 5
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
 class Unauthorized(ShopError):
@@ -120,13 +119,6 @@ def new_token() -> str:
     return secrets.token_urlsafe(32)  # 256 random bits
 
 
-def normalize_email(email: str, *, field_name: str = "email") -> str:
-    email = (email or "").strip().lower()
-    if len(email) > 320 or not _EMAIL.match(email):
-        raise InvalidInput("Enter a valid email address.", field=field_name)
-    return email
-
-
 def safe_next_path(target: str | None, default: str = "/account") -> str:
     """Where to continue after signing in: a local path only, never another site.
 
@@ -146,7 +138,13 @@ def safe_next_path(target: str | None, default: str = "/account") -> str:
 
 
 def find_user(*, session: Session, email: str) -> User | None:
-    return session.exec(select(User).where(User.email == email.strip().lower())).first()
+    address = canonical_email(email)
+    user = session.exec(select(User).where(User.email == address)).first()
+    legacy = (email or "").strip().lower()
+    if user is None and legacy != address:
+        # Stored before addresses were normalised (e.g. a unicode domain, not yet punycode).
+        user = session.exec(select(User).where(User.email == legacy)).first()
+    return user
 
 
 def roles_of(*, session: Session, user_id: int) -> list[Role]:
@@ -404,10 +402,6 @@ def verify_email(*, session: Session, token: str, ip: str | None = None) -> User
 def request_password_reset(*, session: Session, email: str, ip: str | None = None) -> None:
     """Email a single-use reset link if the account exists; the caller always says "sent"."""
     settings = get_settings()
-    try:
-        email = normalize_email(email)
-    except InvalidInput:
-        return
     user = find_user(session=session, email=email)
     if user is None or not user.is_active:
         return
@@ -545,7 +539,7 @@ def update_profile(*, session: Session, current: CurrentUser, changes: Mapping[s
         raise InvalidInput(f"{unknown[0]} is not a profile field.", field=unknown[0])
     if "email" in changes:
         email = changes["email"]
-        if not isinstance(email, str) or normalize_email(email) != user.email:
+        if not isinstance(email, str) or canonical_email(email) != user.email:
             raise InvalidInput("The email address of an account cannot be changed.", field="email")
     if "name" in changes:
         name = changes["name"]
@@ -632,10 +626,8 @@ def sign_in(
     the failure is counted and audited). Raises Throttled when this attempt must wait."""
     keys = throttle.ThrottleKeys.of(ip=ip, email=email or "")
     throttle.check(session=session, keys=keys)
-    try:
-        address = normalize_email(email)
-    except InvalidInput:
-        address = None
+    # Looked up, not validated: an account made under older, looser rules still signs in.
+    address = canonical_email(email) if email else None
     user = find_user(session=session, email=address) if address else None
     if user is None or not user.hashed_password:
         passwords.burn_verify_time(password)

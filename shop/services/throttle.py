@@ -28,6 +28,7 @@ from sqlmodel import Session, col, delete, select
 
 from shop.models import AuditLog, SignInThrottle, User, utcnow
 from shop.models.base import UTCDateTime
+from shop.services.addresses import canonical_email
 from shop.services.errors import ShopError
 from shop.settings import get_settings
 
@@ -58,7 +59,7 @@ class ThrottleKeys:
     def of(cls, *, ip: str | None, email: str) -> ThrottleKeys:
         address = ip or None
         ip = ip or "unknown"
-        email = email.strip().lower()[:320]
+        email = canonical_email(email)
         return cls(
             ip_account=f"ipacct:{ip}:{email}",
             ip=f"ip:{ip}",

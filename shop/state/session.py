@@ -6,8 +6,9 @@ reconnects with the new cookie). Event handlers read it from the websocket hands
 header on the server; the browser only ever receives display facts (email, name, whether to
 show staff links), never a token.
 
-Every handler that reads or changes protected data calls `current_user()` or
-`require_permission()` itself: the display vars below are not authorisation.
+Every handler that reads or changes protected data checks on the server itself: `require(...)`
+of shop.state.staff or shop.state.buyer where a permission guards it, `current_user()` where
+signing in is enough. The display vars below are not authorisation.
 """
 
 from __future__ import annotations
@@ -23,6 +24,15 @@ from shop.services import auth, cart
 from shop.services.auth import CurrentUser
 
 STAFF_ROLES = ("admin", "support")
+
+
+def access_for(user: CurrentUser | None, *any_of: str) -> str:
+    """What a page needing one of `any_of` shows `user`: "sign_in", "forbidden" or "ok"."""
+    if user is None:
+        return "sign_in"
+    if not any(user.can(permission) for permission in any_of):
+        return "forbidden"
+    return "ok"
 
 
 class SessionState(rx.State):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import reflex as rx
 
 from shop.services.auth import CurrentUser
-from shop.state.session import SessionState
+from shop.state.session import SessionState, access_for
 
 
 class StaffState(SessionState):
@@ -20,14 +20,8 @@ class StaffState(SessionState):
     async def require(self, permission: str) -> CurrentUser | None:
         """The user when they hold `permission`, else None (and the page shows why)."""
         user = await self.require_user()
-        if user is None:
-            self.access = "sign_in"
-        elif permission not in user.permissions:
-            self.access = "forbidden"
-            user = None
-        else:
-            self.access = "ok"
-        return user
+        self.access = access_for(user, permission)
+        return user if self.access == "ok" else None
 
     @rx.var
     def allowed(self) -> bool:

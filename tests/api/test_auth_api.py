@@ -666,3 +666,41 @@ def test_extra_trusted_origins_are_a_setting(shop_env: Path, monkeypatch, sessio
         ):
             response = client.put("/api/auth/me", json={"name": "Dev"}, headers={"Origin": origin})
             assert response.status_code == expected, origin
+
+
+def test_register_refuses_an_overlong_local_part_on_field_email(api_client: TestClient):
+    # when an address with a 300-character local part registers
+    response = api_client.post(
+        "/api/auth/register",
+        json={"email": "a" * 300 + "@example.com", "password": "purple monkey dishwasher"},
+    )
+    # then a clear 422 names the field and the reason
+    assert response.status_code == 422
+    error = response.json()["error"]
+    assert (error["code"], error["field"]) == ("invalid_input", "email")
+    assert "too long before the @-sign" in error["message"]
+
+
+def test_sign_in_and_reset_find_the_account_under_another_spelling(
+    smtp_inbox, api_client: TestClient, customer
+):
+    # given carol@example.com; when she signs in under a capitalised, dot-ended spelling
+    assert _login(api_client, "CAROL@Example.com.").status_code == 200
+    # and asks for a reset under a fullwidth spelling, then the mail reaches her account
+    api_client.cookies.clear()
+    asked = api_client.post("/api/auth/password-reset", json={"email": "ｃarol@example.com"})
+    assert asked.status_code == 202
+    assert "reset" in smtp_inbox.last_to(customer.email)["Subject"].lower()
+
+
+def test_an_internationalised_domain_gets_its_mail_over_smtp_in_ascii(
+    smtp_inbox, api_client: TestClient
+):
+    # when bob registers at a domain written in unicode
+    created = api_client.post(
+        "/api/auth/register",
+        json={"email": "bob@exämple.com", "password": "purple monkey dishwasher"},
+    )
+    # then the SMTP server gets the confirmation for the ASCII (punycode) address
+    assert created.status_code == 201, created.text
+    assert smtp_inbox.last_to("bob@xn--exmple-cua.com")["To"] == "bob@xn--exmple-cua.com"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import email
+import email.policy
 import threading
 from datetime import timedelta
 from pathlib import Path
@@ -331,3 +333,108 @@ def test_the_cookie_header_parser_finds_our_cookie_among_any_junk(junk: str, tok
     auth.session_token_from_cookie_header(junk)
     header = f"{auth.SESSION_COOKIE}={token}; {junk.replace(';', '')}"
     assert auth.session_token_from_cookie_header(header) == token
+
+
+def test_spellings_of_one_address_are_one_account(session: Session, shop_env: Path):
+    # given alice registered
+    first = auth.register(session=session, email="alice@example.com", password=DEFAULT_PASSWORD)
+    session.commit()
+    assert first is not None
+    # when the same address is registered in other spellings: fullwidth letter, trailing dot of
+    # the domain, capitals
+    spellings = ["ａlice@example.com", "alice@example.com.", "ALICE@Example.com"]
+    again = [
+        auth.register(session=session, email=spelling, password=DEFAULT_PASSWORD)
+        for spelling in spellings
+    ]
+    session.commit()
+    # then no new account exists, and each spelling signs in to alice's
+    assert again == [None, None, None]
+    assert [u.email for u in session.exec(select(User)).all()] == ["alice@example.com"]
+    for spelling in spellings:
+        signed_in = auth.sign_in(session=session, email=spelling, password=DEFAULT_PASSWORD)
+        assert signed_in is not None
+        assert signed_in.user.id == first.id
+
+
+@pytest.mark.parametrize(
+    ("address", "why"),
+    [
+        ("a" * 65 + "@example.com", "too long before the @-sign"),
+        ("a" * 300 + "@example.com", "too long before the @-sign"),
+        ("a" * 64 + "@" + ".".join(["d" * 61, "e" * 61, "f" * 63]) + ".ca", "too long"),  # 255
+        ("bób@exämple.com", "Internationalized characters before the @-sign"),
+        ("alice@example.com..", "period"),
+    ],
+)
+def test_addresses_the_shop_cannot_mail_are_refused_on_field_email(
+    session: Session, address: str, why: str
+):
+    # when someone registers with an address over RFC 5321's limits or with a non-ASCII mailbox
+    with pytest.raises(InvalidInput) as refused:
+        auth.register(session=session, email=address, password=DEFAULT_PASSWORD)
+    # then it is refused with the reason, on the email field, and no account exists
+    assert refused.value.field == "email"
+    assert why in refused.value.message
+    assert session.exec(select(User)).all() == []
+
+
+def test_laptop_and_intranet_mailboxes_are_addresses_but_reserved_names_are_not():
+    # given addresses of a shop run on a laptop or an intranet, and of names no mail reaches
+    # when they are normalised
+    # then localhost, .local and dotless hosts are kept, .invalid and .onion are refused
+    assert auth.normalize_email("Admin@LocalHost") == "admin@localhost"
+    assert auth.normalize_email("owner@shop.local") == "owner@shop.local"
+    assert auth.normalize_email("ops@intranet") == "ops@intranet"
+    for reserved in ("x@shop.invalid", "y@market.onion"):
+        with pytest.raises(InvalidInput) as refused:
+            auth.normalize_email(reserved)
+        assert refused.value.field == "email"
+
+
+def test_the_longest_addresses_rfc_5321_allows_are_accepted(session: Session):
+    local = "a" * 64
+    longest = local + "@" + ".".join(["d" * 61, "e" * 61, "f" * 62]) + ".ca"  # 254 characters
+    assert len(longest) == 254
+    for address in (local + "@example.com", longest):
+        assert auth.normalize_email(address) == address
+
+
+def test_an_internationalised_domain_is_stored_and_mailed_in_ascii(
+    session: Session, shop_env: Path
+):
+    # when bob registers with a domain written in unicode
+    user = auth.register(session=session, email="Bob@Exämple.com", password=DEFAULT_PASSWORD)
+    session.commit()
+    # then the account holds the punycode form, which finds it from either spelling
+    assert user is not None
+    assert user.email == "bob@xn--exmple-cua.com"
+    assert auth.find_user(session=session, email="bob@exämple.com").id == user.id  # type: ignore[union-attr]
+    # and the confirmation mail is addressed in plain ASCII, no RFC 2047 encoded word
+    raw = next((shop_env / "outbox").glob("*.eml")).read_bytes()
+    message = email.message_from_bytes(raw, policy=email.policy.default)
+    assert message["To"] == "bob@xn--exmple-cua.com"
+    assert b"=?" not in raw.split(b"\n\n", 1)[0]
+
+
+def test_an_account_stored_under_the_old_rules_still_signs_in(session: Session):
+    # given an account whose address the old rule accepted and the new one refuses
+    legacy = make_user(session, email="l" * 70 + "@example.com")
+    session.commit()
+    # when its owner signs in with it, in capitals
+    signed_in = auth.sign_in(session=session, email=legacy.email.upper(), password=DEFAULT_PASSWORD)
+    # then it is found as before
+    assert signed_in is not None
+    assert signed_in.user.id == legacy.id
+
+
+def test_an_account_stored_with_a_unicode_domain_before_the_rule_still_signs_in(
+    session: Session,
+):
+    # given an account the old rule stored with its domain in unicode
+    legacy = make_user(session, email="zoë@exämple.com")
+    session.commit()
+    # when its owner signs in as they always have, then it is found
+    signed_in = auth.sign_in(session=session, email="Zoë@Exämple.com", password=DEFAULT_PASSWORD)
+    assert signed_in is not None
+    assert signed_in.user.id == legacy.id

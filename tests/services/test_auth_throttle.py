@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from sqlmodel import Session
 
-from shop.models import utcnow
+from shop.models import SignInThrottle, utcnow
 from shop.services import auth, throttle
 from shop.services.throttle import Throttled, ThrottleKeys
 from shop.settings import get_settings
@@ -215,3 +215,21 @@ def test_a_sign_in_more_than_30_days_old_no_longer_makes_an_ip_known(session: Se
     # when that sign-in is more than 30 days old, then the IP no longer counts as known
     later = utcnow() + throttle.KNOWN_FOR + timedelta(minutes=1)
     assert not throttle.known_to_account(session=session, keys=home, now=later)
+
+
+def test_every_spelling_of_an_address_counts_against_one_account(session: Session):
+    # given an account
+    user = make_user(session, email="dora@example.com")
+    session.commit()
+    # when wrong passwords come in under other spellings of its address
+    for spelling in ["ＤORA@example.com", "dora@Example.com.", " Dora@EXAMPLE.COM "]:
+        assert (
+            auth.sign_in(session=session, email=spelling, password="wrong", ip="10.1.1.1") is None
+        )
+    session.commit()
+    # then they share the account's keys, so the throttle sees three failures of one account
+    keys = {ThrottleKeys.of(ip="10.1.1.1", email=s) for s in ["ＤORA@example.com", user.email]}
+    assert len(keys) == 1
+    counted = session.get(SignInThrottle, keys.pop().account, populate_existing=True)
+    assert counted is not None
+    assert counted.failures == 3

@@ -142,3 +142,24 @@ def test_mail_is_sent_after_commit_and_dropped_on_rollback(smtp_inbox, shop_env:
         mail.send_after_commit(session, mail.Mail(to="y@example.com", subject="Yes", text="yes"))
         assert smtp_inbox.messages == []
     assert smtp_inbox.last_to("y@example.com")["Subject"] == "Yes"
+
+
+def test_the_cli_and_the_bootstrap_find_an_account_by_any_spelling_of_its_address(
+    shop_env: Path, monkeypatch: pytest.MonkeyPatch
+):
+    # given an account the CLI created under a fullwidth, capitalised, dot-ended spelling
+    assert cli(["users", "create", "Ｄana@Example.com.", "--role", "support"]) == 0
+    # when the CLI grants a role under the plain spelling and the configured admin uses a third
+    assert cli(["users", "grant", "dana@example.com", "admin"]) == 0
+    monkeypatch.setenv("SHOP_ADMIN_EMAIL", "DANA@example.com")
+    monkeypatch.setenv("SHOP_ADMIN_PASSWORD", "the configured owner passphrase")
+    get_settings.cache_clear()
+    with db.session_scope() as session:
+        users.bootstrap_admin(session=session)
+    # then all of it happened to one account
+    with db.session_scope() as session:
+        assert [u.email for u in session.exec(select(User)).all()] == ["dana@example.com"]
+        assert _roles(session, "dana@example.com") == ["admin", "support"]
+        assert auth.sign_in(
+            session=session, email="dana@example.com", password="the configured owner passphrase"
+        )
