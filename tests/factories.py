@@ -3,10 +3,21 @@
 from __future__ import annotations
 
 import itertools
+from datetime import datetime, timedelta
 
 from sqlmodel import Session
 
-from shop.models import Category, Product, User, UserRole
+from shop.models import (
+    Category,
+    Order,
+    OrderItem,
+    OrderTaxLine,
+    Product,
+    Refund,
+    User,
+    UserRole,
+    utcnow,
+)
 
 _counter = itertools.count(1)
 
@@ -100,3 +111,77 @@ def sign_in_as(session: Session, user: User, *, ip: str = "127.0.0.1"):
     from shop.services import auth
 
     return auth.start_session(session=session, user=user, ip=ip, user_agent="tests")
+
+
+# --- orders -------------------------------------------------------------------------------
+
+
+def make_order(
+    session: Session,
+    *,
+    paid_at: datetime | None,
+    items: list[tuple[Product, int, int]],
+    currency: str = "cad",
+    discount: int = 0,
+    taxes: tuple[tuple[str, str, str, int], ...] = (),
+    status: str = "paid",
+    created_at: datetime | None = None,
+) -> Order:
+    """An order paid and fulfilled at `paid_at` (None: never paid, pass a `status` and
+    `created_at`): `items` are (product, quantity, unit price), `taxes` (name, jurisdiction,
+    rate, amount); the totals follow from them as checkout computes them."""
+    subtotal = sum(quantity * price for _, quantity, price in items)
+    tax = sum(amount for *_, amount in taxes)
+    order = Order(
+        status=status,
+        currency=currency,
+        subtotal_amount=subtotal,
+        discount_amount=discount,
+        tax_amount=tax,
+        total_amount=subtotal - discount + tax,
+        number=f"ORD-TEST-{next(_counter):04d}",
+        paid_at=paid_at,
+        fulfilled_at=paid_at,
+        created_at=created_at or (paid_at - timedelta(minutes=5) if paid_at else utcnow()),
+    )
+    session.add(order)
+    session.flush()
+    for product, quantity, price in items:
+        session.add(
+            OrderItem(
+                order_id=order.id,  # type: ignore[arg-type]
+                product_id=product.id,  # type: ignore[arg-type]
+                product_name=product.name,
+                quantity=quantity,
+                price_at_time=price,
+            )
+        )
+    for position, (name, jurisdiction, rate, amount) in enumerate(taxes):
+        session.add(
+            OrderTaxLine(
+                order_id=order.id,  # type: ignore[arg-type]
+                position=position,
+                name=name,
+                jurisdiction=jurisdiction,
+                rate=rate,
+                amount=amount,
+            )
+        )
+    session.flush()
+    return order
+
+
+def make_refund(
+    session: Session, order: Order, *, amount: int, at: datetime, status: str = "succeeded"
+) -> Refund:
+    refund = Refund(
+        order_id=order.id,  # type: ignore[arg-type]
+        stripe_refund_id=f"re_test_{next(_counter)}",
+        amount=amount,
+        currency=order.currency,
+        status=status,
+        created_at=at,
+    )
+    session.add(refund)
+    session.flush()
+    return refund

@@ -11,6 +11,7 @@ from shop.api.methods import HeadAsGetMiddleware, allowed_methods
 from shop.api.middleware import BodyLimitMiddleware, RequestIdMiddleware
 from shop.api.openapi import install as install_openapi
 from shop.api.response_cache import CatalogResponseCache
+from shop.api.routes import admin_analytics as admin_analytics_routes
 from shop.api.routes import admin_orders as admin_orders_routes
 from shop.api.routes import (
     admin_products,
@@ -59,6 +60,7 @@ def create_api_app() -> FastAPI:
     app.include_router(products.router)
     app.include_router(admin_products.router)
     app.include_router(admin_orders_routes.router)
+    app.include_router(admin_analytics_routes.router)
     app.include_router(public_files.router)
     app.include_router(cart_routes.router)
     app.include_router(downloads_routes.router)
