@@ -125,3 +125,31 @@ def admin_page(
             class_name="container admin-layout",
         )
     )
+
+
+def data_table(
+    headers: list[str],
+    rows: Any,
+    cells: Any,
+    label: str,
+    *,
+    numeric: tuple[str, ...] = (),
+) -> rx.Component:
+    """A staff table: `cells(row)` gives a row's cells; the `numeric` headers align right, over
+    their figures."""
+    return rx.el.div(
+        rx.el.table(
+            rx.el.caption(label, class_name="visually-hidden"),
+            rx.el.thead(
+                rx.el.tr(
+                    *[
+                        rx.el.th(h, scope="col", class_name="num" if h in numeric else "")
+                        for h in headers
+                    ]
+                )
+            ),
+            rx.el.tbody(rx.foreach(rows, lambda row: rx.el.tr(*cells(row)))),
+            class_name="table table-compact",
+        ),
+        class_name="table-wrap",
+    )

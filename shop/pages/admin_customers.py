@@ -12,10 +12,16 @@ from urllib.parse import quote, urlencode
 
 import reflex as rx
 
-from shop.components.admin import admin_page, loading_notice, one_record, page_links
+from shop.components.admin import (
+    admin_page,
+    data_table,
+    loading_notice,
+    one_record,
+    page_links,
+)
 from shop.components.forms import field
 from shop.components.layout import link
-from shop.pages.admin_orders import data_table, order_row, status_badge, when
+from shop.pages.admin_orders import order_row, status_badge, when
 from shop.services import backoffice, ids
 from shop.services.errors import ShopError
 from shop.services.money import format_money
@@ -127,6 +133,7 @@ def admin_customers_page() -> rx.Component:
                             rx.el.td(r["state"]),
                         ],
                         "Customers",
+                        numeric=("Paid orders", "Spent"),
                     ),
                     page_links(
                         s.prev_href, s.next_href, prev_label="← Previous", next_label="Next →"
@@ -285,6 +292,7 @@ def _customer_view() -> rx.Component:
                     rx.el.td(r["created"], class_name="nowrap"),
                 ],
                 "Orders",
+                numeric=("Total",),
             ),
             rx.el.p("No orders yet.", class_name="muted"),
         ),

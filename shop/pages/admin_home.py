@@ -8,10 +8,9 @@ from typing import Any
 
 import reflex as rx
 
-from shop.components.admin import ADMIN_SECTIONS, admin_page
+from shop.components.admin import ADMIN_SECTIONS, admin_page, data_table
 from shop.components.layout import link
 from shop.models import utcnow
-from shop.pages.admin_orders import data_table
 from shop.services import analytics
 from shop.services.money import format_money
 from shop.state.catalog_data import in_session
@@ -173,6 +172,7 @@ def _dashboard() -> rx.Component:
                         rx.el.td(p["revenue"], class_name="num"),
                     ],
                     "Top products",
+                    numeric=("Units", "Revenue"),
                 ),
             ),
             rx.el.p("No sales yet in the last 30 days.", class_name="muted"),

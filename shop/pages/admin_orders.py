@@ -16,7 +16,13 @@ from urllib.parse import quote, urlencode
 
 import reflex as rx
 
-from shop.components.admin import admin_page, loading_notice, one_record, page_links
+from shop.components.admin import (
+    admin_page,
+    data_table,
+    loading_notice,
+    one_record,
+    page_links,
+)
 from shop.components.forms import field
 from shop.components.layout import link
 from shop.services import backoffice, ids, refunds
@@ -519,18 +525,6 @@ def _facts() -> rx.Component:
         *fact("Total", o["total"]),
         *fact("Refunded", o["refunded"]),
         class_name="admin-facts",
-    )
-
-
-def data_table(headers: list[str], rows: Any, cells: Any, label: str) -> rx.Component:
-    return rx.el.div(
-        rx.el.table(
-            rx.el.caption(label, class_name="visually-hidden"),
-            rx.el.thead(rx.el.tr(*[rx.el.th(h, scope="col") for h in headers])),
-            rx.el.tbody(rx.foreach(rows, lambda row: rx.el.tr(*cells(row)))),
-            class_name="table table-compact",
-        ),
-        class_name="table-wrap",
     )
 
 

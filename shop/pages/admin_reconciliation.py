@@ -10,10 +10,10 @@ from typing import Any
 
 import reflex as rx
 
-from shop.components.admin import admin_page, loading_notice
+from shop.components.admin import admin_page, data_table, loading_notice
 from shop.components.layout import link
 from shop.models import ReconciliationRun
-from shop.pages.admin_orders import data_table, when
+from shop.pages.admin_orders import when
 from shop.services import reconciliation
 from shop.state.catalog_data import in_session
 from shop.state.staff import StaffState
@@ -197,6 +197,7 @@ def admin_reconciliation_page() -> rx.Component:
                         rx.el.td(r["backlog"]),
                     ],
                     "Recent runs",
+                    numeric=("Repaired",),
                 ),
             ),
             loading_notice(),
