@@ -5,11 +5,16 @@
  *   1. loads Stripe.js (js.stripe.com, or the offline sandbox's stand-in) and mounts the
  *      Payment Element in deferred-intent mode;
  *   2. on "Pay": validates the card fields (elements.submit), asks POST /api/payments/intent
- *      for the order and its PaymentIntent — the server prices the cart again, nothing here
- *      sends an amount — and confirms with stripe.confirmPayment({redirect: "if_required"});
- *      3-D Secure runs inside Stripe.js;
- *   3. shows a refusal (declined card, failed authentication) in #payment-message and keeps
- *      the same order and PaymentIntent for the next try, or goes to /checkout/success.
+ *      for the order and its PaymentIntent — the server prices the cart again; the total shown
+ *      goes along as `expected_total` only so that a total the customer did not see is refused
+ *      (409 total_changed) instead of charged — and confirms with
+ *      stripe.confirmPayment({redirect: "if_required"}); 3-D Secure runs inside Stripe.js;
+ *   3. shows a refusal in #payment-message and keeps the same order and PaymentIntent for the
+ *      next try, or goes to /checkout/success. Stripe.js's card_error messages are written for
+ *      cardholders; any other error (a failed 3-D Secure) is put in customer words by the
+ *      server (GET /api/payments/status → payment_error), so the wording lives in one place.
+ *   On total_changed it shows the server's message and clicks #checkout-requote, which has
+ *      the page's state price the cart again; "Pay" then pays the new total.
  * The session and cart cookies are HttpOnly: fetch sends them, this script never sees them. */
 (function () {
   "use strict";
@@ -82,9 +87,34 @@
       body: JSON.stringify(body),
     }).then(function (response) {
       return response.json().catch(function () { return {}; }).then(function (json) {
-        return { ok: response.ok, json: json };
+        return { ok: response.ok, status: response.status, json: json };
       });
     });
+  }
+
+  function shownTotal() {
+    var host = $("payment-element");
+    var amount = host ? parseInt(host.dataset.amount, 10) : NaN;
+    return amount >= 0 ? amount : null;
+  }
+
+  function requote() {
+    var button = $("checkout-requote");
+    if (button) button.click();
+  }
+
+  // Stripe's card_error texts are for cardholders; other errors are for developers, so the
+  // server (which holds the customer wording) is asked what to say about this order.
+  function customerError(error, orderId) {
+    if (error && (error.type === "card_error" || error.type === "validation_error") && error.message) {
+      return Promise.resolve(error.message);
+    }
+    var fallback = "The payment was not completed. Try again or use another card.";
+    return fetch("/api/payments/status/" + encodeURIComponent(orderId), {
+      credentials: "same-origin", headers: { Accept: "application/json" },
+    }).then(function (r) { return r.json(); }).then(function (json) {
+      return (json && json.payment_error && json.payment_error.message) || fallback;
+    }).catch(function () { return fallback; });
   }
 
   function errorText(json, fallback) {
@@ -102,11 +132,17 @@
           return { product_id: line.product_id, quantity: line.quantity };
         });
         if (!items.length) throw new Error("Your cart is empty.");
-        var key = JSON.stringify([items, billing, promo]);
+        var shown = shownTotal();
+        var key = JSON.stringify([items, billing, promo, shown]);
         if (pending && pending.key === key) return pending;
         var body = { items: items, billing: billing };
         if (promo) body.promo_code = promo;
+        if (shown !== null) body.expected_total = shown;
         return postJson("/api/payments/intent", body).then(function (res) {
+          if (res.status === 409 && res.json && res.json.error && res.json.error.code === "total_changed") {
+            pending = null;
+            requote();
+          }
           if (!res.ok) throw new Error(errorText(res.json, "The payment could not be started."));
           pending = { key: key, orderId: res.json.order_id, clientSecret: res.json.client_secret };
           return pending;
@@ -131,7 +167,11 @@
         confirmParams: { return_url: done },
         redirect: "if_required",
       }).then(function (result) {
-        if (result.error) throw new Error(result.error.message || "The payment failed.");
+        if (result.error) {
+          return customerError(result.error, order.orderId).then(function (text) {
+            throw new Error(text);
+          });
+        }
         var status = result.paymentIntent && result.paymentIntent.status;
         if (status === "succeeded" || status === "processing" || status === "requires_capture") {
           window.location.assign(done);

@@ -5,8 +5,11 @@
 server by `orders.quote` from today's catalog at every change. Then Stripe's Payment Element
 (the sandbox's stand-in in sandbox mode) and "Pay", driven by /checkout.js: it asks
 `POST /api/payments/intent` for the order and its PaymentIntent (the server prices it again;
-nothing the page shows is sent as an amount) and confirms with `stripe.confirmPayment`,
-3-D Secure included, showing a refusal in place with the order left payable.
+nothing the page shows is charged) and confirms with `stripe.confirmPayment`, 3-D Secure
+included, showing a refusal in place with the order left payable. It sends the total shown as
+`expected_total`: when the catalog has moved since (a price changed), the server places no
+order and says what changed, the script shows that and presses the hidden "requote" button so
+the totals here are priced again, and "Pay" then pays the new total.
 
 /checkout/success?order=… (or ?payment_intent=…, as Stripe's redirect adds): asks the server
 about the order — `payments.refresh_status` asks Stripe and runs the same fulfilment as the
@@ -148,6 +151,11 @@ class CheckoutState(BuyerState):
         await self._refresh()
         self.checkout_loaded = True
         return None
+
+    @rx.event
+    async def requote(self):
+        """Price the cart again (checkout.js asks when the server's total differs from ours)."""
+        await self._refresh()
 
     @rx.event
     async def choose_country(self, value: str):
@@ -324,6 +332,15 @@ def payment() -> rx.Component:
             data_promo=CheckoutState.promo_code,
             class_name="button button-primary",
         ),
+        # Not for people: checkout.js clicks it to have the totals priced again.
+        rx.el.button(
+            id="checkout-requote",
+            type="button",
+            hidden=True,
+            aria_hidden="true",
+            tab_index=-1,
+            on_click=CheckoutState.requote,
+        ),
         rx.el.script(src="/checkout.js", async_=True),
         aria_label="Payment",
     )
@@ -440,7 +457,7 @@ class CheckoutSuccessState(BuyerState):
                         for i in detail.items
                     ],
                     "links": links,
-                    "error": state.error_message or order.payment_error or "",
+                    "error": payments.payment_error_for_customer(state=state, order=order),
                 }
 
         try:

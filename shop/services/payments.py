@@ -12,6 +12,11 @@
   payable.
 * `refresh_status`: the success page's question "is it paid yet?"; when the order still looks
   unpaid it asks Stripe and, on success, runs the same `fulfil_order` as the webhook.
+* `customer_error_message`: the one place that turns Stripe's error (code, decline code, type)
+  into words for the customer. Stripe's messages for card errors are written for cardholders
+  and kept; the others (a failed 3-D Secure: "The provided PaymentMethod has failed
+  authentication. You can provide payment_method_data…") are written for developers and are
+  never shown to a customer. `Order.payment_error` keeps Stripe's own text for the staff.
 
 No Stripe call is made inside a database write: each function reads, talks to Stripe, then
 writes in one short transaction (the caller's session).
@@ -55,6 +60,28 @@ class PaymentServiceRefused(ShopError):
 UNREACHABLE_MESSAGE = (
     "The payment service cannot be reached, so nothing was charged. Try again in a moment."
 )
+GENERIC_PAYMENT_ERROR = "The payment did not go through. Try again or use another card."
+# Keyed by Stripe's `decline_code` or `code`; used when Stripe gave no card_error message.
+CUSTOMER_PAYMENT_ERRORS = {
+    "payment_intent_authentication_failure": (
+        "We couldn't verify this card with your bank. Try again or use another card."
+    ),
+    "authentication_required": (
+        "We couldn't verify this card with your bank. Try again or use another card."
+    ),
+    "card_declined": "Your card was declined.",
+    "generic_decline": "Your card was declined.",
+    "insufficient_funds": "Your card has insufficient funds.",
+    "lost_card": "Your card was declined.",
+    "stolen_card": "Your card was declined.",
+    "fraudulent": "Your card was declined.",
+    "expired_card": "Your card has expired.",
+    "incorrect_cvc": "Your card's security code is incorrect.",
+    "incorrect_number": "Your card number is incorrect.",
+    "processing_error": (
+        "An error occurred while processing your card. Try again in a little bit."
+    ),
+}
 REFUSED_MESSAGE = (
     "The payment service did not accept this order, so nothing was charged. "
     "Try again later, or contact us if it keeps happening."
@@ -71,7 +98,39 @@ class PaymentState:
     payment_intent_status: str | None = None
     next_action_url: str | None = None
     error_code: str | None = None
-    error_message: str | None = None
+    error_message: str | None = None  # Stripe's own text (for API clients and the staff)
+    error_type: str | None = None
+
+    @property
+    def customer_error(self) -> str | None:
+        """The latest failure in words for the customer, or None when there is none."""
+        if self.error_code is None and self.error_message is None:
+            return None
+        return customer_error_message(
+            code=self.error_code, error_type=self.error_type, message=self.error_message
+        )
+
+
+def customer_error_message(
+    *, code: str | None, error_type: str | None = None, message: str | None = None
+) -> str:
+    """What to tell the customer about a failed payment (see the module doc)."""
+    if error_type == "card_error" and message:
+        return message
+    return CUSTOMER_PAYMENT_ERRORS.get(code or "", GENERIC_PAYMENT_ERROR)
+
+
+def payment_error_for_customer(*, state: PaymentState, order: Order) -> str:
+    """The success page's explanation of an unpaid order: the latest failure in customer words;
+    for a failed order known only from its stored Stripe text, the generic words; for an order
+    the shop closed itself, the shop's own reason (already written for customers)."""
+    if state.customer_error is not None:
+        return state.customer_error
+    if not order.payment_error:
+        return ""
+    if order.status == OrderStatus.CANCELED.value:
+        return order.payment_error
+    return GENERIC_PAYMENT_ERROR
 
 
 def payment_intent_key(order_id: int) -> str:
@@ -183,6 +242,7 @@ def confirm_payment(
             payment_intent_status=intent.status,
             error_code=exc.code or intent.last_error_code,
             error_message=str(exc),
+            error_type=intent.last_error_type,
         )
     if intent.status == "succeeded":
         fulfil_order(session=session, order_id=order.id, payment_intent=intent)
@@ -265,10 +325,11 @@ def mark_canceled(*, session: Session, order_id: int) -> bool:
 def _state(order: Order, intent: PaymentIntentInfo | None) -> PaymentState:
     """The order's state; an error only when the latest attempt failed and it is still unpaid."""
     assert order.id is not None
-    error_code = error_message = None
+    error_code = error_message = error_type = None
     if order.fulfilled_at is None:
         if intent is not None and intent.status == "requires_payment_method":
             error_code, error_message = intent.last_error_code, intent.last_error_message
+            error_type = intent.last_error_type
         elif intent is None and order.status == OrderStatus.FAILED.value:
             error_message = order.payment_error
     return PaymentState(
@@ -279,4 +340,5 @@ def _state(order: Order, intent: PaymentIntentInfo | None) -> PaymentState:
         next_action_url=intent.next_action_url if intent else None,
         error_code=error_code,
         error_message=error_message,
+        error_type=error_type,
     )

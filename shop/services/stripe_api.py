@@ -291,6 +291,7 @@ class PaymentIntentInfo:
     client_secret: str | None = None
     last_error_code: str | None = None
     last_error_message: str | None = None
+    last_error_type: str | None = None  # "card_error", "invalid_request_error", …
     # Where the customer completes 3-D Secure when `status == "requires_action"`.
     next_action_url: str | None = None
 
@@ -322,6 +323,7 @@ class PaymentIntentInfo:
                 else None
             ),
             last_error_message=_optional_text(error, "message") if error else None,
+            last_error_type=_optional_text(error, "type") if error else None,
             next_action_url=url if isinstance(url, str) else None,
         )
 

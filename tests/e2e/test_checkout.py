@@ -207,8 +207,12 @@ def test_three_d_secure_is_handled_in_the_page_fail_then_pass(page, live_shop):
     page.get_by_role("button", name="Pay").click()
     challenge = page.get_by_role("dialog", name="3D Secure authentication")
     challenge.get_by_role("button", name="Fail authentication").click()
-    # then the refusal is shown in place and nothing is paid
-    page.locator("#payment-message").filter(has_text=re.compile(r"\w")).wait_for(timeout=30_000)
+    # then the refusal is shown in place, in words for the customer, and nothing is paid
+    message = page.locator("#payment-message")
+    message.filter(has_text=re.compile(r"\w")).wait_for(timeout=30_000)
+    assert message.inner_text() == (
+        "We couldn't verify this card with your bank. Try again or use another card."
+    )
     assert re.search(r"/checkout/?$", page.url)
     # when they pay again and complete the authentication
     page.get_by_role("button", name="Pay").click()
@@ -226,6 +230,8 @@ def test_the_cart_changes_quantities_and_removes_lines(page, live_shop):
     product = _two_products(live_shop)[0]
     _add_to_cart(page, product["slug"])
     page.goto("/cart")
+    # then the header names the link in the singular
+    page.get_by_role("link", name="Cart, 1 item", exact=True).wait_for()
     # when they choose a quantity of 3
     page.get_by_label(f"Quantity of {product['name']}").select_option("3")
     # then the line and the subtotal are three times the price, and the header says 3
@@ -240,7 +246,7 @@ def test_the_cart_changes_quantities_and_removes_lines(page, live_shop):
     assert page.get_by_role("link", name="Checkout").count() == 0
 
 
-def _set_stock(live_shop: LiveShop, product_id: int, stock: int | None) -> None:
+def _admin_put(live_shop: LiveShop, product_id: int, fields: dict) -> None:
     """As the admin would, through the API (so the shop's catalog caches move on)."""
     admin = _customer(live_shop, roles=("admin",))
     tokens = httpx.post(
@@ -248,10 +254,64 @@ def _set_stock(live_shop: LiveShop, product_id: int, stock: int | None) -> None:
     ).json()
     response = httpx.put(
         f"{live_shop.url}/api/products/{product_id}",
-        json={"inventory_count": stock},
+        json=fields,
         headers={"Authorization": f"Bearer {tokens['access_token']}"},
     )
     assert response.status_code == 200, response.text
+
+
+def _set_stock(live_shop: LiveShop, product_id: int, stock: int | None) -> None:
+    _admin_put(live_shop, product_id, {"inventory_count": stock})
+
+
+def _set_price(live_shop: LiveShop, product_id: int, amount: int) -> None:
+    _admin_put(live_shop, product_id, {"price": {"amount": amount, "currency": "cad"}})
+
+
+def _orders_of(live_shop: LiveShop, email: str) -> list[Order]:
+    with db.session_scope(_database_url(live_shop)) as session:
+        user = auth.find_user(session=session, email=email)
+        assert user is not None
+        return list(session.exec(select(Order).where(Order.user_id == user.id)).all())
+
+
+def test_a_price_changed_while_the_page_was_open_is_shown_not_charged(page, live_shop):
+    # given a signed-in customer at checkout in Ontario with a $10.00 product: $11.30 shown
+    email = _customer(live_shop)
+    product = _two_products(live_shop)[0]
+    _set_price(live_shop, product["id"], 1000)
+    try:
+        _sign_in(page, email)
+        _add_to_cart(page, product["slug"])
+        _checkout_in_ontario(page, None)
+        totals = page.get_by_label("Totals")
+        assert format_money(1130, "cad") in totals.inner_text()
+        # when the admin raises the price to $25.00 and then the customer pays
+        _set_price(live_shop, product["id"], 2500)
+        _fill_card(page, "4242 4242 4242 4242")
+        page.get_by_role("button", name="Pay").click()
+        # then the change is shown in place, with the new total, and nothing is charged
+        message = page.locator("#payment-message")
+        message.filter(has_text="changed").wait_for(timeout=30_000)
+        assert message.get_attribute("role") == "alert"
+        assert message.inner_text() == (
+            f"The price of {product['name']} changed from {format_money(1000, 'cad')} to "
+            f"{format_money(2500, 'cad')}; check the new total and pay again."
+        )
+        totals.get_by_text(format_money(2825, "cad")).wait_for()
+        assert re.search(r"/checkout/?$", page.url)
+        assert _orders_of(live_shop, email) == []
+        # when they pay the new total
+        pay = page.get_by_role("button", name="Pay")
+        assert pay.is_enabled()
+        pay.click()
+        # then it is received, at the total they were shown
+        page.get_by_role("heading", name="Payment received").wait_for(timeout=30_000)
+        assert format_money(2825, "cad") in page.locator("main").inner_text()
+        [order] = _orders_of(live_shop, email)
+        assert (order.status, order.total_amount) == ("paid", 2825)
+    finally:
+        _set_price(live_shop, product["id"], product["price"]["amount"])
 
 
 def test_a_sold_out_product_cannot_be_added(page, live_shop):

@@ -1,7 +1,7 @@
 """Checkout and orders over HTTP: PaymentIntents, confirmation, status, orders, promo codes.
 
-Thin: every rule lives in `shop.services.orders`, `payments`, `promo_codes`. Amounts in the
-request body are ignored — the model below has no field for them.
+Thin: every rule lives in `shop.services.orders`, `payments`, `promo_codes`. No amount in the
+request body is ever charged: `expected_total` is only compared with the server's own total.
 """
 
 from __future__ import annotations
@@ -50,6 +50,15 @@ class IntentIn(BaseModel):
     items: list[ItemIn] = Field(min_length=1, max_length=orders.MAX_LINES)
     billing: BillingIn
     promo_code: str | None = Field(default=None, max_length=64)
+    expected_total: int | None = Field(
+        default=None,
+        strict=True,
+        ge=0,
+        le=orders.MAX_CHARGE,
+        description="The total the buyer was shown, in minor units. When given and the "
+        "server's total differs, the answer is 409 `total_changed` and no order is placed. "
+        "Never charged: the order's amount always comes from the catalog.",
+    )
 
 
 class TaxOut(BaseModel):
@@ -96,9 +105,16 @@ class PaymentStateOut(BaseModel):
     next_action: NextActionOut | None = None
 
 
+class PaymentErrorOut(BaseModel):
+    code: str | None  # Stripe's decline code or error code
+    message: str  # for the customer: never Stripe's developer wording
+
+
 class StatusOut(BaseModel):
     order_id: int
     status: str
+    # Only while the latest attempt failed and the order is unpaid (left out otherwise).
+    payment_error: PaymentErrorOut | None = None
 
 
 class OrderItemOut(BaseModel):
@@ -220,22 +236,70 @@ def _state_out(state: payments.PaymentState) -> PaymentStateOut:
     )
 
 
-@router.post("/api/payments/intent", response_model=IntentOut, status_code=201)
-def create_intent(body: IntentIn, user: Buyer) -> IntentOut:
-    with session_scope() as session:
-        order = orders.place_order(
-            session=session,
-            buyer_id=user.id,
-            items=[orders.LineRequest(i.product_id, i.quantity) for i in body.items],
-            billing=orders.Billing(
-                country=body.billing.country,
-                region=body.billing.region,
-                postal_code=body.billing.postal_code,
-            ),
-            promo_code=body.promo_code,
+def _quoted_amount(figures: orders.Quote) -> AmountOut:
+    return AmountOut(
+        subtotal=figures.subtotal,
+        discount=figures.discount,
+        tax=[
+            _tax_out(t.name, t.jurisdiction, t.rate, t.amount, t.registration_number)
+            for t in figures.tax_lines
+        ],
+        tax_total=figures.tax,
+        total=figures.total,
+        currency=figures.currency,
+    )
+
+
+INTENT_DESCRIPTION = """Place a pending order for `items` at today's catalog prices, with the
+promo code's discount and the tax for `billing`, and create its PaymentIntent (confirm it with
+the `client_secret` in Stripe.js, or with `POST /api/payments/confirm`).
+
+`expected_total` (optional, integer minor units): the total the buyer was shown. When it is
+given and differs from the total computed now (a price changed, a promo code ran out, a tax
+rate moved), the answer is **409** with `error.code` `total_changed`, a message saying what
+changed ("The price of X changed from $10.00 CAD to $25.00 CAD; check the new total and pay
+again.") and the new figures in `error.amount` (the shape of `amount` below); no order is placed
+and no PaymentIntent created. Show the new total and send it again. Without it the order is
+placed at whatever the total is now."""
+
+
+@router.post(
+    "/api/payments/intent",
+    response_model=IntentOut,
+    status_code=201,
+    description=INTENT_DESCRIPTION,
+    responses={
+        409: {
+            "description": "`total_changed`: the total is not `expected_total` (new figures "
+            "in `error.amount`, no order placed); `sold_out` or `product_unavailable`."
+        }
+    },
+)
+def create_intent(body: IntentIn, user: Buyer) -> Any:
+    try:
+        with session_scope() as session:
+            order = orders.place_order(
+                session=session,
+                buyer_id=user.id,
+                items=[orders.LineRequest(i.product_id, i.quantity) for i in body.items],
+                billing=orders.Billing(
+                    country=body.billing.country,
+                    region=body.billing.region,
+                    postal_code=body.billing.postal_code,
+                ),
+                promo_code=body.promo_code,
+                expected_total=body.expected_total,
+            )
+            assert order.id is not None
+            order_id = order.id
+    except orders.TotalChanged as changed:
+        return error_response(
+            changed.status_code,
+            changed.code,
+            changed.message,
+            field=changed.field,
+            amount=_quoted_amount(changed.quote).model_dump(),
         )
-        assert order.id is not None
-        order_id = order.id
     try:
         with session_scope() as session:
             intent = payments.create_payment_intent(session=session, order_id=order_id)
@@ -277,13 +341,28 @@ def confirm(body: ConfirmIn, user: Buyer, session: DbSession) -> Any:
     return _state_out(state)
 
 
-@router.get("/api/payments/status/{reference}", response_model=StatusOut)
+@router.get(
+    "/api/payments/status/{reference}",
+    response_model=StatusOut,
+    response_model_exclude_none=True,
+    description="Where the order's payment stands (asking Stripe when it still looks unpaid). "
+    "`payment_error` is present while the latest attempt failed and the order is unpaid: its "
+    "`message` is written for the customer (the checkout page shows it after a failed 3-D "
+    "Secure).",
+)
 def payment_status(reference: OrderReference, user: OrderViewer, session: DbSession) -> StatusOut:
     state = payments.refresh_status(
         session=session, user_id=user.id, reference=reference, see_all=user.can(READ_ALL)
     )
     session.commit()
-    return StatusOut(order_id=state.order_id, status=state.order_status)
+    customer_error = state.customer_error
+    return StatusOut(
+        order_id=state.order_id,
+        status=state.order_status,
+        payment_error=PaymentErrorOut(code=state.error_code, message=customer_error)
+        if customer_error is not None
+        else None,
+    )
 
 
 @router.get("/api/orders", response_model=OrderList)
