@@ -9,8 +9,9 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, create_engine
 
 from shop.settings import get_settings
@@ -22,6 +23,11 @@ _engines: dict[str, Engine] = {}
 # Re-entrant: work run after a commit may write again from the same thread.
 _sqlite_writers = threading.RLock()
 _AFTER_UNLOCK_KEY = "shop_after_unlock"
+_SHORT_WAIT_KEY = "shop_short_busy_timeout"
+# sqlite3 primary result codes: SQLITE_BUSY, SQLITE_LOCKED, SQLITE_CANTOPEN.
+_SQLITE_UNAVAILABLE = (5, 6, 14)
+# SQLSTATEs: connection exceptions, lock_timeout, statement_timeout, server shutting down.
+_POSTGRES_UNAVAILABLE = ("08", "55P03", "57014", "57P01", "57P02", "57P03")
 log = logging.getLogger("shop.db")
 
 
@@ -44,6 +50,7 @@ def make_engine(url: str) -> Engine:
             url, connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
         )
         event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "checkin", _restore_busy_timeout)
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
 
@@ -58,6 +65,48 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # which Stripe would then never send again.
     cursor.execute("PRAGMA synchronous=FULL")
     cursor.close()
+
+
+def _restore_busy_timeout(dbapi_connection: Any, record: Any) -> None:
+    """A connection that waited less for one transaction (`write_scope(lock_timeout_ms=…)`)
+    goes back to the pool with the app's wait, so the next user of it is not cut short."""
+    if record.info.pop(_SHORT_WAIT_KEY, False) and dbapi_connection is not None:
+        dbapi_connection.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+
+
+def _wait_at_most(session: Session, milliseconds: int) -> None:
+    """Make this transaction give up on a lock after `milliseconds`: SQLite's busy timeout for
+    the connection until it is checked in again; PostgreSQL's lock and statement timeouts for
+    the transaction only (`set_config(…, true)` is `SET LOCAL`)."""
+    connection = session.connection()
+    if connection.dialect.name == "sqlite":
+        connection.info[_SHORT_WAIT_KEY] = True
+        connection.exec_driver_sql(f"PRAGMA busy_timeout={int(milliseconds)}")
+    else:
+        connection.execute(
+            text(
+                "SELECT set_config('lock_timeout', :wait, true),"
+                " set_config('statement_timeout', :wait, true)"
+            ),
+            {"wait": f"{int(milliseconds)}ms"},
+        )
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """The database could not be reached, or stayed locked for longer than the transaction was
+    willing to wait: trying another write at once would only wait as long again."""
+    if not isinstance(exc, OperationalError):
+        return False
+    if exc.connection_invalidated:
+        return True
+    cause = exc.orig
+    sqlite_code = getattr(cause, "sqlite_errorcode", None)
+    if sqlite_code is not None:
+        return sqlite_code & 0xFF in _SQLITE_UNAVAILABLE
+    sqlstate = getattr(cause, "sqlstate", None)
+    if sqlstate is None:  # no server answered (refused, unreachable, dropped): psycopg's own
+        return True
+    return str(sqlstate).startswith(_POSTGRES_UNAVAILABLE)
 
 
 def get_engine(url: str | None = None) -> Engine:
@@ -88,7 +137,10 @@ def session_scope(url: str | None = None) -> Iterator[Session]:
 
 @contextmanager
 def write_scope(
-    url: str | None = None, *, deferred: list[Callable[[], None]] | None = None
+    url: str | None = None,
+    *,
+    deferred: list[Callable[[], None]] | None = None,
+    lock_timeout_ms: int | None = None,
 ) -> Iterator[Session]:
     """`session_scope` for a short unit of work that writes at once and arrives in bursts
     (webhooks). SQLite admits one writer and makes the others poll with sleeps of up to
@@ -98,10 +150,16 @@ def write_scope(
     What the transaction does after commit (`after_unlock`: mail, cache bumps) waits until
     the lock is released, so a slow mail server never holds up the next writer. It runs as
     the block ends, or, given a `deferred` list, is left there for the caller to run with
-    `run_deferred` when it has let go of whatever else it holds."""
+    `run_deferred` when it has let go of whatever else it holds.
+
+    `lock_timeout_ms` caps how long this transaction waits for a database another process
+    holds locked (SQLite) or for a lock (PostgreSQL), instead of SQLITE_BUSY_TIMEOUT_MS; past
+    it the block raises an `OperationalError` that `database_unavailable` recognises."""
     later = deferred if deferred is not None else []
     sqlite = get_engine(url).dialect.name == "sqlite"
     with _sqlite_writers if sqlite else nullcontext(), session_scope(url) as session:
+        if lock_timeout_ms is not None:
+            _wait_at_most(session, lock_timeout_ms)
         session.info[_AFTER_UNLOCK_KEY] = later
         yield session
     if deferred is None:

@@ -13,6 +13,7 @@ from shop.models import (
     OrderItem,
     OrderTaxLine,
     Product,
+    PromoCode,
     Refund,
     User,
     UserRole,
@@ -126,13 +127,23 @@ def make_order(
     taxes: tuple[tuple[str, str, str, int], ...] = (),
     status: str = "paid",
     created_at: datetime | None = None,
+    promo_code: str | None = None,
+    user: User | None = None,
 ) -> Order:
     """An order paid and fulfilled at `paid_at` (None: never paid, pass a `status` and
     `created_at`): `items` are (product, quantity, unit price), `taxes` (name, jurisdiction,
-    rate, amount); the totals follow from them as checkout computes them."""
+    rate, amount); the totals follow from them as checkout computes them. `promo_code` names
+    the (new) code that gave the `discount`."""
     subtotal = sum(quantity * price for _, quantity, price in items)
     tax = sum(amount for *_, amount in taxes)
+    promo = None
+    if promo_code is not None:
+        promo = PromoCode(code=promo_code, amount_off=discount, currency=currency)
+        session.add(promo)
+        session.flush()
     order = Order(
+        user_id=user.id if user else None,
+        promo_code_id=promo.id if promo else None,
         status=status,
         currency=currency,
         subtotal_amount=subtotal,

@@ -48,7 +48,11 @@ def cart_link() -> rx.Component:
         rx.el.span(SessionState.cart_count, class_name="cart-count", aria_hidden="true"),
         to="/cart",
         class_name="nav-link cart-link",
-        aria_label=f"Cart, {SessionState.cart_count} items",
+        aria_label=rx.cond(
+            SessionState.cart_count == 1,
+            "Cart, 1 item",
+            f"Cart, {SessionState.cart_count} items",
+        ),
     )
 
 

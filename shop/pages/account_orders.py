@@ -9,7 +9,6 @@ else's order number shows the same "not found" as a number that does not exist. 
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
 import reflex as rx
@@ -19,7 +18,7 @@ from shop.models import Order, OrderStatus
 from shop.services import orders as order_service
 from shop.services.errors import NotFound
 from shop.services.money import format_money
-from shop.services.tax import format_rate
+from shop.services.tax import tax_line_label
 from shop.state.buyer import READ_OWN_ORDERS, BuyerState
 from shop.state.catalog_data import in_session
 
@@ -82,7 +81,7 @@ def order_view(session: Any, user_id: int, reference: str) -> dict[str, Any] | N
     ]
     taxes = [
         {
-            "label": f"{tax.name} ({format_rate(Decimal(tax.rate))}, {tax.jurisdiction})",
+            "label": tax_line_label(name=tax.name, rate=tax.rate, jurisdiction=tax.jurisdiction),
             "amount": money(tax.amount),
         }
         for tax in detail.tax_lines

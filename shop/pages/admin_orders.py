@@ -28,6 +28,7 @@ from shop.components.layout import link
 from shop.services import backoffice, ids, refunds
 from shop.services.errors import ShopError
 from shop.services.money import format_money
+from shop.services.tax import tax_line_label
 from shop.state.catalog_data import in_session
 from shop.state.staff import StaffState
 
@@ -304,7 +305,8 @@ def _overview_data(view: backoffice.OrderOverview) -> dict[str, Any]:
             "customer_href": f"/admin/customers/{order.user_id}" if order.user_id else "",
             "payment_intent": order.stripe_payment_intent_id or "—",
             "subtotal": money(order.subtotal_amount),
-            "discount": money(order.discount_amount) if order.discount_amount else "",
+            "discount_label": f"Discount ({view.promo_code})" if view.promo_code else "Discount",
+            "discount": money(-order.discount_amount) if order.discount_amount else "",
             "tax": money(order.tax_amount),
             "total": money(order.total_amount),
             "refunded": money(view.refunded_total),
@@ -313,6 +315,13 @@ def _overview_data(view: backoffice.OrderOverview) -> dict[str, Any]:
             "paid": when(order.paid_at),
             "payment_error": order.payment_error or "",
         },
+        "taxes": [
+            {
+                "label": tax_line_label(name=t.name, rate=t.rate, jurisdiction=t.jurisdiction),
+                "amount": money(t.amount),
+            }
+            for t in view.tax_lines
+        ],
         "refundable": view.refundable,
         "paid": order.fulfilled_at is not None,
         "items": [
@@ -363,6 +372,7 @@ def _overview_data(view: backoffice.OrderOverview) -> dict[str, Any]:
 class AdminOrderState(StaffState):
     order: dict[str, str] = {}
     items: list[dict[str, str]] = []
+    taxes: list[dict[str, str]] = []
     refund_rows: list[dict[str, str]] = []
     grants: list[dict[str, str]] = []
     timeline: list[dict[str, str]] = []
@@ -396,6 +406,7 @@ class AdminOrderState(StaffState):
             return
         self.order = data["order"]
         self.items = data["items"]
+        self.taxes = data["taxes"]
         self.refund_rows = data["refunds"]
         self.grants = data["grants"]
         self.timeline = data["timeline"]
@@ -508,7 +519,7 @@ class AdminOrderState(StaffState):
 def _facts() -> rx.Component:
     o = AdminOrderState.order
 
-    def fact(label: str, value: Any) -> list[rx.Component]:
+    def fact(label: Any, value: Any) -> list[rx.Component]:
         return [rx.el.dt(label), rx.el.dd(value)]
 
     return rx.el.dl(
@@ -521,7 +532,16 @@ def _facts() -> rx.Component:
         *fact("Paid", o["paid"]),
         *fact("Stripe PaymentIntent", rx.el.code(o["payment_intent"])),
         *fact("Subtotal", o["subtotal"]),
-        *fact("Tax", o["tax"]),
+        rx.cond(o["discount"] != "", rx.fragment(*fact(o["discount_label"], o["discount"]))),
+        # Each tax on its own line, as on the receipt; an order taxed nothing still says so.
+        rx.cond(
+            AdminOrderState.taxes.length() > 0,  # type: ignore[attr-defined]
+            rx.foreach(
+                AdminOrderState.taxes,
+                lambda tax: rx.fragment(*fact(tax["label"], tax["amount"])),
+            ),
+            rx.fragment(*fact("Tax", o["tax"])),
+        ),
         *fact("Total", o["total"]),
         *fact("Refunded", o["refunded"]),
         class_name="admin-facts",

@@ -22,6 +22,7 @@ from shop.models import (
     OrderStatus,
     OrderTaxLine,
     ProductFile,
+    PromoCode,
     Refund,
     User,
     UserSession,
@@ -84,6 +85,7 @@ class OrderOverview:
     customer_email: str | None
     items: list[OrderItem]
     tax_lines: list[OrderTaxLine]
+    promo_code: str | None  # the code whose discount the order carries
     refunds: list[Refund]
     refunded_total: int
     refundable: int
@@ -232,6 +234,7 @@ def order_overview(*, session: Session, reference: str | int) -> OrderOverview:
     emails = session.exec(
         select(OrderEmail).where(OrderEmail.order_id == order.id).order_by(col(OrderEmail.id))
     ).all()
+    promo = session.get(PromoCode, order.promo_code_id) if order.promo_code_id else None
     refunded = refunds.refunded_amount(session=session, order_id=order.id)
     refundable = (
         order.total_amount - refunded
@@ -243,6 +246,7 @@ def order_overview(*, session: Session, reference: str | int) -> OrderOverview:
         customer_email=user.email if user else None,
         items=list(items),
         tax_lines=list(taxes),
+        promo_code=promo.code if promo else None,
         refunds=refunds.refunds_of(session=session, order_id=order.id),
         refunded_total=refunded,
         refundable=max(refundable, 0),

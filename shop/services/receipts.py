@@ -16,7 +16,6 @@ import html
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import event, update
@@ -26,7 +25,7 @@ from shop.db import after_unlock, writer_turn
 from shop.models import Order, OrderEmail, OrderItem, OrderTaxLine, User, utcnow
 from shop.services import mail
 from shop.services.money import format_money
-from shop.services.tax import format_rate
+from shop.services.tax import tax_line_label
 from shop.settings import get_settings
 
 log = logging.getLogger("shop.receipts")
@@ -88,7 +87,7 @@ def receipt_figures(*, session: Session, order: Order) -> ReceiptFigures:
     if order.discount_amount:
         totals.append(("Discount", money(-order.discount_amount)))
     for tax in taxes:
-        label = f"{tax.name} {format_rate(Decimal(tax.rate))}"
+        label = tax_line_label(name=tax.name, rate=tax.rate)
         if tax.registration_number:
             label += f" (reg. {tax.registration_number})"
         totals.append((label, money(tax.amount)))

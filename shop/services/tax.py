@@ -60,6 +60,7 @@ __all__ = [
     "demo_registrations",
     "format_rate",
     "rates_in_force",
+    "tax_line_label",
 ]
 
 FEDERAL_JURISDICTION = COUNTRY
@@ -122,6 +123,13 @@ def format_rate(rate: Decimal) -> str:
     """`format_rate(Decimal("0.09975"))` → `"9.975%"`, for checkout lines and receipts."""
     percent = (rate * 100).normalize()
     return f"{percent:f}%"
+
+
+def tax_line_label(*, name: str, rate: Decimal | str, jurisdiction: str | None = None) -> str:
+    """`GST 5% (CA)`, `PST 7% (CA-BC)`: one tax line named the same way wherever an order is
+    shown (receipt, the customer's order page, the admin); without `jurisdiction`, `GST 5%`."""
+    label = f"{name} {format_rate(Decimal(rate))}"
+    return f"{label} ({jurisdiction})" if jurisdiction else label
 
 
 def allocate_discount(*, amounts: list[int], discount: int) -> list[int]:

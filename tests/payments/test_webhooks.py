@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
 import stripe
+from sqlalchemy import text
 
+from shop import db
 from shop.services import reconciliation, stripe_api
 from shop.settings import get_settings
 from tests.payments.conftest import Customer, Shop, sign, wait_until
@@ -299,6 +304,68 @@ def test_database_down_during_a_webhook_answers_5xx_and_the_retry_fulfils(
     wait_until(lambda: shop.order(body["order_id"]).status == "paid", timeout=30)
     assert shop.grant_count(body["order_id"]) == 1
     assert shop.inventory(product_id) == 1
+    assert shop.deliveries("payment_intent.succeeded")[-1]["http_status"] == 200
+
+
+@contextmanager
+def _locked_by_another_process(database_url: str) -> Iterator[None]:
+    """What a long migration or a backup does: SQLite's write lock taken from a connection of
+    its own, or on PostgreSQL the webhook events table locked against everyone."""
+    if database_url.startswith("sqlite"):
+        holder = sqlite3.connect(database_url.split("///", 1)[-1], isolation_level=None)
+        holder.execute("BEGIN EXCLUSIVE")
+        try:
+            yield
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+        return
+    with db.get_engine(database_url).connect() as connection:
+        connection.execute(text("LOCK TABLE webhook_events IN ACCESS EXCLUSIVE MODE"))
+        try:
+            yield
+        finally:
+            connection.rollback()
+
+
+def test_a_locked_database_answers_503_before_stripe_gives_up_and_a_later_delivery_fulfils_once(
+    shop: Shop, database_url: str
+):
+    # given a paid order whose webhooks the sandbox holds back
+    shop.control("webhooks/pause")
+    customer = shop.customer()
+    product_id = shop.product(files=1, inventory_count=2)
+    body = _order(shop, customer, product_id)
+    assert _pay_in_browser(body["payment_intent_id"]) == "succeeded"
+    payload = json.dumps(shop.stripe_event("payment_intent.succeeded", body["payment_intent_id"]))
+
+    # when its event arrives while another process holds the database locked
+    with _locked_by_another_process(database_url):
+        started = time.monotonic()
+        refused = shop.post_event(payload, sign(payload))
+        waited = time.monotonic() - started
+
+    # then the answer is 503 `unavailable`, well within the ~10 s Stripe waits (it took two
+    # 10 s busy timeouts, 20 s, before), and nothing was stored or fulfilled
+    assert refused.status_code == 503, refused.text
+    assert refused.json()["error"]["code"] == "unavailable"
+    assert waited < 8, f"answered after {waited:.1f} s"
+    assert shop.event_rows("payment_intent.succeeded") == 0
+    assert shop.order(body["order_id"]).status == "pending"
+
+    # when Stripe delivers it again once the lock is gone, and the sandbox's copy follows
+    again = shop.post_event(payload, sign(payload))
+    shop.control("webhooks/resume")
+    shop.flush_webhooks()
+
+    # then the order is fulfilled, once
+    assert again.status_code == 200, again.text
+    assert again.json()["duplicate"] is False
+    assert shop.order(body["order_id"]).status == "paid"
+    assert shop.grant_count(body["order_id"]) == 1
+    assert shop.inventory(product_id) == 1
+    assert shop.receipt_rows(body["order_id"]) == 1
+    assert shop.event_rows("payment_intent.succeeded") == 1
     assert shop.deliveries("payment_intent.succeeded")[-1]["http_status"] == 200
 
 

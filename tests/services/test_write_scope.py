@@ -122,3 +122,30 @@ def test_a_write_outside_the_scope_takes_its_turn_on_sqlite_only(shop_env: Path,
     else:
         # then on PostgreSQL, which locks rows and not the database, nobody waited
         assert order == ["outside", "scope"]
+
+
+def _waits(raw: object, sqlite: bool) -> str:
+    """The lock wait a DBAPI connection has now, outside any transaction of the test's."""
+    statement = "PRAGMA busy_timeout" if sqlite else "SHOW lock_timeout"
+    value = str(raw.execute(statement).fetchone()[0])  # type: ignore[attr-defined]
+    if not sqlite:
+        raw.rollback()  # type: ignore[attr-defined]
+    return value
+
+
+def test_a_shorter_lock_wait_lasts_for_that_write_scope_only(shop_env: Path, database_url: str):
+    sqlite = db.get_engine(database_url).dialect.name == "sqlite"
+    # when a write scope asks to wait at most 1.234 s for locks
+    with db.write_scope(database_url, lock_timeout_ms=1234) as session:
+        raw = session.connection().connection.dbapi_connection
+        inside = (
+            _waits(raw, sqlite)
+            if sqlite
+            else session.connection().exec_driver_sql("SHOW lock_timeout").scalar()
+        )
+        _store(session, "evt_short_wait")
+    # then it waited that long inside, and its connection is back in the pool with the app's wait
+    assert inside == ("1234" if sqlite else "1234ms")
+    assert _waits(raw, sqlite) == (str(db.SQLITE_BUSY_TIMEOUT_MS) if sqlite else "0")
+    with db.session_scope(database_url) as session:
+        assert session.exec(select(func.count()).select_from(WebhookEvent)).one() == 1

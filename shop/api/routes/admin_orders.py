@@ -70,7 +70,8 @@ class OrderPageOut(BaseModel):
 
 class TaxLineOut(BaseModel):
     name: str
-    rate: str
+    jurisdiction: str = Field(description='"CA" for the federal GST, "CA-ON" etc. for a province')
+    rate: str = Field(description='a fraction as decimal text: "0.13" is 13 %')
     amount: int
 
 
@@ -116,6 +117,7 @@ class EmailOut(BaseModel):
 class OrderDetailOut(OrderRowOut):
     subtotal: int
     discount: int
+    promo_code: str | None = Field(description="the code that gave the discount, if any")
     tax: int
     tax_lines: list[TaxLineOut]
     items: list[OrderItemOut]
@@ -302,9 +304,11 @@ def get_order(reference: OrderReference, staff: OrderReader) -> OrderDetailOut:
             **_fields(row),
             subtotal=order.subtotal_amount,
             discount=order.discount_amount,
+            promo_code=view.promo_code,
             tax=order.tax_amount,
             tax_lines=[
-                TaxLineOut(name=t.name, rate=t.rate, amount=t.amount) for t in view.tax_lines
+                TaxLineOut(name=t.name, jurisdiction=t.jurisdiction, rate=t.rate, amount=t.amount)
+                for t in view.tax_lines
             ],
             items=[OrderItemOut.of(i) for i in view.items],
             payment_error=order.payment_error,

@@ -14,7 +14,7 @@ from starlette.concurrency import run_in_threadpool
 
 from shop.api.errors import ErrorOut, error_response
 from shop.api.middleware import body_limit
-from shop.db import get_engine, run_deferred, write_scope
+from shop.db import database_unavailable, get_engine, run_deferred, write_scope
 from shop.services import webhooks
 
 router = APIRouter(tags=["webhooks"])
@@ -22,6 +22,10 @@ log = logging.getLogger("shop.api.webhooks")
 
 # Stripe's events are at most a few hundred KB; this leaves room whatever API_MAX_BODY_BYTES is.
 STRIPE_EVENT_MAX_BYTES = 2 * 1024 * 1024
+# Stripe counts a delivery as failed when no answer came within about 10 s. Waiting less than
+# that for a locked database (the app waits SQLITE_BUSY_TIMEOUT_MS) lets the 503 reach Stripe,
+# which retries, and frees the delivery's turn for the next one.
+WEBHOOK_LOCK_TIMEOUT_MS = 3_500
 
 
 class WebhookAck(BaseModel):
@@ -139,23 +143,35 @@ def receive(
     except webhooks.WebhookRejected as exc:
         return error_response(400, "invalid_webhook", str(exc))
     try:
-        with write_scope(deferred=deferred) as session:
+        with write_scope(deferred=deferred, lock_timeout_ms=WEBHOOK_LOCK_TIMEOUT_MS) as session:
             outcome = webhooks.receive_event(session=session, event=event)
     except webhooks.WebhookRejected as exc:  # an object no retry can make processable
         log.warning("refused a malformed webhook event", extra={"event_id": event.id})
         return error_response(400, "invalid_webhook", str(exc))
     except Exception as exc:
+        if database_unavailable(exc):
+            # Writing the failure down would wait for the same lock or connection again.
+            log.warning(
+                "database unavailable for a webhook event: %s",
+                exc.__class__.__name__,
+                extra={"event_id": event.id},
+            )
+            return _unavailable()
         log.exception("receiving a webhook event failed", extra={"event_id": event.id})
         try:
-            with write_scope(deferred=deferred) as session:
+            with write_scope(deferred=deferred, lock_timeout_ms=WEBHOOK_LOCK_TIMEOUT_MS) as session:
                 webhooks.record_failure(
                     session=session, event=event, error=f"{type(exc).__name__}: {exc}"
                 )
         except Exception:
             log.exception("could not store a webhook event", extra={"event_id": event.id})
-            return error_response(503, "unavailable", "The event could not be stored; retry later.")
+            return _unavailable()
         return error_response(500, "processing_failed", "The event will be processed on retry.")
     return _answer(outcome.event_id, handled=outcome.handled, duplicate=outcome.already_processed)
+
+
+def _unavailable() -> JSONResponse:
+    return error_response(503, "unavailable", "The event could not be stored; retry later.")
 
 
 def _answer(event_id: str, *, handled: bool, duplicate: bool) -> JSONResponse:

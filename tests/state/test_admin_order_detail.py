@@ -1,0 +1,84 @@
+"""/admin/orders/[number]: staff see the order's money as the customer's receipt shows it,
+subtotal, discount with its code, each tax line with its rate and jurisdiction, and total."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlmodel import Session
+
+from shop.models import Order, utcnow
+from shop.pages.account_orders import AccountOrderState
+from shop.pages.admin_orders import AdminOrderState
+from shop.services.auth import SESSION_COOKIE
+from tests.factories import make_order, make_product, make_user, sign_in_as
+from tests.state.harness import page_state, run
+
+
+def _cookie(session: Session, user) -> str:
+    return f"{SESSION_COOKIE}={sign_in_as(session, user).session_token}"
+
+
+def _discounted_order_in_british_columbia(session: Session, buyer) -> Order:
+    """$24.00 less a $2.00 code, then GST 5 % and PST 7 % of $22.00: $1.10 + $1.54."""
+    sketchbook = make_product(session, name="Harbour Sketchbook")
+    return make_order(
+        session,
+        user=buyer,
+        paid_at=utcnow() - timedelta(hours=1),
+        items=[(sketchbook, 2, 1200)],
+        discount=200,
+        promo_code="SAVE2",
+        taxes=(("GST", "CA", "0.05", 110), ("PST", "CA-BC", "0.07", 154)),
+    )
+
+
+def test_staff_see_subtotal_discount_each_tax_line_and_total(session: Session):
+    # given a paid order with a promo code, GST and PST, and a support agent
+    buyer = make_user(session, roles=("customer",))
+    order = _discounted_order_in_british_columbia(session, buyer)
+    support = make_user(session, roles=("support",))
+    cookie = _cookie(session, support)
+    session.commit()
+
+    # when support opens the order
+    state = page_state(AdminOrderState, url=f"/admin/orders/{order.number}", cookie=cookie)
+    run(state.load())
+
+    # then the discount names its code, each tax has its own line, and they add up to the total
+    assert state.found
+    shown = {key: state.order[key] for key in ("subtotal", "discount_label", "discount", "total")}
+    assert shown == {
+        "subtotal": "$24.00 CAD",
+        "discount_label": "Discount (SAVE2)",
+        "discount": "-$2.00 CAD",
+        "total": "$24.64 CAD",
+    }
+    assert state.taxes == [
+        {"label": "GST 5% (CA)", "amount": "$1.10 CAD"},
+        {"label": "PST 7% (CA-BC)", "amount": "$1.54 CAD"},
+    ]
+
+    # and the customer's own order page names the taxes the same way
+    mine = page_state(
+        AccountOrderState, url=f"/account/orders/{order.number}", cookie=_cookie(session, buyer)
+    )
+    session.commit()
+    run(mine.load())
+    assert mine.taxes == state.taxes
+
+
+def test_an_order_without_discount_or_tax_shows_neither(session: Session):
+    # given an order from abroad: no promo code, no Canadian tax
+    presets = make_product(session, name="Aurora Presets")
+    order = make_order(session, paid_at=utcnow(), items=[(presets, 1, 4000)])
+    cookie = _cookie(session, make_user(session, roles=("support",)))
+    session.commit()
+
+    # when support opens it
+    state = page_state(AdminOrderState, url=f"/admin/orders/{order.number}", cookie=cookie)
+    run(state.load())
+
+    # then there is no discount and no tax line, and the total is the subtotal
+    assert (state.order["discount"], state.taxes) == ("", [])
+    assert (state.order["tax"], state.order["total"]) == ("$0.00 CAD", "$40.00 CAD")
