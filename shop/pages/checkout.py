@@ -30,7 +30,7 @@ from shop.services import downloads, orders, payments
 from shop.services.countries import country_names
 from shop.services.errors import ShopError
 from shop.services.money import format_money
-from shop.services.tax import format_rate
+from shop.services.tax import tax_line_label
 from shop.services.tax_rates import PROVINCES
 from shop.settings import get_settings
 from shop.state.buyer import READ_ALL_ORDERS, READ_OWN_DOWNLOADS, READ_OWN_ORDERS, BuyerState
@@ -126,7 +126,7 @@ class CheckoutState(BuyerState):
         self.discount = format_money(-quote.discount, quote.currency) if quote.discount else ""
         self.tax_lines = [
             {
-                "label": f"{t.name} {format_rate(t.rate)}",
+                "label": tax_line_label(name=t.name, rate=t.rate),
                 "amount": format_money(t.amount, quote.currency),
             }
             for t in quote.tax_lines
