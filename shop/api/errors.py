@@ -72,7 +72,14 @@ class BodyTooLarge(StarletteHTTPException):
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ShopError)
     async def shop_error(_request: Request, exc: ShopError) -> JSONResponse:
-        return error_response(exc.status_code, exc.code, exc.message, field=exc.field)
+        details = (
+            [{"field": p.field, "message": p.message} for p in exc.problems]
+            if exc.problems and exc.status_code == 422
+            else None
+        )
+        return error_response(
+            exc.status_code, exc.code, exc.message, field=exc.field, details=details
+        )
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:

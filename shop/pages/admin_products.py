@@ -14,6 +14,7 @@ size limits while reading; the HttpOnly session cookie authenticates), then clic
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterable
 from typing import Any
 
 import reflex as rx
@@ -23,7 +24,7 @@ from shop.components.layout import link
 from shop.db import session_scope
 from shop.services import catalog, catalog_sync, ids, products_admin
 from shop.services.auth import CurrentUser
-from shop.services.errors import NotFound, ShopError
+from shop.services.errors import NotFound, Problem, ShopError
 from shop.services.markdown import render_description_html
 from shop.services.money import format_money
 from shop.services.product_form import LABELS, form_field, form_values, humanize, parse_form
@@ -409,6 +410,24 @@ def _save(
         return product.id or 0, product.sync_status != "synced"
 
 
+def _check(product_id: int, fields: dict[str, Any]) -> tuple[Problem, ...]:
+    try:
+        with session_scope() as session:
+            return products_admin.check_product(
+                session=session, product_id=product_id or None, fields=fields
+            )
+    except ShopError as exc:  # the product was deleted meanwhile
+        return (Problem("", exc.message),)
+
+
+def _form_errors(problems: Iterable[Problem]) -> dict[str, str]:
+    """The service's problems next to the form boxes they belong to (the first one per box)."""
+    errors: dict[str, str] = {}
+    for problem in problems:
+        errors.setdefault(form_field(problem.field), humanize(problem.message, problem.field))
+    return errors
+
+
 def _archive(product_id: int, actor: CurrentUser, ip: str | None) -> catalog_sync.SyncOutcome:
     with session_scope() as session:
         products_admin.archive_product(session=session, product_id=product_id, actor=actor, ip=ip)
@@ -535,7 +554,9 @@ class AdminProductEditState(StaffState):
             str(parsed.fields.get("description", ""))[: products_admin.DESCRIPTION_MAX]
         )
         if parsed.errors:
-            self.errors = parsed.errors
+            # The product rules' problems too, so every box at fault is marked in one go.
+            problems = await asyncio.to_thread(_check, self.product_id, parsed.fields)
+            self.errors = {**_form_errors(problems), **parsed.errors}
             self._say("Please correct the marked fields.", error=True)
             return
         self.errors = {}
@@ -547,12 +568,14 @@ class AdminProductEditState(StaffState):
                 _save, self.product_id, parsed.fields, user, self._ip()
             )
         except ShopError as exc:
-            name = form_field(exc.field)
-            self.errors = {name: humanize(exc.message, exc.field)}
+            self.errors = _form_errors(exc.problems or (Problem(exc.field or "", exc.message),))
+            marked = [name for name in self.errors if name != "form"]
             self._say(
-                "Not saved: please correct the marked field."
-                if name != "form"
-                else f"Not saved: {exc.message}",
+                f"Not saved: {exc.message}"
+                if not marked
+                else "Not saved: please correct the marked field."
+                if len(marked) == 1
+                else "Not saved: please correct the marked fields.",
                 error=True,
             )
             return
@@ -691,7 +714,8 @@ def product_form() -> rx.Component:
                 rx.el.h2("Preview", class_name="field-hint"),
                 rx.html(s.preview_html, class_name="markdown-preview"),
                 class_name="admin-preview",
-                aria_label="Description preview",
+                # No "Description" in its name: finding that box by its label must not find this.
+                aria_label="Preview",
                 role="region",
             ),
             class_name="admin-fieldset",

@@ -13,6 +13,8 @@ Rules (the admin UI and the REST API both come here):
 - `category` by slug or id, or None. SEO title ≤ 70 and description ≤ 160 characters (what
   search engines show). `inventory_count` None = unlimited, else ≥ 0 (0 = sold out).
   `download_limit` (1-1000) and `download_days` (1-3650): None = the shop defaults from settings.
+- Every field is checked before refusing: one InvalidInput lists all problems (`problems`,
+  the API's 422 `details`); a taken slug on its own stays a 409.
 - Delete only when no order or subscription refers to the product; otherwise it is archived
   and the answer says so. Every change goes through `catalog_changed` (audit + cache bump) and
   marks the product for Stripe sync (`sync_status="pending"`).
@@ -21,7 +23,7 @@ Rules (the admin UI and the REST API both come here):
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -36,7 +38,7 @@ from shop.services.audit import Actor
 from shop.services.catalog import decode_cursor, encode_cursor
 from shop.services.catalog_events import after_commit, catalog_changed
 from shop.services.categories import get_category
-from shop.services.errors import Conflict, InvalidInput, NotFound
+from shop.services.errors import Conflict, InvalidInput, NotFound, Problem, ShopError, refusal
 from shop.services.money import is_currency
 from shop.services.slugs import slug_problem, slugify
 from shop.settings import get_settings
@@ -231,17 +233,16 @@ def _free_slug(session: Session, name: str, *, except_id: int | None) -> str:
     return slug
 
 
-def _apply(session: Session, product: Product, fields: Mapping[str, Any]) -> dict[str, Any]:
-    """Validate and set `fields` on `product`; returns {field: (old, new)} of what changed."""
-    unknown = set(fields) - EDITABLE_FIELDS
-    if unknown:
-        name = sorted(unknown)[0]
-        raise InvalidInput(f"{name} cannot be set here.", field=name)
-    before = {name: getattr(product, name, None) for name in EDITABLE_FIELDS}
-    before["category"] = product.category_id
+# Checks one field of `fields` (when present) and sets it on the product, or raises.
+Setter = Callable[[Session, Product, Mapping[str, Any]], None]
 
+
+def _set_name(session: Session, product: Product, fields: Mapping[str, Any]) -> None:
     if "name" in fields:
         product.name = _text(fields["name"], field="name", max_length=NAME_MAX, required=True) or ""
+
+
+def _set_slug(session: Session, product: Product, fields: Mapping[str, Any]) -> None:
     if "slug" in fields and fields["slug"] not in (None, ""):
         slug = fields["slug"]
         if not isinstance(slug, str):
@@ -256,6 +257,9 @@ def _apply(session: Session, product: Product, fields: Mapping[str, Any]) -> dic
             product.slug = slug
     elif not product.slug:
         product.slug = _free_slug(session, product.name, except_id=product.id)
+
+
+def _set_description(session: Session, product: Product, fields: Mapping[str, Any]) -> None:
     if "description" in fields:
         description = fields["description"] if fields["description"] is not None else ""
         if not isinstance(description, str):
@@ -266,6 +270,9 @@ def _apply(session: Session, product: Product, fields: Mapping[str, Any]) -> dic
                 field="description",
             )
         product.description = description.strip()
+
+
+def _set_price(session: Session, product: Product, fields: Mapping[str, Any]) -> None:
     if "price_amount" in fields:
         product.price_amount = (
             _int(
@@ -277,6 +284,9 @@ def _apply(session: Session, product: Product, fields: Mapping[str, Any]) -> dic
             )
             or 0
         )
+
+
+def _set_currency(session: Session, product: Product, fields: Mapping[str, Any]) -> None:
     if "currency" in fields:
         currency = fields["currency"]
         if not isinstance(currency, str) or not is_currency(currency.strip()):
@@ -285,22 +295,34 @@ def _apply(session: Session, product: Product, fields: Mapping[str, Any]) -> dic
                 field="price.currency",
             )
         product.currency = currency.strip().lower()
+
+
+def _set_kind(session: Session, product: Product, fields: Mapping[str, Any]) -> None:
     if "kind" in fields:
         kinds = {k.value for k in ProductKind}
         if fields["kind"] not in kinds:
             raise InvalidInput("kind must be 'one_time' or 'subscription'.", field="kind")
         product.kind = fields["kind"]
+
+
+def _set_interval(session: Session, product: Product, fields: Mapping[str, Any]) -> None:
     if "interval" in fields:
         intervals = {i.value for i in BillingInterval}
         if fields["interval"] is not None and fields["interval"] not in intervals:
             raise InvalidInput("interval must be 'month' or 'year'.", field="interval")
         product.interval = fields["interval"]
+
+
+def _match_kind_and_interval(session: Session, product: Product, fields: Mapping[str, Any]) -> None:
     if product.kind == ProductKind.SUBSCRIPTION.value and product.interval is None:
         raise InvalidInput("A subscription needs an interval: 'month' or 'year'.", field="interval")
     if product.kind == ProductKind.ONE_TIME.value and product.interval is not None:
         if "interval" in fields:
             raise InvalidInput("A one-time product has no interval.", field="interval")
         product.interval = None
+
+
+def _set_category(session: Session, product: Product, fields: Mapping[str, Any]) -> None:
     if "category" in fields:
         value = fields["category"]
         if value is None or value == "":
@@ -312,12 +334,21 @@ def _apply(session: Session, product: Product, fields: Mapping[str, Any]) -> dic
                 product.category_id = get_category(session=session, id_or_slug=value).id
             except NotFound as exc:
                 raise InvalidInput(f"No category {value!r}.", field="category") from exc
+
+
+def _set_seo_title(session: Session, product: Product, fields: Mapping[str, Any]) -> None:
     if "seo_title" in fields:
         product.seo_title = _text(fields["seo_title"], field="seo_title", max_length=SEO_TITLE_MAX)
+
+
+def _set_seo_description(session: Session, product: Product, fields: Mapping[str, Any]) -> None:
     if "seo_description" in fields:
         product.seo_description = _text(
             fields["seo_description"], field="seo_description", max_length=SEO_DESCRIPTION_MAX
         )
+
+
+def _set_inventory(session: Session, product: Product, fields: Mapping[str, Any]) -> None:
     if "inventory_count" in fields:
         product.inventory_count = _int(
             fields["inventory_count"],
@@ -326,6 +357,9 @@ def _apply(session: Session, product: Product, fields: Mapping[str, Any]) -> dic
             high=INVENTORY_MAX,
             nullable=True,
         )
+
+
+def _set_download_limit(session: Session, product: Product, fields: Mapping[str, Any]) -> None:
     if "download_limit" in fields:
         product.download_limit = _int(
             fields["download_limit"],
@@ -334,6 +368,9 @@ def _apply(session: Session, product: Product, fields: Mapping[str, Any]) -> dic
             high=DOWNLOAD_LIMIT_MAX,
             nullable=True,
         )
+
+
+def _set_download_days(session: Session, product: Product, fields: Mapping[str, Any]) -> None:
     if "download_days" in fields:
         product.download_days = _int(
             fields["download_days"],
@@ -342,10 +379,59 @@ def _apply(session: Session, product: Product, fields: Mapping[str, Any]) -> dic
             high=DOWNLOAD_DAYS_MAX,
             nullable=True,
         )
-    for flag in ("is_active", "is_featured", "is_tax_exempt"):
+
+
+def _flag_setter(flag: str) -> Setter:
+    def set_flag(session: Session, product: Product, fields: Mapping[str, Any]) -> None:
         if flag in fields:
             setattr(product, flag, _bool(fields[flag], field=flag))
 
+    return set_flag
+
+
+# In the order the admin form shows the fields, so problems are listed top to bottom.
+_SETTERS: list[Setter] = [
+    _set_name,
+    _set_slug,
+    _set_description,
+    _set_price,
+    _set_currency,
+    _set_kind,
+    _set_interval,
+    _match_kind_and_interval,
+    _set_category,
+    _set_seo_title,
+    _set_seo_description,
+    _set_inventory,
+    _set_download_limit,
+    _set_download_days,
+    *(_flag_setter(flag) for flag in ("is_active", "is_featured", "is_tax_exempt")),
+]
+
+
+def _apply(session: Session, product: Product, fields: Mapping[str, Any]) -> dict[str, Any]:
+    """Validate and set `fields` on `product`; returns {field: [old, new]} of what changed.
+
+    Every field is checked before anything is refused, so whoever sent them learns of all
+    their problems at once (`errors.refusal`) instead of one per attempt."""
+    before = {name: getattr(product, name, None) for name in EDITABLE_FIELDS}
+    before["category"] = product.category_id
+    found: list[ShopError] = [
+        InvalidInput(f"{name} cannot be set here.", field=name)
+        for name in sorted(set(fields) - EDITABLE_FIELDS)
+    ]
+    for setter in _SETTERS:
+        # Whether kind and interval agree means nothing when either of them is invalid.
+        if setter is _match_kind_and_interval and any(
+            e.field in ("kind", "interval") for e in found
+        ):
+            continue
+        try:
+            setter(session, product, fields)
+        except (InvalidInput, Conflict) as exc:
+            found.append(exc)
+    if found:
+        raise refusal(found)
     after = {name: getattr(product, name, None) for name in EDITABLE_FIELDS}
     after["category"] = product.category_id
     return {name: [before[name], after[name]] for name in after if before[name] != after[name]}
@@ -380,14 +466,8 @@ def create_product(
     ip: str | None = None,
 ) -> Product:
     """A new product from `fields` (see the module doc); name and price are required."""
-    for required, field in (("name", "name"), ("price_amount", "price.amount")):
-        if fields.get(required) is None:
-            raise InvalidInput(f"{field} is required.", field=field)
     product = Product(name="", slug="", price_amount=0)
-    values = dict(fields)
-    if not values.get("slug"):
-        values.pop("slug", None)
-    _apply(session, product, values)
+    _apply(session, product, _new_product_fields(fields))
     _mark_for_sync(product)
     session.add(product)
     _flush_product(session, product)
@@ -400,6 +480,35 @@ def create_product(
         details={"slug": product.slug, "name": product.name},
     )
     return product
+
+
+def _new_product_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
+    # A missing name or price is then refused by _apply together with any other problem.
+    values = {"name": None, "price_amount": None, **fields}
+    if not values.get("slug"):
+        values.pop("slug", None)
+    return values
+
+
+def check_product(
+    *, session: Session, product_id: int | None, fields: Mapping[str, Any]
+) -> tuple[Problem, ...]:
+    """What `create_product` (product_id None) or `update_product` would refuse in `fields`,
+    writing nothing: for a form that found problems of its own and shows all of them at once."""
+    if product_id:
+        stored = get_product(session=session, product_id=product_id)
+        # A copy outside the session, so the checks' queries cannot flush half-set fields.
+        product = Product(**stored.model_dump())
+        values = dict(fields)
+    else:
+        product = Product(name="", slug="", price_amount=0)
+        values = _new_product_fields(fields)
+    try:
+        with session.no_autoflush:
+            _apply(session, product, values)
+    except ShopError as exc:
+        return exc.problems
+    return ()
 
 
 def update_product(

@@ -157,6 +157,46 @@ def test_invalid_input_is_422_naming_the_field_and_changes_nothing(
     }
 
 
+def test_an_empty_product_is_422_listing_every_problem_and_naming_the_first(api_client, admin):
+    # when an admin posts a product with nothing in it
+    response = api_client.post("/api/products", json={}, headers=admin)
+    # then the 422 lists the missing name and price, and `field` is still the first of them
+    assert response.status_code == 422, response.text
+    error = response.json()["error"]
+    assert error["code"] == "invalid_input"
+    assert error["field"] == "name"
+    assert error["details"] == [
+        {"field": "name", "message": "name is required."},
+        {"field": "price.amount", "message": "price.amount is required."},
+    ]
+    assert api_client.get("/api/admin/products", headers=admin).json()["items"] == []
+
+
+def test_an_edit_breaking_several_fields_is_422_listing_each(api_client, admin):
+    # given a product
+    created = _new_product(api_client, admin)
+    # when an edit empties the name, asks for a free price and a negative stock
+    response = api_client.put(
+        f"/api/products/{created['id']}",
+        json={"name": "", "price": {"amount": 0}, "inventory_count": -2},
+        headers=admin,
+    )
+    # then every one of them is listed, and nothing changed
+    assert response.status_code == 422, response.text
+    error = response.json()["error"]
+    assert [problem["field"] for problem in error["details"]] == [
+        "name",
+        "price.amount",
+        "inventory_count",
+    ]
+    after = api_client.get(f"/api/admin/products/{created['id']}", headers=admin).json()
+    assert (after["name"], after["price"], after["inventory_count"]) == (
+        created["name"],
+        created["price"],
+        None,
+    )
+
+
 def test_a_product_in_a_made_up_currency_is_refused_and_not_created(api_client, admin):
     # given an admin
     # when a product is created in "ZZZ", three letters that are no ISO 4217 currency

@@ -178,6 +178,46 @@ def test_sign_in_by_json_merges_too(api_client: TestClient, session: Session):
     assert [line["product_id"] for line in cart["items"]] == [product.id]
 
 
+def test_creating_an_account_on_the_way_to_checkout_keeps_the_visitors_cart(
+    api_client: TestClient, session: Session
+):
+    # given a visitor whose anonymous cart holds two of one product and one of another
+    product, other = make_product(session), make_product(session)
+    session.commit()
+    api_client.post(
+        "/api/cart/items", json={"product_id": product.id, "quantity": 2}, headers=SAME_ORIGIN
+    ).raise_for_status()
+    api_client.post(
+        "/api/cart/items", json={"product_id": other.id}, headers=SAME_ORIGIN
+    ).raise_for_status()
+    # when they create an account with the sign-up form, sent from /login?next=/checkout
+    response = api_client.post(
+        "/api/auth/register/form",
+        data={
+            "email": "newcomer@example.com",
+            "password": "velvet canoe harbour",
+            "next": "/checkout",
+        },
+        headers=SAME_ORIGIN,
+        follow_redirects=False,
+    )
+    # then they reach checkout signed in, with the cart cookie dropped as after sign-in
+    assert response.status_code == 303, response.text
+    assert response.headers["location"] == "/checkout"
+    assert "Max-Age=0" in _cart_cookie_header(response)
+    assert api_client.cookies.get(CART_COOKIE) is None
+    # and the new account's cart holds both lines
+    cart = api_client.get("/api/cart").json()
+    assert {line["product_id"]: line["quantity"] for line in cart["items"]} == {
+        product.id: 2,
+        other.id: 1,
+    }
+    session.expire_all()
+    carts = session.exec(select(Cart)).all()
+    assert len(carts) == 1
+    assert carts[0].token_hash is None
+
+
 def test_the_add_to_cart_form_sets_the_cookie_and_returns_to_the_page(
     api_client: TestClient, session: Session
 ):

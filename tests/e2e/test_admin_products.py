@@ -72,9 +72,20 @@ def test_admin_creates_a_product_with_image_and_file_and_it_reaches_the_storefro
     expect(page.get_by_role("heading", level=1)).to_have_text("Products")
     name = f"Lakeside Field Guide {secrets.token_hex(2)}"
 
-    # when they start a product and type a price the form cannot read
+    # when they start a product
     page.get_by_role("link", name="New product").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("New product")
+    # (only the description box and "SEO description" are labelled with "Description")
+    expect(page.get_by_label("Description")).to_have_count(2)
+    # and press "Create product" before typing anything
+    page.get_by_role("button", name="Create product").click()
+    # then every box at fault is marked at once, each with its own message
+    expect(page.locator("#product-name-error")).to_have_text("Name must not be empty.")
+    expect(page.locator("#product-price-error")).to_have_text("Enter a price.")
+    expect(page.get_by_label("Name", exact=True)).to_have_attribute("aria-invalid", "true")
+    expect(page.get_by_label("Price", exact=True)).to_have_attribute("aria-invalid", "true")
+
+    # when they fill the form in but type a price the form cannot read
     page.get_by_label("Name", exact=True).fill(name)
     page.get_by_label("Description", exact=True).fill(
         "Maps of **twelve** lakes.\n\n<script>alert(1)</script>"
@@ -85,13 +96,14 @@ def test_admin_creates_a_product_with_image_and_file_and_it_reaches_the_storefro
     page.get_by_label("Inventory", exact=True).fill("5")
     page.get_by_label("Download period (days)", exact=True).fill("30")
     page.get_by_role("button", name="Create product").click()
-    # then the problem shows next to the price, and nothing was created
+    # then the problem shows next to the price only, and nothing was created
     expect(page.locator("#product-price-error")).to_have_text(
         "Enter the price in dollars, like 19.99."
     )
     expect(page.get_by_label("Price", exact=True)).to_have_attribute("aria-invalid", "true")
+    expect(page.locator("#product-name-error")).to_have_count(0)
     # and the Markdown preview is rendered, the script only as text
-    preview = page.get_by_role("region", name="Description preview")
+    preview = page.get_by_role("region", name="Preview", exact=True)
     expect(preview.locator("strong")).to_have_text("twelve")
     expect(preview.locator("script")).to_have_count(0)
 

@@ -74,6 +74,73 @@ def test_create_product_refuses_bad_input_naming_the_field(session: Session, fie
     assert session.exec(select(Product)).all() == []
 
 
+def test_every_problem_of_a_new_product_is_reported_at_once_in_form_order(session: Session):
+    # given a category and a product that already uses a slug
+    make_category(session, slug="brushes")
+    make_product(session, slug="taken")
+    # when a product is created with no name or price, a taken slug, a bad download period
+    # and a category that does not exist
+    with pytest.raises(InvalidInput) as refused:
+        products_admin.create_product(
+            session=session,
+            fields={"slug": "taken", "category": "missing", "download_days": 0},
+        )
+    # then one refusal lists them all, top to bottom as the form shows them
+    problems = [(p.field, p.message) for p in refused.value.problems]
+    assert problems == [
+        ("name", "name is required."),
+        ("slug", "Another product already uses the slug 'taken'."),
+        ("price.amount", "price.amount is required."),
+        ("category", "No category 'missing'."),
+        ("download_days", "download_days must be between 1 and 3,650."),
+    ]
+    # and the first one stays the error's field, for callers that show one problem
+    assert refused.value.field == "name"
+    assert refused.value.message.startswith("name is required. Another product")
+    assert [p.slug for p in session.exec(select(Product)).all()] == ["taken"]
+
+
+def test_an_update_with_several_bad_fields_lists_each_and_changes_nothing(session: Session):
+    # given a product
+    product = products_admin.create_product(session=session, fields=BASE)
+    session.commit()
+    # when an edit empties the name and breaks the SEO title and the stock
+    with pytest.raises(InvalidInput) as refused:
+        products_admin.update_product(
+            session=session,
+            product_id=product.id,
+            fields={"name": " ", "seo_title": "x" * 71, "inventory_count": -1, "kind": "gift"},
+        )
+    session.rollback()
+    # then each is named, and the product is as it was
+    assert [p.field for p in refused.value.problems] == [
+        "name",
+        "kind",
+        "seo_title",
+        "inventory_count",
+    ]
+    session.refresh(product)
+    assert (product.name, product.seo_title, product.inventory_count) == (BASE["name"], None, None)
+
+
+def test_checking_a_form_writes_nothing_and_finds_what_saving_would_refuse(session: Session):
+    # given a product
+    product = products_admin.create_product(session=session, fields=BASE)
+    session.commit()
+    # when fields with an empty name and a long SEO description are checked
+    fields = {"name": "", "seo_description": "y" * 161, "inventory_count": 3}
+    found = products_admin.check_product(session=session, product_id=product.id, fields=fields)
+    new = products_admin.check_product(session=session, product_id=None, fields={"name": "A"})
+    # then the problems are those a save would meet, and nothing changed
+    assert [p.field for p in found] == ["name", "seo_description"]
+    assert [p.field for p in new] == ["price.amount"]
+    assert products_admin.check_product(session=session, product_id=product.id, fields={}) == ()
+    session.commit()
+    session.refresh(product)
+    assert (product.name, product.inventory_count) == (BASE["name"], None)
+    assert len(session.exec(select(Product)).all()) == 1
+
+
 def test_free_products_are_refused_and_one_cent_is_accepted(session: Session):
     with pytest.raises(InvalidInput):
         products_admin.create_product(session=session, fields={**BASE, "price_amount": 0})

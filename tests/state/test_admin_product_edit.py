@@ -48,10 +48,7 @@ def _redirects(updates: list[Any]) -> list[str]:
     return paths
 
 
-def test_creating_a_product_moves_to_its_edit_page_and_a_second_submit_does_not_copy_it(
-    session: Session, shop_stripe: str
-):
-    # given an admin on /admin/products/new
+def _admin_on_the_new_product_page(session: Session) -> AdminProductEditState:
     admin = make_user(session, roles=("admin",))
     token = sign_in_as(session, admin).session_token
     session.commit()
@@ -59,6 +56,14 @@ def test_creating_a_product_moves_to_its_edit_page_and_a_second_submit_does_not_
         AdminProductEditState, url="/admin/products/new", cookie=f"{SESSION_COOKIE}={token}"
     )
     _updates(state.load())
+    return state
+
+
+def test_creating_a_product_moves_to_its_edit_page_and_a_second_submit_does_not_copy_it(
+    session: Session, shop_stripe: str
+):
+    # given an admin on /admin/products/new
+    state = _admin_on_the_new_product_page(session)
     # when the form is submitted, and submitted again before the browser has moved on
     first = _updates(state.save(FORM))
     second = _updates(state.save({**FORM, "price": "13.00"}))
@@ -68,3 +73,34 @@ def test_creating_a_product_moves_to_its_edit_page_and_a_second_submit_does_not_
     assert _redirects(first) == [f"/admin/products/{products[0].id}"]
     assert _redirects(second) == []
     assert state.product_id == products[0].id
+
+
+def test_an_empty_submit_marks_every_box_at_fault_at_once(session: Session, shop_stripe: str):
+    # given an admin on /admin/products/new
+    state = _admin_on_the_new_product_page(session)
+    # when the empty form is submitted with a download period the form cannot read
+    _updates(state.save({**FORM, "name": "", "price": "", "download_days": "ten"}))
+    # then the name, the price and the period are marked together, each next to its box
+    assert state.errors == {
+        "name": "Name must not be empty.",
+        "price": "Enter a price.",
+        "download_days": "Enter a whole number, or leave it empty for the shop default.",
+    }
+    assert state.message == "Please correct the marked fields."
+    assert session.exec(select(Product)).all() == []
+
+
+def test_problems_only_the_product_rules_find_are_all_marked_too(
+    session: Session, shop_stripe: str
+):
+    # given an admin on /admin/products/new
+    state = _admin_on_the_new_product_page(session)
+    # when the form reads fine but breaks two of the product rules
+    _updates(state.save({**FORM, "name": "  ", "seo_description": "z" * 161}))
+    # then both are marked, and nothing was created
+    assert state.errors == {
+        "name": "Name must not be empty.",
+        "seo_description": "SEO description must be at most 160 characters.",
+    }
+    assert state.message == "Not saved: please correct the marked fields."
+    assert session.exec(select(Product)).all() == []

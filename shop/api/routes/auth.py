@@ -232,7 +232,7 @@ def register_form(
     """For the plain HTML form on /register (the password never enters UI state).
 
     A new account is signed in at once: 303 to `next` (a local path, default /account) with
-    the session cookie. A refused password or malformed email: 303 back to
+    the session cookie, and the visitor's cart merged into it as at sign-in. A refused password or malformed email: 303 back to
     /register?error=CODE&field=FIELD. An address that already has an account gets what the
     service gives it (an email to the owner, no account, no error naming the address): 303
     to /login?notice=check_email. Whoever submits the form can tell that they were not
@@ -255,6 +255,8 @@ def register_form(
         return _see_other("/login", {"notice": "check_email", **back})
     response = _see_other(target)
     set_session_cookie(response, signed_in.session_token)
+    # Visitors often sign up on the way to checkout; their cart must come with them.
+    merge_at_sign_in(request, response, signed_in.user.id)
     return response
 
 
