@@ -14,7 +14,7 @@ SHOP_NAME = get_settings().shop_name
 
 class ProductState(rx.State):
     product: dict[str, str] = {}
-    paragraphs: list[str] = []
+    description_html: str = ""  # sanitised by shop/services/markdown.py
     loaded: bool = False
     found: bool = False
     added: bool = False  # back from the "Add to cart" form
@@ -43,7 +43,7 @@ class ProductState(rx.State):
             await catalog_data.in_session(lambda s: catalog_data.product(s, slug)) if slug else None
         )
         self.found = found is not None
-        self.product, self.paragraphs = found or ({}, [])
+        self.product, self.description_html = found or ({}, "")
         self.loaded = True
 
 
@@ -82,10 +82,7 @@ def details() -> rx.Component:
                     ProductState.sold_out,
                     rx.el.p("Sold out", class_name="sold-out-badge sold-out-notice"),
                 ),
-                rx.foreach(
-                    ProductState.paragraphs,
-                    lambda text: rx.el.p(text, class_name="product-description"),
-                ),
+                rx.html(ProductState.description_html, class_name="product-description"),
                 buy_box(),
                 rx.el.ul(
                     rx.cond(
@@ -121,7 +118,14 @@ def buy_box() -> rx.Component:
         rx.el.div(
             rx.cond(
                 ProductState.sold_out,
-                rx.el.button("Sold out", type="button", disabled=True, class_name="button"),
+                # Still the "Add to cart" control, named so, but disabled: it cannot be bought.
+                rx.el.button(
+                    "Sold out",
+                    type="button",
+                    disabled=True,
+                    aria_label="Add to cart — sold out",
+                    class_name="button",
+                ),
                 native_form(
                     rx.el.input(type="hidden", name="product_id", value=p["id"]),
                     rx.el.input(type="hidden", name="quantity", value="1"),

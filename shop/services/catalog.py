@@ -13,6 +13,7 @@ from sqlmodel import Session, col, select
 from shop.models import Category, Product
 from shop.services import ids
 from shop.services.errors import InvalidInput
+from shop.services.markdown import plain_text
 from shop.services.money import format_money
 
 DEFAULT_PAGE_SIZE = 12
@@ -63,7 +64,7 @@ class ProductPage:
 
 def _to_view(product: Product, category: Category | None) -> ProductView:
     assert product.id is not None
-    summary = " ".join(product.description.split())
+    summary = plain_text(product.description)
     return ProductView(
         id=product.id,
         slug=product.slug,

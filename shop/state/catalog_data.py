@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 
 from shop.db import session_scope
 from shop.services import catalog
+from shop.services.markdown import render_description_html
 from shop.state.site import product_card_data
 
 T = TypeVar("T")
@@ -54,13 +55,12 @@ def listing(
     }
 
 
-def product(session: Any, slug: str) -> tuple[dict[str, str], list[str]] | None:
-    """The product's display fields and its description paragraphs, or None."""
+def product(session: Any, slug: str) -> tuple[dict[str, str], str] | None:
+    """The product's display fields and its description as sanitised HTML, or None."""
     view = catalog.get_product(session=session, id_or_slug=slug)
     if view is None:
         return None
     data = product_card_data(view)
     data["kind"] = view.kind
     data["id"] = str(view.id)
-    paragraphs = [p.strip() for p in view.description.split("\n\n") if p.strip()]
-    return data, paragraphs
+    return data, render_description_html(view.description)

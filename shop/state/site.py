@@ -5,6 +5,7 @@ from __future__ import annotations
 import reflex as rx
 
 from shop.services.catalog import ProductView
+from shop.services.markdown import plain_text
 from shop.settings import get_settings
 
 _settings = get_settings()
@@ -19,7 +20,7 @@ class SiteState(rx.State):
 
 def product_card_data(product: ProductView) -> dict[str, str]:
     """The plain fields a product card renders (state vars must be serialisable)."""
-    summary = " ".join(product.description.split())
+    summary = plain_text(product.description)
     if len(summary) > 140:
         summary = summary[:137].rsplit(" ", 1)[0] + "…"
     return {

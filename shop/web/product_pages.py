@@ -4,7 +4,8 @@ Reflex prerenders static routes only, so `/products/<slug>` would reach crawlers
 link previews) as an empty shell with a generic title. This wrapper answers HTML
 requests for that route itself: it takes the built shell, puts the product's title,
 description, Open Graph tags, canonical link and JSON-LD in the head, and a no-JS copy
-of the product (name, price, description, image) in the body. The product is read from
+of the product (name, price, image, and the description as sanitised HTML from
+shop/services/markdown.py) in the body. The product is read from
 the catalog service at every request, so changes show at once; an unknown or archived
 slug gets the 404 page with status 404. The React app hydrates over the same shell.
 """
@@ -22,6 +23,7 @@ from urllib.parse import unquote
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from shop.services.catalog import ProductView
+from shop.services.markdown import render_description_html
 from shop.settings import Settings, get_settings
 from shop.web.build import read_shell
 
@@ -109,16 +111,16 @@ def body_block(product: ProductView, settings: Settings) -> str:
         if product.image_url
         else ""
     )
-    paragraphs = "".join(
-        f"<p>{e(p.strip())}</p>" for p in product.description.split("\n\n") if p.strip()
-    )
+    description = render_description_html(product.description)
+    if description:
+        description = f'<div class="product-description">{description}</div>'
     return (
         '<noscript><main class="noscript-product">'
         f'<p><a href="/">{e(settings.shop_name)}</a> › <a href="/products">Products</a></p>'
         f"<article><h1>{e(product.name)}</h1>"
         f'<p class="price">{e(product.price_display)}</p>'
         f"{'<p><strong>Sold out</strong></p>' if product.sold_out else ''}"
-        f"{category}{image}{paragraphs}</article></main></noscript>"
+        f"{category}{image}{description}</article></main></noscript>"
     )
 
 

@@ -67,6 +67,48 @@ def test_product_view_formats_price_and_seo_fallbacks(session: Session):
     assert catalog.get_product(session=session, id_or_slug=str(product.id)) == view
 
 
+def test_a_markdown_description_reaches_cards_and_seo_as_words_and_the_page_as_safe_html(
+    session: Session,
+):
+    # given a product described in Markdown with a script payload, and no SEO description
+    from shop.state.catalog_data import product as product_page_data
+    from shop.state.site import product_card_data
+
+    description = "A **bold** test <script>alert(1)</script> with a [link](https://example.com)."
+    make_product(session, slug="marked", description=description)
+
+    # when the catalog, a product card and the product page read it
+    view = catalog.get_product(session=session, id_or_slug="marked")
+    assert view is not None
+    card = product_card_data(view)
+    page = product_page_data(session, "marked")
+    assert page is not None
+    _, description_html = page
+
+    # then cards and the SEO text show the words only, and the page gets sanitised HTML
+    words = "A bold test <script>alert(1)</script> with a link."
+    assert card["summary"] == words
+    assert view.seo_description == words
+    assert "<strong>bold</strong>" in description_html
+    assert "<script" not in description_html
+    assert "&lt;script&gt;" in description_html
+
+
+def test_a_long_card_excerpt_is_cut_on_a_word_of_the_plain_text(session: Session):
+    from shop.state.site import product_card_data
+
+    make_product(session, slug="long", description="**Bold** words. " * 20)
+    view = catalog.get_product(session=session, id_or_slug="long")
+    assert view is not None
+
+    summary = product_card_data(view)["summary"]
+
+    assert "*" not in summary
+    assert summary.startswith("Bold words. Bold words.")
+    assert summary.endswith("…")
+    assert len(summary) <= 138
+
+
 def test_archived_products_are_not_public(session: Session):
     make_product(session, slug="gone", is_active=False)
     assert catalog.get_product(session=session, id_or_slug="gone") is None

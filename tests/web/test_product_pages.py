@@ -67,7 +67,11 @@ def test_everything_from_the_catalog_is_escaped(client, session):
 
     page = client.get("/products/nasty").text
 
-    assert 'alert("x")' not in page.replace("\\u003c", "")  # only escaped forms remain
+    # Only escaped forms remain. The description is sanitised HTML (shop/services/markdown.py),
+    # whose text escapes "<" but not quotes: there alert("x") follows an escaped "<script>".
+    inert = page.replace("\\u003c", "").replace('&lt;script&gt;alert("x")', "")
+    assert 'alert("x")' not in inert
+    assert "<script>alert" not in page
     assert "<b>bold</b>" not in page
     assert "&lt;/script&gt;&lt;script&gt;alert(&quot;x&quot;)" in page
     ld = re.search(r'<script type="application/ld\+json">(.*?)</script>', page, re.S).group(1)
@@ -126,3 +130,61 @@ def test_json_requests_are_not_turned_into_html(client, session):
     response = client.get("/products/json-please", headers={"accept": "application/json"})
 
     assert "<h1>" not in response.text
+
+
+MARKDOWN_WITH_PAYLOADS = (
+    "A **bold** test <script>alert(1)</script>\n\n"
+    "## Features\n\n"
+    "- *first*\n- [docs](https://example.com/docs) and [bad](javascript:alert(1))\n\n"
+    '<img src=x onerror="window.__xss=1">'
+)
+
+
+def _description_block(page: str) -> str:
+    match = re.search(r'<div class="product-description">(.*?)</div></article>', page, re.S)
+    assert match, "no description in the no-JS copy"
+    return match.group(1)
+
+
+def test_the_description_is_rendered_markdown_with_nothing_executable(client, session):
+    # given a product whose description mixes Markdown with script payloads
+    from tests.api.test_admin_products import dangerous_parts
+
+    make_product(session, slug="marked", name="Marked", description=MARKDOWN_WITH_PAYLOADS)
+    session.commit()
+
+    # when a crawler fetches its page
+    page = client.get("/products/marked", headers={"accept": "text/html"}).text
+    description = _description_block(page)
+
+    # then the description is formatted: bold, italics, a heading, a list, a nofollow link
+    assert "<strong>bold</strong>" in description
+    assert "<em>first</em>" in description
+    assert "<ul>" in description
+    assert (
+        '<a href="https://example.com/docs" rel="noopener noreferrer nofollow">docs</a>'
+        in description
+    )
+    assert "<h2>Features</h2>" in description
+    assert page.count("<h1>") == 1
+    # and nothing in it can run: payloads are shown as text, the javascript: link is no link
+    assert "<script" not in description
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in description
+    assert "<img" not in description
+    assert "javascript:" not in description.replace("(javascript:alert(1))", "")
+    assert dangerous_parts(description) == []
+
+
+def test_meta_and_open_graph_descriptions_are_plain_text_not_markdown(client, session):
+    # given a product with a Markdown description and no SEO description of its own
+    make_product(session, slug="plain-meta", description="A **bold** test with *style*.")
+    session.commit()
+
+    # when its page is fetched
+    page = client.get("/products/plain-meta").text
+    ld = json.loads(re.search(r'<script type="application/ld\+json">(.*?)</script>', page).group(1))
+
+    # then the head carries the words, not the Markdown symbols
+    assert _meta(page, "name", "description") == "A bold test with style."
+    assert _meta(page, "property", "og:description") == "A bold test with style."
+    assert ld["description"] == "A bold test with style."
