@@ -111,7 +111,7 @@ def access_notice(state: type[StaffState] = StaffState) -> rx.Component:
 
 
 def admin_page(
-    title: str, *children: rx.Component, state: type[StaffState] = StaffState
+    title: str | rx.Var, *children: rx.Component, state: type[StaffState] = StaffState
 ) -> rx.Component:
     """A staff page: its content only once the server has allowed it for this user."""
     return page(

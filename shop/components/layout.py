@@ -33,7 +33,10 @@ def sandbox_banner() -> rx.Component:
             rx.el.strong("Sandbox"),
             " — payments are simulated",
             class_name="sandbox-banner",
-            role="status",
+            # A standing note, not a live status: the page's own status messages ("Added to
+            # your cart.") stay the only role=status element, as they are without the sandbox.
+            role="note",
+            aria_label="Sandbox — payments are simulated",
         ),
     )
 

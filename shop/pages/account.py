@@ -16,6 +16,7 @@ import reflex as rx
 from shop.components.forms import field, form_notice, native_form, new_password_field, text_input
 from shop.components.layout import link, page
 from shop.models import UserSession
+from shop.pages.account_orders import account_tabs
 from shop.services import auth, ids
 from shop.services.auth import CurrentUser
 from shop.settings import get_settings
@@ -348,6 +349,7 @@ def account_page() -> rx.Component:
     return page(
         rx.el.section(
             rx.el.div(
+                account_tabs("/account"),
                 rx.el.h1("Your account", class_name="page-title"),
                 rx.cond(
                     AccountState.loaded,

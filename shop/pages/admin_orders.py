@@ -151,9 +151,20 @@ class AdminOrdersState(StaffState):
         return rx.redirect(orders_href(filters))
 
 
+STATUS_LABELS = {
+    "pending": "Pending",
+    "paid": "Paid",
+    "failed": "Failed",
+    "canceled": "Canceled",
+    "refunded": "Refunded",
+    "partially_refunded": "Partially refunded",
+}
+
+
 def status_badge(status: Any) -> rx.Component:
+    """The order status in words ("Partially refunded"), styled by the status code."""
     return rx.el.span(
-        status,
+        rx.match(status, *STATUS_LABELS.items(), status),
         class_name=rx.match(
             status,
             ("paid", "badge badge-ok"),
@@ -655,7 +666,6 @@ def _order_view() -> rx.Component:
     s = AdminOrderState
     return rx.fragment(
         rx.el.p(link("← All orders", to="/admin/orders")),
-        rx.el.h2("Order ", s.order["number"], class_name="admin-section-title"),
         rx.cond(
             s.message != "", rx.el.p(s.message, class_name="notice notice-success", role="status")
         ),
@@ -728,8 +738,10 @@ def _order_view() -> rx.Component:
 
 
 def admin_order_page() -> rx.Component:
+    # The page's one heading names the order, as the customer's order page does.
+    number = AdminOrderState.order["number"]  # a Var of the state, at compile time
     return admin_page(
-        "Order",
+        rx.cond(number != "", "Order " + number, "Order"),
         one_record(
             AdminOrderState,
             _order_view(),

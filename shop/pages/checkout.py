@@ -174,6 +174,12 @@ class CheckoutState(BuyerState):
         self.promo_input = value[:64]
 
     @rx.event
+    def promo_key(self, key: str):
+        """Enter in the promo code field applies it, as "Apply" does (the field is not in a form:
+        the page has no submit of its own to trigger)."""
+        return CheckoutState.apply_promo if key == "Enter" else None
+
+    @rx.event
     async def apply_promo(self):
         code = self.promo_input.strip()
         self.promo_message = ""
@@ -255,6 +261,7 @@ def billing() -> rx.Component:
                     id="promo-code",
                     value=CheckoutState.promo_input,
                     on_change=CheckoutState.set_promo_input,
+                    on_key_down=CheckoutState.promo_key,
                     autocomplete="off",
                     class_name="input",
                 ),

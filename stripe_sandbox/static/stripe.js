@@ -95,7 +95,9 @@
       root.appendChild(input);
       inputs[f[0]] = input;
     });
-    var err = el("div", { role: "alert", "class": "StripeSandboxError", style: "color:#b00020" });
+    // Stripe's element lives in an iframe, out of the page's accessibility tree: the page's own
+    // alert is where errors are announced, so this box only speaks politely, as a live region.
+    var err = el("div", { "aria-live": "polite", "class": "StripeSandboxError", style: "color:#b00020" });
     root.appendChild(err);
     host.appendChild(root);
     this._root = root;

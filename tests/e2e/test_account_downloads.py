@@ -152,7 +152,7 @@ def test_a_customer_sees_the_order_and_downloads_the_file(page, browser, live_sh
     page.wait_for_url(re.compile(f"/account/orders/{number}/?$"))
     page.get_by_role("heading", name=f"Order {number}").wait_for()
     assert page.get_by_role("row").filter(has_text=name).count() == 1
-    assert "HST (13%, ON)" in page.get_by_role("row").filter(has_text="HST").inner_text()
+    assert "HST 13% (ON)" in page.get_by_role("row").filter(has_text="HST").inner_text()
     receipt = page.get_by_role("link", name="View receipt")
     assert receipt.get_attribute("href") == f"/account/orders/{number}/receipt"
     page.screenshot(path=str(OUTPUT_DIR / "account-order.png"), full_page=True)

@@ -94,7 +94,7 @@ def test_the_admin_finds_an_order_and_refunds_part_of_it(page: Page, live_shop: 
     expect(page.get_by_role("status").filter(has_text="Refunded")).to_have_text(
         "Refunded $5.00 CAD."
     )
-    expect(page.locator(".admin-facts")).to_contain_text("partially_refunded")
+    expect(page.locator(".admin-facts")).to_contain_text("Partially refunded")
     expect(page.get_by_role("table", name="Refunds")).to_contain_text("Late delivery")
     page.screenshot(path=str(OUTPUT_DIR / "admin-order-refund.png"), full_page=True)
 

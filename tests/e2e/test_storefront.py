@@ -25,7 +25,10 @@ def test_home_to_product_page(page, live_shop):
 
     page.goto("/")
     expect(page.get_by_role("banner")).to_contain_text("Maple & Pine Digital")
-    expect(page.get_by_role("status")).to_contain_text("Sandbox — payments are simulated")
+    expect(page.get_by_text("Sandbox — payments are simulated")).to_be_visible()
+    # the banner is a standing note: the page's status messages are the only role=status
+    expect(page.get_by_role("note", name="Sandbox — payments are simulated")).to_be_visible()
+    expect(page.get_by_role("status")).to_have_count(0)
     page.get_by_role("link", name=name, exact=True).click()
 
     expect(page).to_have_url(re.compile(r"/products/freelancer-tax-primer$"))
