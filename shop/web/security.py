@@ -126,7 +126,11 @@ class SecurityHeadersMiddleware:
         self.app = app
         self._settings = settings
         self._script_hashes = script_hashes
-        self._memo: dict[tuple[int, frozenset[str], bool], list[tuple[bytes, bytes]]] = {}
+        # Each entry keeps its settings object: an id is only unique while its object lives,
+        # and a new Settings (after get_settings.cache_clear) may be given a dead one's id.
+        self._memo: dict[
+            tuple[int, frozenset[str], bool], tuple[Settings, list[tuple[bytes, bytes]]]
+        ] = {}
 
     def headers(self, path: str = "/") -> list[tuple[bytes, bytes]]:
         settings = self._settings()
@@ -134,11 +138,11 @@ class SecurityHeadersMiddleware:
         hashes = frozenset(self._script_hashes())
         key = (id(settings), hashes, payments)
         cached = self._memo.get(key)
-        if cached is None:
+        if cached is None or cached[0] is not settings:
             if len(self._memo) > 16:
                 self._memo.clear()
-            cached = self._memo[key] = self._build_headers(settings, hashes, payments)
-        return cached
+            cached = self._memo[key] = (settings, self._build_headers(settings, hashes, payments))
+        return cached[1]
 
     def _build_headers(
         self, settings: Settings, hashes: frozenset[str], payments: bool
