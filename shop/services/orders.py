@@ -16,14 +16,12 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlmodel import Session, col, select
 
 from shop.models import (
-    AuditLog,
     Order,
     OrderItem,
     OrderStatus,
@@ -33,7 +31,7 @@ from shop.models import (
     utcnow,
 )
 from shop.services import ids, promo_codes
-from shop.services.errors import Conflict, InvalidInput, NotFound, ShopError
+from shop.services.errors import Conflict, InvalidInput, NotFound
 from shop.services.money import format_money
 from shop.services.tax import (
     TaxableLine,
@@ -158,11 +156,8 @@ def quote(
     promo_code: str | None = None,
     user_id: int | None = None,
     now: datetime | None = None,
-    unit_prices: Mapping[int, int] | None = None,
 ) -> Quote:
-    """Price these items for this buyer now, from the catalog; raises when they cannot be sold.
-    `unit_prices` (product id → amount) stands in for catalog prices only to work out what an
-    earlier total was made of; nothing is ever charged at them."""
+    """Price these items for this buyer now, from the catalog; raises when they cannot be sold."""
     now = now or utcnow()
     wanted = _merge(items)
     ids = [item.product_id for item in wanted]
@@ -176,14 +171,13 @@ def quote(
             raise InvalidInput(
                 f"{product.name} is a subscription; subscribe to it from its page.", field="items"
             )
-        unit_amount = (unit_prices or {}).get(item.product_id, product.price_amount)
         lines.append(
             QuotedLine(
                 product_id=item.product_id,
                 name=product.name,
-                unit_amount=unit_amount,
+                unit_amount=product.price_amount,
                 quantity=item.quantity,
-                amount=unit_amount * item.quantity,
+                amount=product.price_amount * item.quantity,
                 tax_exempt=product.is_tax_exempt,
             )
         )
@@ -290,78 +284,6 @@ def card_limit_problem(figures: Quote) -> InvalidInput | None:
     return None
 
 
-def _recent_prices(session: Session, product_ids: list[int]) -> dict[int, int]:
-    """Each product's price before its latest price change, as the audit log recorded it."""
-    targets = {f"product:{pid}": pid for pid in product_ids}
-    rows = session.exec(
-        select(AuditLog)
-        .where(
-            AuditLog.action == "catalog.product.update",
-            col(AuditLog.target).in_(list(targets)),
-        )
-        .order_by(col(AuditLog.id).desc())
-        .limit(200)
-    ).all()
-    before: dict[int, int] = {}
-    for row in rows:
-        pid = targets.get(row.target or "")
-        change = (row.details or {}).get("changes", {}).get("price_amount")
-        if pid is None or pid in before or not isinstance(change, list) or len(change) != 2:
-            continue
-        if isinstance(change[0], int) and not isinstance(change[0], bool):
-            before[pid] = change[0]
-    return before
-
-
-def _total_change_message(
-    *,
-    session: Session,
-    figures: Quote,
-    expected_total: int,
-    items: list[LineRequest],
-    promo_code: str | None,
-    buyer_id: int,
-    now: datetime,
-) -> str:
-    """Why the total is not the one the buyer saw. A price change is named only when putting
-    the earlier price back gives exactly the total they saw, so a guess is never presented as
-    the reason; otherwise the message says only that the total changed."""
-    currency = figures.currency
-    again = "check the new total and pay again."
-    earlier = _recent_prices(session, [line.product_id for line in figures.lines])
-    current = {line.product_id: line for line in figures.lines}
-    changed = {pid: old for pid, old in earlier.items() if old != current[pid].unit_amount}
-    candidates = [{pid: old} for pid, old in changed.items()]
-    if len(changed) > 1:
-        candidates.append(changed)
-    for prices in candidates:
-        try:
-            then = quote(
-                session=session,
-                items=items,
-                billing=figures.billing,
-                promo_code=promo_code,
-                user_id=buyer_id,
-                now=now,
-                unit_prices=prices,
-            )
-        except ShopError:
-            continue
-        if then.total != expected_total:
-            continue
-        parts = [
-            f"{current[pid].name} changed from {format_money(old, currency)} to "
-            f"{format_money(current[pid].unit_amount, currency)}"
-            for pid, old in prices.items()
-        ]
-        noun = "price" if len(parts) == 1 else "prices"
-        return f"The {noun} of {' and '.join(parts)}; {again}"
-    return (
-        f"The total is now {format_money(figures.total, currency)}, not the "
-        f"{format_money(expected_total, currency)} shown; {again}"
-    )
-
-
 def new_order_number() -> str:
     chars = "".join(secrets.choice(NUMBER_ALPHABET) for _ in range(8))
     return f"ORD-{chars[:4]}-{chars[4:]}"
@@ -390,16 +312,11 @@ def place_order(
         now=now,
     )
     if expected_total is not None and expected_total != figures.total:
+        # The page re-prices on this answer and shows the lines as they are now.
         raise TotalChanged(
-            _total_change_message(
-                session=session,
-                figures=figures,
-                expected_total=expected_total,
-                items=items,
-                promo_code=promo_code,
-                buyer_id=buyer_id,
-                now=now,
-            ),
+            f"The total is now {format_money(figures.total, figures.currency)}, not the "
+            f"{format_money(expected_total, figures.currency)} shown; "
+            "check the new total and pay again.",
             quote=figures,
         )
     refusal = card_limit_problem(figures)

@@ -293,12 +293,16 @@ def test_a_price_changed_while_the_page_was_open_is_shown_not_charged(page, live
         page.get_by_role("button", name="Pay").click()
         # then the change is shown in place, with the new total, and nothing is charged
         message = page.locator("#payment-message")
-        message.filter(has_text="changed").wait_for(timeout=30_000)
+        message.filter(has_text="The total is now").wait_for(timeout=30_000)
         assert message.get_attribute("role") == "alert"
         assert message.inner_text() == (
-            f"The price of {product['name']} changed from {format_money(1000, 'cad')} to "
-            f"{format_money(2500, 'cad')}; check the new total and pay again."
+            f"The total is now {format_money(2825, 'cad')}, not the {format_money(1130, 'cad')} "
+            "shown; check the new total and pay again."
         )
+        # and the page shows the lines and totals as they are now
+        page.get_by_role("region", name="Order summary").get_by_text(
+            format_money(2500, "cad")
+        ).wait_for()
         totals.get_by_text(format_money(2825, "cad")).wait_for()
         assert re.search(r"/checkout/?$", page.url)
         assert _orders_of(live_shop, email) == []

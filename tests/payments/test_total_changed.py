@@ -56,13 +56,12 @@ def test_a_price_changed_since_the_quote_is_refused_with_the_new_total(shop: Sho
         customer, [(product_id, 1)], region="ON", extra={"expected_total": quoted}
     )
 
-    # then 409 total_changed, naming the change, with the new figures
+    # then 409 total_changed, saying the total moved, with the new figures
     assert response.status_code == 409, response.text
     error = response.json()["error"]
     assert error["code"] == "total_changed"
     assert error["message"] == (
-        "The price of Harbour Charts changed from $10.00 CAD to $25.00 CAD; "
-        "check the new total and pay again."
+        "The total is now $28.25 CAD, not the $11.30 CAD shown; check the new total and pay again."
     )
     assert error["amount"]["subtotal"] == 2500
     assert error["amount"]["total"] == 2825

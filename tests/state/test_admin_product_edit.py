@@ -10,25 +10,12 @@ from sqlmodel import Session, select
 from shop.models import Product
 from shop.pages.admin_products import AdminProductEditState
 from shop.services.auth import SESSION_COOKIE
+from shop.services.product_form import form_values
 from tests.factories import make_user, sign_in_as
 from tests.state.harness import page_state, run
 
-FORM = {
-    "name": "Harbour Sketchbook",
-    "slug": "",
-    "description": "",
-    "price": "12.00",
-    "currency": "cad",
-    "kind": "one_time",
-    "interval": "",
-    "category": "",
-    "seo_title": "",
-    "seo_description": "",
-    "inventory": "",
-    "download_limit": "",
-    "download_days": "",
-    "is_active": "true",
-}
+# What a new product's form holds once the admin has typed a name and a price.
+FORM = {**form_values(None), "name": "Harbour Sketchbook", "price": "12.00"}
 
 
 def _updates(handler_updates: AsyncIterator[Any]) -> list[Any]:

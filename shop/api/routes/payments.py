@@ -256,8 +256,8 @@ the `client_secret` in Stripe.js, or with `POST /api/payments/confirm`).
 
 `expected_total` (optional, integer minor units): the total the buyer was shown. When it is
 given and differs from the total computed now (a price changed, a promo code ran out, a tax
-rate moved), the answer is **409** with `error.code` `total_changed`, a message saying what
-changed ("The price of X changed from $10.00 CAD to $25.00 CAD; check the new total and pay
+rate moved), the answer is **409** with `error.code` `total_changed`, a message giving both
+totals ("The total is now $28.25 CAD, not the $11.30 CAD shown; check the new total and pay
 again.") and the new figures in `error.amount` (the shape of `amount` below); no order is placed
 and no PaymentIntent created. Show the new total and send it again. Without it the order is
 placed at whatever the total is now."""
