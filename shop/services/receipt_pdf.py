@@ -1,14 +1,14 @@
 """The receipt as a PDF (fpdf2, pure Python), from the same figures as the email and the page.
 
 The built-in PDF fonts cover Latin-1 only: other characters (e.g. in a product name) are
-written as their closest Latin-1 form (`plain_text.to_latin1`) rather than failing.
+written as their closest Latin-1 form (`latin1.to_latin1`) rather than failing.
 """
 
 from __future__ import annotations
 
 from fpdf import FPDF
 
-from shop.services.plain_text import to_latin1 as _latin1
+from shop.services.latin1 import to_latin1 as _latin1
 from shop.services.receipts import ReceiptFigures
 
 

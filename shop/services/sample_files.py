@@ -10,7 +10,7 @@ import zipfile
 
 from PIL import Image, ImageDraw, ImageFont
 
-from shop.services.plain_text import to_latin1
+from shop.services.latin1 import to_latin1
 
 
 def make_pdf(title: str, lines: list[str]) -> bytes:
