@@ -66,6 +66,10 @@ class Settings(BaseSettings):
     # Lifetime of each signed download link (and of the S3 presigned URL it redirects to).
     download_link_minutes: int = Field(default=10, ge=1, le=24 * 60)
 
+    # How long an unpaid order's hold on limited stock and promo code uses stays firm against
+    # other buyers (after that it gives way when another checkout needs it).
+    checkout_hold_minutes: int = Field(default=30, ge=1, le=7 * 24 * 60)
+
     # Periodic jobs (Stripe sync retry, reconciliation, clean-up) in the app process.
     jobs_enabled: bool = True
 

@@ -165,8 +165,11 @@ def fulfil_order(
         .order_by(col(ProductFile.id))
     ):
         files_of.setdefault(product_file.product_id, []).append(product_file)
-    for item in items:
+    # Products in id order, as placing an order locks them: two transactions never wait on
+    # each other's rows in opposite orders.
+    for item in sorted(items, key=lambda line: line.product_id):
         _take_from_inventory(session, item)
+    for item in items:
         product = products.get(item.product_id)
         days = (product.download_days if product else None) or settings.default_download_days
         limit = (product.download_limit if product else None) or settings.default_download_limit

@@ -28,9 +28,10 @@ from shop.models import (
     OrderTaxLine,
     Product,
     ProductKind,
+    PromoCode,
     utcnow,
 )
-from shop.services import ids, promo_codes
+from shop.services import holds, ids, promo_codes
 from shop.services.errors import Conflict, InvalidInput, NotFound
 from shop.services.money import format_money
 from shop.services.tax import (
@@ -156,17 +157,33 @@ def quote(
     promo_code: str | None = None,
     user_id: int | None = None,
     now: datetime | None = None,
+    firm_ids: frozenset[int] = frozenset(),
 ) -> Quote:
-    """Price these items for this buyer now, from the catalog; raises when they cannot be sold."""
+    """Price these items for this buyer now, from the catalog; raises when they cannot be sold,
+    counting what other buyers' unpaid orders hold (`holds`; `firm_ids` are orders that could
+    not give way)."""
     now = now or utcnow()
     wanted = _merge(items)
     ids = [item.product_id for item in wanted]
     products = {
         p.id: p for p in session.exec(select(Product).where(col(Product.id).in_(ids))).all()
     }
+    held = holds.stock_holds(
+        session=session,
+        product_ids=[p.id for p in products.values() if p.id and p.inventory_count is not None],
+        buyer_id=user_id,
+        now=now,
+        firm_ids=firm_ids,
+    )
     lines: list[QuotedLine] = []
     for item in wanted:
-        product = _available(products.get(item.product_id), item.product_id, item.quantity)
+        product = _available(
+            products.get(item.product_id),
+            item.product_id,
+            item.quantity,
+            held=held.get(item.product_id),
+            now=now,
+        )
         if product.kind != ProductKind.ONE_TIME.value:
             raise InvalidInput(
                 f"{product.name} is a subscription; subscribe to it from its page.", field="items"
@@ -196,6 +213,7 @@ def quote(
             lines=[promo_codes.PromoLine(line.product_id, line.amount) for line in lines],
             currency=currency,
             now=now,
+            firm_ids=firm_ids,
         )
     discount = applied.discount if applied else 0
     if applied is None or applied.order_level:
@@ -230,19 +248,37 @@ def quote(
     )
 
 
-def _available(product: Product | None, product_id: int, quantity: int) -> Product:
-    """The product, when it is on sale with `quantity` in stock; else `Conflict` saying why."""
+def _available(
+    product: Product | None,
+    product_id: int,
+    quantity: int,
+    *,
+    held: holds.Holds | None = None,
+    now: datetime | None = None,
+) -> Product:
+    """The product, when it is on sale with `quantity` in stock that other buyers' unpaid
+    orders do not hold (`held`); else `Conflict` saying why."""
     if product is None or not product.is_active:
         name = product.name if product else f"Product {product_id}"
         raise Conflict(f"{name} is no longer available.", code="product_unavailable", field="items")
-    if product.inventory_count is not None and product.inventory_count < quantity:
+    if product.inventory_count is None:
+        return product
+    held_by_others = held.firm_quantity if held else 0
+    free = product.inventory_count - held_by_others
+    if free >= quantity:
+        return product
+    if product.inventory_count == 0:
+        message = f"{product.name} is sold out."
+    elif free <= 0:
+        assert held is not None
+        minutes = held.minutes_until_one_yields(now=now or utcnow())
         message = (
-            f"{product.name} is sold out."
-            if product.inventory_count == 0
-            else f"Only {product.inventory_count} of {product.name} left."
+            f"The last copies of {product.name} are in other customers' checkouts; "
+            f"try again in {minutes} minute{'s' if minutes != 1 else ''}."
         )
-        raise Conflict(message, code="sold_out", field="items")
-    return product
+    else:
+        message = f"Only {free} of {product.name} left."
+    raise Conflict(message, code="sold_out", field="items")
 
 
 def check_still_payable(*, session: Session, order: Order, now: datetime | None = None) -> None:
@@ -284,6 +320,31 @@ def card_limit_problem(figures: Quote) -> InvalidInput | None:
     return None
 
 
+def _holds_in_the_way(
+    session: Session, figures: Quote, *, buyer_id: int, now: datetime, firm_ids: frozenset[int]
+) -> list[int]:
+    products = {line.product_id: session.get(Product, line.product_id) for line in figures.lines}
+    stock = {
+        product_id: product.inventory_count
+        for product_id, product in products.items()
+        if product is not None and product.inventory_count is not None
+    }
+    promo = (
+        session.get(PromoCode, figures.promo.promo_code_id) if figures.promo is not None else None
+    )
+    return holds.in_the_way(
+        session=session,
+        wanted={
+            line.product_id: line.quantity for line in figures.lines if line.product_id in stock
+        },
+        stock=stock,
+        promo=promo,
+        buyer_id=buyer_id,
+        now=now,
+        firm_ids=firm_ids,
+    )
+
+
 def new_order_number() -> str:
     chars = "".join(secrets.choice(NUMBER_ALPHABET) for _ in range(8))
     return f"ORD-{chars[:4]}-{chars[4:]}"
@@ -298,11 +359,20 @@ def place_order(
     promo_code: str | None = None,
     now: datetime | None = None,
     expected_total: int | None = None,
+    firm_ids: frozenset[int] = frozenset(),
 ) -> Order:
     """Store a pending order at today's catalog prices, discount and tax; nothing is charged yet.
-    With `expected_total` (the total the buyer was shown), a different total today raises
-    `TotalChanged` before anything is stored."""
+    The order holds its limited stock and its promo code's use until it is paid or canceled
+    (`holds`). With `expected_total` (the total the buyer was shown), a different total today
+    raises `TotalChanged` before anything is stored; when unpaid orders must give way first,
+    `holds.HoldsInTheWay` names them (`checkout.start_checkout` releases them and comes back).
+    """
     now = now or utcnow()
+    holds.lock_scarce(
+        session=session,
+        product_ids=[item.product_id for item in items],
+        promo_code=promo_codes.normalize_code(promo_code) if promo_code else None,
+    )
     figures = quote(
         session=session,
         items=items,
@@ -310,6 +380,7 @@ def place_order(
         promo_code=promo_code,
         user_id=buyer_id,
         now=now,
+        firm_ids=firm_ids,
     )
     if expected_total is not None and expected_total != figures.total:
         # The page re-prices on this answer and shows the lines as they are now.
@@ -322,6 +393,9 @@ def place_order(
     refusal = card_limit_problem(figures)
     if refusal is not None:
         raise refusal
+    in_the_way = _holds_in_the_way(session, figures, buyer_id=buyer_id, now=now, firm_ids=firm_ids)
+    if in_the_way:
+        raise holds.HoldsInTheWay(in_the_way)
     country = billing.country.strip().upper()
     order = Order(
         user_id=buyer_id,

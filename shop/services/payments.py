@@ -3,9 +3,10 @@
 * `create_payment_intent(order)`: amount and currency from the stored order, metadata
   `order_id`, idempotency key `order:{id}:pi` — a retried call gets the same PaymentIntent.
   When Stripe cannot be reached (503) or refuses (502), the caller closes the order with
-  `cancel_unstarted_order`: it never had a PaymentIntent, so nobody can pay it, and it holds
-  nothing (stock and promo codes are only taken at fulfilment). The next "Pay" places a
-  fresh order at that moment's prices instead of finding a stale pending one.
+  `cancel_unstarted_order`: it never had a PaymentIntent, so nobody can pay it, and what it
+  held (`holds`) is free again. The next "Pay" places a fresh order at that moment's prices
+  instead of finding a stale pending one. An order closed while its PaymentIntent was being
+  created (it gave way to a newer checkout) gets none: the new PaymentIntent is canceled.
 * `confirm_payment`: for API clients (e.g. `pm_card_visa`); the browser confirms with the
   client secret instead. It first checks the order can still be sold as placed (stock, promo
   code: `orders.check_still_payable`). A declined card or failed 3-D Secure leaves the order
@@ -165,14 +166,37 @@ def create_payment_intent(*, session: Session, order_id: int) -> PaymentIntentIn
             extra={"order_id": order_id, "stripe_code": exc.code, "stripe_message": str(exc)},
         )
         raise PaymentServiceRefused(REFUSED_MESSAGE) from exc
-    session.execute(
+    attached: Any = session.execute(
         update(Order)
-        .where(col(Order.id) == order_id, col(Order.stripe_payment_intent_id).is_(None))
+        .where(
+            col(Order.id) == order_id,
+            col(Order.stripe_payment_intent_id).is_(None),
+            col(Order.status).in_(PAYABLE),
+        )
         .values(stripe_payment_intent_id=intent.id, updated_at=utcnow())
         .execution_options(synchronize_session=False)
     )
     session.refresh(order)
+    if not attached.rowcount and order.stripe_payment_intent_id != intent.id:
+        # The order was closed meanwhile (it gave way to the buyer's newer checkout): its
+        # PaymentIntent must not stay payable with nothing held for it.
+        _cancel_orphan(intent.id, order_id)
+        raise Conflict(f"Order {order.number} is {order.status}; it cannot be paid.")
     return intent
+
+
+def _cancel_orphan(payment_intent_id: str, order_id: int) -> None:
+    try:
+        stripe_api.cancel_payment_intent(
+            payment_intent_id=payment_intent_id,
+            idempotency_key=f"order:{order_id}:pi:orphan",
+            reason="duplicate",
+        )
+    except (stripe_api.StripeUnavailable, stripe_api.StripeRefused):
+        # Reconciliation finds it: a canceled order whose PaymentIntent is paid is fulfilled.
+        log.warning(
+            "could not cancel the PaymentIntent of a closed order", extra={"order_id": order_id}
+        )
 
 
 def cancel_unstarted_order(*, session: Session, order_id: int, reason: str) -> bool:
@@ -307,8 +331,12 @@ def mark_payment_failed(
     return bool(result.rowcount)
 
 
-def mark_canceled(*, session: Session, order_id: int) -> bool:
-    """The PaymentIntent was canceled: an unpaid order is canceled with it."""
+def mark_canceled(*, session: Session, order_id: int, reason: str | None = None) -> bool:
+    """The PaymentIntent was canceled: an unpaid order is canceled with it (`reason`, written
+    for the customer, replaces the last payment error)."""
+    values: dict[str, Any] = {"status": OrderStatus.CANCELED.value, "updated_at": utcnow()}
+    if reason is not None:
+        values["payment_error"] = reason[:500]
     result: Any = session.execute(
         update(Order)
         .where(
@@ -316,9 +344,21 @@ def mark_canceled(*, session: Session, order_id: int) -> bool:
             col(Order.fulfilled_at).is_(None),
             col(Order.status).in_(PAYABLE),
         )
-        .values(status=OrderStatus.CANCELED.value, updated_at=utcnow())
+        .values(**values)
         .execution_options(synchronize_session=False)
     )
+    if not result.rowcount and reason is not None:
+        # The PaymentIntent's own `canceled` webhook closed it first, without a reason.
+        session.execute(
+            update(Order)
+            .where(
+                col(Order.id) == order_id,
+                col(Order.status) == OrderStatus.CANCELED.value,
+                col(Order.payment_error).is_(None),
+            )
+            .values(payment_error=reason[:500])
+            .execution_options(synchronize_session=False)
+        )
     return bool(result.rowcount)
 
 

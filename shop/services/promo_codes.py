@@ -9,13 +9,11 @@ over them in proportion to their amounts, and the tax engine sees the reduced li
 
 A code is for one use per customer unless the admin says otherwise (`once_per_customer`).
 Redemptions are counted when an order is paid (`record_redemption`, called by fulfilment),
-under unique constraints. The rules that can change while an order waits — expiry, the
-redemption limit, once per customer — are checked when the order is placed and again just
-before a server-side confirmation charges it (`check_still_usable`), so a stack of pending
-orders made while the code was good cannot all be paid at its discount. Orders paid at the
-same moment (the browser confirms with Stripe directly, seconds after placing the order) may
-still over-use a code; the customer has paid, so the order is fulfilled and the over-use is
-logged rather than refused.
+under unique constraints. Until then an unpaid order placed with a limited or once-per-customer
+code holds one use of it (`holds`): other buyers' unpaid orders count against the redemption
+limit, and a buyer's new checkout replaces their own unpaid order with the code. Expiry and
+withdrawal are checked when the order is placed and again just before a server-side
+confirmation charges it (`check_still_usable`).
 """
 
 from __future__ import annotations
@@ -31,7 +29,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from shop.models import Product, ProductKind, PromoCode, PromoRedemption, utcnow
-from shop.services import audit, stripe_api
+from shop.services import audit, holds, stripe_api
 from shop.services.audit import Actor
 from shop.services.errors import Conflict, InvalidInput, NotFound, ShopError
 from shop.services.money import format_money, is_currency
@@ -317,8 +315,10 @@ def apply_promo_code(
     lines: list[PromoLine],
     currency: str,
     now: datetime | None = None,
+    firm_ids: frozenset[int] = frozenset(),
 ) -> AppliedPromo:
-    """The discount `code` gives on these lines, or `PromoCodeRefused` saying why not."""
+    """The discount `code` gives on these lines, or `PromoCodeRefused` saying why not
+    (`firm_ids`: unpaid orders holding a use that could not give way, see `holds`)."""
     now = now or utcnow()
     normalized = normalize_code(code)
     shown = normalized or code.strip()
@@ -328,7 +328,7 @@ def apply_promo_code(
             f"The promo code {shown} is not valid.", code="promo_code_invalid", field="promo_code"
         )
     assert promo.id is not None
-    _check_usable(session, promo, user_id=user_id, now=now, shown=shown)
+    _check_usable(session, promo, user_id=user_id, now=now, shown=shown, firm_ids=firm_ids)
     if promo.currency is not None and promo.currency != currency.lower():
         raise PromoCodeRefused(
             f"The promo code {shown} is for {promo.currency.upper()} orders only.",
@@ -388,22 +388,41 @@ def check_still_usable(
 
 
 def _check_usable(
-    session: Session, promo: PromoCode, *, user_id: int | None, now: datetime, shown: str
+    session: Session,
+    promo: PromoCode,
+    *,
+    user_id: int | None,
+    now: datetime,
+    shown: str,
+    firm_ids: frozenset[int] = frozenset(),
 ) -> None:
-    """The rules that can change after an order is placed: expiry, the redemption limit and
-    once per customer (redemptions are counted when orders are paid)."""
+    """The rules that can change after an order is placed: expiry, the redemption limit (uses
+    paid for and uses other buyers' unpaid orders hold) and once per customer."""
     if promo.expires_at is not None and promo.expires_at <= now:
         raise PromoCodeRefused(
             f"The promo code {shown} expired on {promo.expires_at:%Y-%m-%d}.",
             code="promo_code_expired",
             field="promo_code",
         )
-    if promo.max_redemptions is not None and promo.times_redeemed >= promo.max_redemptions:
-        raise PromoCodeRefused(
-            f"The promo code {shown} has been used as many times as it allows.",
-            code="promo_code_exhausted",
-            field="promo_code",
+    if promo.max_redemptions is not None:
+        if promo.times_redeemed >= promo.max_redemptions:
+            raise PromoCodeRefused(
+                f"The promo code {shown} has been used as many times as it allows.",
+                code="promo_code_exhausted",
+                field="promo_code",
+            )
+        assert promo.id is not None
+        held = holds.code_holds(
+            session=session, promo_code_id=promo.id, buyer_id=user_id, now=now, firm_ids=firm_ids
         )
+        if promo.times_redeemed + held.firm_quantity >= promo.max_redemptions:
+            minutes = held.minutes_until_one_yields(now=now)
+            raise PromoCodeRefused(
+                f"The last uses of the promo code {shown} are in other customers' checkouts; "
+                f"try again in {minutes} minute{'s' if minutes != 1 else ''}.",
+                code="promo_code_exhausted",
+                field="promo_code",
+            )
     if promo.once_per_customer:
         if user_id is None:
             raise PromoCodeRefused(

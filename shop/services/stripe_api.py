@@ -380,11 +380,16 @@ def confirm_payment_intent(
     return PaymentIntentInfo.from_stripe(obj)
 
 
-def cancel_payment_intent(*, payment_intent_id: str, idempotency_key: str) -> PaymentIntentInfo:
+def cancel_payment_intent(
+    *, payment_intent_id: str, idempotency_key: str, reason: str | None = None
+) -> PaymentIntentInfo:
+    """Cancel an unpaid PaymentIntent (`reason`: Stripe's `cancellation_reason`); one that
+    succeeded or is being processed raises `StripeRefused`."""
+    params: dict[str, Any] = {"cancellation_reason": reason} if reason else {}
     obj = _call(
         client().v1.payment_intents.cancel,
         payment_intent_id,
-        params={},
+        params=params,
         idempotency_key=idempotency_key,
     )
     return PaymentIntentInfo.from_stripe(obj)

@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
+import stripe
 import uvicorn
 from sqlmodel import Session, func, select
 
@@ -212,6 +213,23 @@ class Shop:
         return self.http.get(f"/api/payments/status/{reference}", headers=customer.headers)
 
     # -- sandbox --------------------------------------------------------------------------------
+    def stripe(self) -> stripe.StripeClient:
+        """The official SDK pointed at the sandbox, as a customer's browser reaches Stripe."""
+        return stripe.StripeClient(
+            get_settings().effective_stripe_secret_key,
+            base_addresses={"api": self.sandbox_url},
+            max_network_retries=0,
+        )
+
+    def pay_at_stripe(self, payment_intent_id: str, payment_method: str = "pm_card_visa") -> str:
+        """Confirm straight at Stripe (what the Payment Element does); the PaymentIntent's
+        status after it."""
+        intent = self.stripe().v1.payment_intents.confirm(
+            payment_intent_id,
+            params={"payment_method": payment_method, "return_url": f"{self.url}/checkout/success"},
+        )
+        return str(intent.status)
+
     def control(self, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
         response = httpx.post(f"{self.sandbox_url}/_sandbox/{path}", json=body or {}, timeout=60)
         assert response.status_code == 200, response.text

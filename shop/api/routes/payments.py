@@ -18,7 +18,7 @@ from shop.api.errors import error_response
 from shop.api.params import Amount, OrderReference, PromoCodeId, RowId
 from shop.db import session_scope
 from shop.models import Order, OrderTaxLine
-from shop.services import ids, orders, payments, promo_codes
+from shop.services import checkout, ids, orders, payments, promo_codes
 from shop.services.auth import CurrentUser as AuthUser
 from shop.services.errors import InvalidInput
 from shop.services.tax import format_rate
@@ -277,21 +277,17 @@ placed at whatever the total is now."""
 )
 def create_intent(body: IntentIn, user: Buyer) -> Any:
     try:
-        with session_scope() as session:
-            order = orders.place_order(
-                session=session,
-                buyer_id=user.id,
-                items=[orders.LineRequest(i.product_id, i.quantity) for i in body.items],
-                billing=orders.Billing(
-                    country=body.billing.country,
-                    region=body.billing.region,
-                    postal_code=body.billing.postal_code,
-                ),
-                promo_code=body.promo_code,
-                expected_total=body.expected_total,
-            )
-            assert order.id is not None
-            order_id = order.id
+        started = checkout.start_checkout(
+            buyer_id=user.id,
+            items=[orders.LineRequest(i.product_id, i.quantity) for i in body.items],
+            billing=orders.Billing(
+                country=body.billing.country,
+                region=body.billing.region,
+                postal_code=body.billing.postal_code,
+            ),
+            promo_code=body.promo_code,
+            expected_total=body.expected_total,
+        )
     except orders.TotalChanged as changed:
         return error_response(
             changed.status_code,
@@ -300,21 +296,12 @@ def create_intent(body: IntentIn, user: Buyer) -> Any:
             field=changed.field,
             amount=_quoted_amount(changed.quote).model_dump(),
         )
-    try:
-        with session_scope() as session:
-            intent = payments.create_payment_intent(session=session, order_id=order_id)
-            detail = orders.order_detail(session=session, order=session.get(Order, order_id))  # type: ignore[arg-type]
-    except (payments.PaymentServiceUnavailable, payments.PaymentServiceRefused) as exc:
-        # The client got no order id, so its retry places a new order: this one must not
-        # stay pending, unpayable, beside it.
-        with session_scope() as session:
-            payments.cancel_unstarted_order(session=session, order_id=order_id, reason=exc.message)
-        raise
+    detail = started.detail
     return IntentOut(
-        order_id=order_id,
+        order_id=started.order_id,
         order_number=detail.order.number or "",
-        payment_intent_id=intent.id,
-        client_secret=intent.client_secret or "",
+        payment_intent_id=started.intent.id,
+        client_secret=started.intent.client_secret or "",
         amount=_amount(detail.order, detail.tax_lines),
     )
 

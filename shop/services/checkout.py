@@ -1,0 +1,156 @@
+"""Starting a checkout: place the order, making older unpaid orders give way when they hold
+what it needs, then create its PaymentIntent.
+
+Each step is its own short transaction and no transaction is open while Stripe is asked:
+
+1. `orders.place_order` locks the limited products and the promo code, counts what other
+   unpaid orders hold (`holds`) and stores the order, or names the unpaid orders that must
+   give way first (`HoldsInTheWay`: the buyer's own older checkouts, holds past
+   `CHECKOUT_HOLD_MINUTES`);
+2. `release` cancels each of those at Stripe, then closes it; one whose PaymentIntent was
+   paid meanwhile is fulfilled instead, and one Stripe is still processing stays firm. Then
+   the placement runs again (what was released may have been sold after all);
+3. `payments.create_payment_intent`; when Stripe cannot be reached or refuses, the order is
+   closed (`cancel_unstarted_order`) so it holds nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from shop.db import session_scope
+from shop.models import Order
+from shop.services import orders, payments, stripe_api
+from shop.services.fulfilment import fulfil_order
+from shop.services.holds import HoldsInTheWay
+from shop.services.stripe_api import PaymentIntentInfo
+
+log = logging.getLogger("shop.checkout")
+
+SessionFactory = Callable[[], Any]
+
+# Each round releases what the last one named; a hold that could not give way is firm in
+# the next, so two rounds settle every case but a race with another placement.
+MAX_ROUNDS = 3
+
+REPLACED = "Replaced by a newer checkout of yours; nothing was charged for this order."
+EXPIRED = (
+    "This checkout was left unpaid too long and what it held went to another customer; "
+    "nothing was charged."
+)
+
+
+@dataclass(frozen=True, slots=True)
+class StartedCheckout:
+    order_id: int
+    intent: PaymentIntentInfo
+    detail: orders.OrderDetail
+
+
+def start_checkout(
+    *,
+    buyer_id: int,
+    items: list[orders.LineRequest],
+    billing: orders.Billing,
+    promo_code: str | None = None,
+    expected_total: int | None = None,
+    sessions: SessionFactory = session_scope,
+) -> StartedCheckout:
+    """A pending order for `items` and its PaymentIntent (see the module doc). Raises what
+    `place_order` raises (`TotalChanged`, refusals) and the payment service errors."""
+    firm: set[int] = set()
+    order_id: int | None = None
+    for _round in range(MAX_ROUNDS):
+        try:
+            with sessions() as session:
+                order = orders.place_order(
+                    session=session,
+                    buyer_id=buyer_id,
+                    items=items,
+                    billing=billing,
+                    promo_code=promo_code,
+                    expected_total=expected_total,
+                    firm_ids=frozenset(firm),
+                )
+                assert order.id is not None
+                order_id = order.id
+            break
+        except HoldsInTheWay as in_the_way:
+            for held_order_id in in_the_way.order_ids:
+                reason = REPLACED if _is_buyers(held_order_id, buyer_id, sessions) else EXPIRED
+                if not release(order_id=held_order_id, reason=reason, sessions=sessions):
+                    firm.add(held_order_id)
+    if order_id is None:
+        # Still in the way after every round: another buyer keeps taking what was freed.
+        raise payments.PaymentServiceUnavailable(
+            "Many customers are checking out the same items right now; try again in a moment."
+        )
+    try:
+        with sessions() as session:
+            intent = payments.create_payment_intent(session=session, order_id=order_id)
+            placed = session.get(Order, order_id)
+            assert placed is not None
+            detail = orders.order_detail(session=session, order=placed)
+    except (payments.PaymentServiceUnavailable, payments.PaymentServiceRefused) as exc:
+        # The client got no order id, so its retry places a new order: this one must not
+        # stay pending, unpayable and holding stock, beside it.
+        with sessions() as session:
+            payments.cancel_unstarted_order(session=session, order_id=order_id, reason=exc.message)
+        raise
+    return StartedCheckout(order_id=order_id, intent=intent, detail=detail)
+
+
+def _is_buyers(order_id: int, buyer_id: int, sessions: SessionFactory) -> bool:
+    with sessions() as session:
+        order = session.get(Order, order_id)
+        return order is not None and order.user_id == buyer_id
+
+
+def release(*, order_id: int, reason: str, sessions: SessionFactory = session_scope) -> bool:
+    """Make an unpaid order give up what it holds: cancel its PaymentIntent at Stripe, then
+    close it with `reason` (for its buyer). True when it no longer holds anything: closed, or
+    paid after all (Stripe said so; it is fulfilled now). False when Stripe is processing its
+    payment. Raises `PaymentServiceUnavailable` when Stripe cannot be asked."""
+    with sessions() as session:
+        order = session.get(Order, order_id)
+        if order is None or order.status not in payments.PAYABLE or order.fulfilled_at:
+            return True
+        payment_intent_id = order.stripe_payment_intent_id
+    if payment_intent_id is None:
+        with sessions() as session:
+            if payments.cancel_unstarted_order(session=session, order_id=order_id, reason=reason):
+                return True
+            # Its PaymentIntent was attached meanwhile: cancel that one.
+            order = session.get(Order, order_id)
+            if order is None or order.stripe_payment_intent_id is None:
+                return True
+            payment_intent_id = order.stripe_payment_intent_id
+    try:
+        try:
+            why = "duplicate" if reason == REPLACED else "abandoned"
+            intent = stripe_api.cancel_payment_intent(
+                payment_intent_id=payment_intent_id,
+                idempotency_key=f"order:{order_id}:release:{why}",
+                reason=why,
+            )
+        except stripe_api.StripeRefused:
+            # Paid, being processed or canceled already: Stripe's answer decides.
+            intent = stripe_api.retrieve_payment_intent(payment_intent_id=payment_intent_id)
+    except (stripe_api.StripeUnavailable, stripe_api.StripeRefused) as exc:
+        log.warning("could not release an unpaid order's hold", extra={"order_id": order_id})
+        raise payments.PaymentServiceUnavailable(payments.UNREACHABLE_MESSAGE) from exc
+    with sessions() as session:
+        if intent.status == "succeeded":
+            fulfil_order(session=session, order_id=order_id, payment_intent=intent)
+            return True
+        if intent.status == "canceled":
+            payments.mark_canceled(session=session, order_id=order_id, reason=reason)
+            return True
+    log.info(
+        "an unpaid order's payment is under way: its hold stays",
+        extra={"order_id": order_id, "payment_intent_status": intent.status},
+    )
+    return False
