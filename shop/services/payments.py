@@ -34,7 +34,7 @@ from sqlmodel import Session, col
 
 from shop.models import Order, OrderStatus, utcnow
 from shop.services import stripe_api
-from shop.services.errors import Conflict, NotFound, ShopError
+from shop.services.errors import Conflict, InvalidInput, NotFound, ShopError
 from shop.services.fulfilment import fulfil_order
 from shop.services.orders import check_still_payable, find_order
 from shop.services.stripe_api import PaymentIntentInfo
@@ -110,6 +110,15 @@ class PaymentState:
         return customer_error_message(
             code=self.error_code, error_type=self.error_type, message=self.error_message
         )
+
+    @property
+    def api_error_message(self) -> str | None:
+        """What `POST /api/payments/confirm` says: the customer's words for a card's failure;
+        Stripe's own text when the request itself was wrong (e.g. no such PaymentMethod),
+        which the API client's developer needs."""
+        if self.error_type == "card_error" or (self.error_code or "") in CUSTOMER_PAYMENT_ERRORS:
+            return self.customer_error
+        return self.error_message
 
 
 def customer_error_message(
@@ -247,6 +256,11 @@ def confirm_payment(
             "The payment service cannot be reached; try again in a moment."
         ) from exc
     except stripe_api.StripeRefused as exc:
+        if exc.code == "resource_missing" and exc.param == "payment_method":
+            # The client's mistake, not a payment attempt: the order is left as it was.
+            raise InvalidInput(
+                f"No such payment method: {payment_method}.", field="payment_method"
+            ) from exc
         # A declined card: Stripe keeps the PaymentIntent payable with another card.
         try:
             intent = stripe_api.retrieve_payment_intent(payment_intent_id=payment_intent_id)

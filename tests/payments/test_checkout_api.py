@@ -99,6 +99,42 @@ def test_a_declined_card_leaves_the_order_payable_and_grants_nothing(shop: Shop)
     assert shop.grant_count(body["order_id"]) == 1
 
 
+def test_a_payment_method_that_does_not_exist_is_a_422_and_leaves_the_order_alone(shop: Shop):
+    # given an order awaiting payment
+    customer = shop.customer()
+    body = shop.start_checkout(customer, [(shop.product(), 1)]).json()
+
+    # when an API client confirms it with a payment method Stripe does not know
+    answer = shop.confirm(customer, body["payment_intent_id"], "pm_does_not_exist")
+
+    # then the client's mistake is named, and the order is not marked as a failed payment
+    assert answer.status_code == 422, answer.text
+    error = answer.json()["error"]
+    assert (error["field"], error["message"]) == (
+        "payment_method",
+        "No such payment method: pm_does_not_exist.",
+    )
+    assert shop.order(body["order_id"]).status == "pending"
+    assert shop.confirm(customer, body["payment_intent_id"], "pm_card_visa").json()["status"] == (
+        "paid"
+    )
+
+
+def test_a_declined_card_is_told_in_the_customers_words(shop: Shop):
+    # given an order awaiting payment
+    customer = shop.customer()
+    body = shop.start_checkout(customer, [(shop.product(), 1)]).json()
+
+    # when the card has insufficient funds
+    answer = shop.confirm(
+        customer, body["payment_intent_id"], "pm_card_chargeDeclinedInsufficientFunds"
+    )
+
+    # then the 402 says so in words for the cardholder
+    assert answer.status_code == 402, answer.text
+    assert answer.json()["error"]["message"] == "Your card has insufficient funds."
+
+
 def test_3d_secure_completed_pays_the_order(shop: Shop):
     # given an order paid with a card that asks for authentication
     customer = shop.customer()

@@ -306,7 +306,20 @@ def create_intent(body: IntentIn, user: Buyer) -> Any:
     )
 
 
-@router.post("/api/payments/confirm", response_model=PaymentStateOut)
+@router.post(
+    "/api/payments/confirm",
+    response_model=PaymentStateOut,
+    description="Confirm the order's PaymentIntent server-side with `payment_method` (e.g. "
+    "`pm_card_visa`). A card that needs 3-D Secure answers 200 with `next_action`.",
+    responses={
+        402: {
+            "description": "The card was declined or could not be verified; `error.code` is "
+            "Stripe's (`card_declined`, …) and `error.message` is written for the cardholder. "
+            "The order stays payable."
+        },
+        422: {"description": "No such payment method: nothing was attempted."},
+    },
+)
 def confirm(body: ConfirmIn, user: Buyer, session: DbSession) -> Any:
     state = payments.confirm_payment(
         session=session,
@@ -320,7 +333,7 @@ def confirm(body: ConfirmIn, user: Buyer, session: DbSession) -> Any:
         return error_response(
             402,
             state.error_code or "payment_failed",
-            state.error_message,
+            state.api_error_message or payments.GENERIC_PAYMENT_ERROR,
             order_id=state.order_id,
             order_status=state.order_status,
             payment_intent_status=state.payment_intent_status,
