@@ -36,7 +36,7 @@ SessionFactory = Callable[[], Any]
 # the next, so two rounds settle every case but a race with another placement.
 MAX_ROUNDS = 3
 
-REPLACED = "Replaced by a newer checkout of yours; nothing was charged for this order."
+REPLACED = "Replaced by a newer checkout; nothing was charged for this order."
 EXPIRED = (
     "This checkout was left unpaid too long and what it held went to another customer; "
     "nothing was charged."

@@ -202,7 +202,7 @@ def _cancel_orphan(payment_intent_id: str, order_id: int) -> None:
             reason="duplicate",
         )
     except (stripe_api.StripeUnavailable, stripe_api.StripeRefused):
-        # Reconciliation finds it: a canceled order whose PaymentIntent is paid is fulfilled.
+        # If it is paid after all, its payment_intent.succeeded webhook fulfils the order.
         log.warning(
             "could not cancel the PaymentIntent of a closed order", extra={"order_id": order_id}
         )
