@@ -502,6 +502,35 @@ def test_with_s3_storage_the_link_redirects_to_a_presigned_url_of_the_same_lifet
     assert api_client.get(link, follow_redirects=False).status_code == 401
 
 
+def test_with_s3_storage_head_and_ranges_outside_the_file_get_no_url(
+    api_client: TestClient,
+    session: Session,
+    owner: Customer,
+    s3_storage: Any,
+    database_url: str,
+):
+    # given a purchase whose file lives in S3 (SeaweedFS)
+    bought = make_purchase(session, owner.user, data=PDF, name="guide.pdf")
+    session.commit()
+    link = _link(api_client, owner, bought.grant_id)
+
+    # when a download manager asks HEAD, and a range beyond the end of the file
+    head = api_client.head(link, headers=owner.headers, follow_redirects=False)
+    beyond = api_client.get(
+        link, headers=_as(owner, Range=f"bytes={len(PDF) + 10}-"), follow_redirects=False
+    )
+
+    # then the shop answers both itself: size for HEAD, 416 for the range, and no URL to the
+    # object store (which would serve the whole file, uncounted, until it expires)
+    assert head.status_code == 200
+    assert head.headers["content-length"] == str(len(PDF))
+    assert "location" not in head.headers
+    assert beyond.status_code == 416
+    assert beyond.headers["content-range"] == f"bytes */{len(PDF)}"
+    assert "location" not in beyond.headers
+    assert _count(database_url, bought.grant_id) == 0
+
+
 # --- a 1 GiB file in flat memory ----------------------------------------------------------------
 
 

@@ -87,9 +87,26 @@ async def download_file(token: str, request: Request, user: DownloadReader) -> R
     disposition = downloads.content_disposition(target.file_name)
     headers = {**PRIVATE_HEADERS, "Content-Disposition": disposition}
     if isinstance(backend, storage.S3Storage):
+        # A presigned URL is the file itself for its whole lifetime, whatever was asked: only
+        # a GET the shop can count gets one. HEAD is answered here; a range outside the file
+        # is refused here.
+        if request.method == "HEAD":
+            return Response(
+                status_code=200,
+                headers={
+                    **headers,
+                    "Accept-Ranges": "bytes",
+                    "Content-Length": str(target.size_bytes),
+                    "Content-Type": target.content_type,
+                },
+            )
         first_byte = _requested_first_byte(request, target.size_bytes)
-        if request.method == "GET":
-            downloads.check_start(target, first_byte=first_byte)
+        if request.headers.get("range") and first_byte >= target.size_bytes:
+            return Response(
+                status_code=416,
+                headers={**PRIVATE_HEADERS, "Content-Range": f"bytes */{target.size_bytes}"},
+            )
+        downloads.check_start(target, first_byte=first_byte)
         seconds = max(1, int((target.link_expires_at - utcnow()).total_seconds()))
         url = await run_in_threadpool(
             backend.presigned_url,
@@ -98,7 +115,7 @@ async def download_file(token: str, request: Request, user: DownloadReader) -> R
             content_disposition=disposition,
             content_type=target.content_type,
         )
-        if request.method == "GET" and first_byte < target.size_bytes:
+        if first_byte < target.size_bytes:
             await run_in_threadpool(_record, target, ip, "redirect", first_byte)
         return RedirectResponse(url, status_code=302, headers=PRIVATE_HEADERS)
 
