@@ -24,6 +24,7 @@ from typing import Any
 from shop.db import session_scope
 from shop.models import Order
 from shop.services import orders, payments, stripe_api
+from shop.services.errors import Conflict
 from shop.services.fulfilment import fulfil_order
 from shop.services.holds import HoldsInTheWay
 from shop.services.stripe_api import PaymentIntentInfo
@@ -84,9 +85,11 @@ def start_checkout(
                 if not release(order_id=held_order_id, reason=reason, sessions=sessions):
                     firm.add(held_order_id)
     if order_id is None:
-        # Still in the way after every round: another buyer keeps taking what was freed.
-        raise payments.PaymentServiceUnavailable(
-            "Many customers are checking out the same items right now; try again in a moment."
+        # Still in the way after every round: other checkouts (another buyer's, or this
+        # buyer's in another tab) keep taking what was freed.
+        raise Conflict(
+            "Other checkouts for the same items are going on right now; try again in a moment.",
+            code="checkout_busy",
         )
     try:
         with sessions() as session:

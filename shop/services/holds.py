@@ -11,8 +11,9 @@ holds
 Placing an order counts what is sold or redeemed plus what other unpaid orders hold. A hold
 gives way (`release`) when
 
-* it is the same buyer's: their new checkout replaces the older one (a reloaded checkout page
-  must not lock its own buyer out of a once-per-customer code), or
+* it is the same buyer's and the new order is short of what it holds: their new checkout
+  replaces the older one (always, for a once-per-customer code: a reloaded checkout page must
+  not lock its own buyer out of it), or
 * it is older than `CHECKOUT_HOLD_MINUTES` and another checkout needs what it holds.
 
 Giving way cancels the order's PaymentIntent at Stripe first, so it can no longer be paid;
@@ -210,6 +211,8 @@ def in_the_way(
     for product_id, held in stock_holds(
         session=session, product_ids=list(wanted), buyer_id=buyer_id, now=now, firm_ids=firm_ids
     ).items():
+        # Only when short: a buyer may well have several unpaid orders for a product in stock
+        # (and pay them all); the buyer's own give way first, then the oldest stale ones.
         free = stock[product_id] - held.firm_quantity - sum(h.quantity for h in held.yielding)
         short = wanted[product_id] - free
         if short > 0:
@@ -220,11 +223,7 @@ def in_the_way(
             session=session, promo_code_id=promo.id, buyer_id=buyer_id, now=now, firm_ids=firm_ids
         )
         # A buyer holds at most one use of a once-per-customer code: the new checkout's.
-        own = (
-            [h.order_id for h in held.yielding if h.user_id == buyer_id]
-            if promo.once_per_customer and buyer_id is not None
-            else []
-        )
+        own = _own(held, buyer_id) if promo.once_per_customer else []
         chosen += own
         if promo.max_redemptions is not None:
             others = Holds(
@@ -235,3 +234,9 @@ def in_the_way(
             if short > 0:
                 chosen += to_release(others, short_by=short)
     return list(dict.fromkeys(chosen))
+
+
+def _own(held: Holds, buyer_id: int | None) -> list[int]:
+    if buyer_id is None:
+        return []
+    return [hold.order_id for hold in held.yielding if hold.user_id == buyer_id]

@@ -272,9 +272,11 @@ def _available(
     elif free <= 0:
         assert held is not None
         minutes = held.minutes_until_one_yields(now=now or utcnow())
+        wait = f"try again in {minutes} minute{'s' if minutes != 1 else ''}."
         message = (
-            f"The last copies of {product.name} are in other customers' checkouts; "
-            f"try again in {minutes} minute{'s' if minutes != 1 else ''}."
+            f"The last copy of {product.name} is in another customer's checkout; {wait}"
+            if product.inventory_count == 1
+            else f"The last copies of {product.name} are in other customers' checkouts; {wait}"
         )
     else:
         message = f"Only {free} of {product.name} left."

@@ -83,6 +83,10 @@ CUSTOMER_PAYMENT_ERRORS = {
         "An error occurred while processing your card. Try again in a little bit."
     ),
 }
+# An order closed because its PaymentIntent was canceled at Stripe (in the dashboard, or by the
+# shop when the order gave way: `checkout.release` then writes its own reason over this one).
+CANCELED_MESSAGE = "This order was canceled; nothing was charged for it."
+CLOSED = "order_canceled"  # error code and type of a closed order's reason (customer words)
 REFUSED_MESSAGE = (
     "The payment service did not accept this order, so nothing was charged. "
     "Try again later, or contact us if it keeps happening."
@@ -125,22 +129,18 @@ def customer_error_message(
     *, code: str | None, error_type: str | None = None, message: str | None = None
 ) -> str:
     """What to tell the customer about a failed payment (see the module doc)."""
-    if error_type == "card_error" and message:
+    if error_type in ("card_error", CLOSED) and message:
         return message
     return CUSTOMER_PAYMENT_ERRORS.get(code or "", GENERIC_PAYMENT_ERROR)
 
 
 def payment_error_for_customer(*, state: PaymentState, order: Order) -> str:
-    """The success page's explanation of an unpaid order: the latest failure in customer words;
-    for a failed order known only from its stored Stripe text, the generic words; for an order
-    the shop closed itself, the shop's own reason (already written for customers)."""
+    """The success page's explanation of an unpaid order: the latest failure, or why the order
+    was closed, in customer words; for a failed order known only from its stored Stripe text,
+    the generic words."""
     if state.customer_error is not None:
         return state.customer_error
-    if not order.payment_error:
-        return ""
-    if order.status == OrderStatus.CANCELED.value:
-        return order.payment_error
-    return GENERIC_PAYMENT_ERROR
+    return GENERIC_PAYMENT_ERROR if order.payment_error else ""
 
 
 def payment_intent_key(order_id: int) -> str:
@@ -346,11 +346,14 @@ def mark_payment_failed(
 
 
 def mark_canceled(*, session: Session, order_id: int, reason: str | None = None) -> bool:
-    """The PaymentIntent was canceled: an unpaid order is canceled with it (`reason`, written
-    for the customer, replaces the last payment error)."""
-    values: dict[str, Any] = {"status": OrderStatus.CANCELED.value, "updated_at": utcnow()}
-    if reason is not None:
-        values["payment_error"] = reason[:500]
+    """The PaymentIntent was canceled: an unpaid order is canceled with it. Its `payment_error`
+    becomes the reason, in words for the customer (`CANCELED_MESSAGE` unless `reason` says
+    more): the last decline's text no longer explains the order."""
+    values: dict[str, Any] = {
+        "status": OrderStatus.CANCELED.value,
+        "payment_error": (reason or CANCELED_MESSAGE)[:500],
+        "updated_at": utcnow(),
+    }
     result: Any = session.execute(
         update(Order)
         .where(
@@ -362,13 +365,13 @@ def mark_canceled(*, session: Session, order_id: int, reason: str | None = None)
         .execution_options(synchronize_session=False)
     )
     if not result.rowcount and reason is not None:
-        # The PaymentIntent's own `canceled` webhook closed it first, without a reason.
+        # The PaymentIntent's own `canceled` webhook closed it first, with the general reason.
         session.execute(
             update(Order)
             .where(
                 col(Order.id) == order_id,
                 col(Order.status) == OrderStatus.CANCELED.value,
-                col(Order.payment_error).is_(None),
+                col(Order.fulfilled_at).is_(None),
             )
             .values(payment_error=reason[:500])
             .execution_options(synchronize_session=False)
@@ -381,7 +384,11 @@ def _state(order: Order, intent: PaymentIntentInfo | None) -> PaymentState:
     assert order.id is not None
     error_code = error_message = error_type = None
     if order.fulfilled_at is None:
-        if intent is not None and intent.status == "requires_payment_method":
+        if order.status == OrderStatus.CANCELED.value and order.payment_error:
+            # Closed by the shop or at Stripe: the stored reason is already customer words.
+            error_code = error_type = CLOSED
+            error_message = order.payment_error
+        elif intent is not None and intent.status == "requires_payment_method":
             error_code, error_message = intent.last_error_code, intent.last_error_message
             error_type = intent.last_error_type
         elif intent is None and order.status == OrderStatus.FAILED.value:

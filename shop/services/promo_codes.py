@@ -417,9 +417,12 @@ def _check_usable(
         )
         if promo.times_redeemed + held.firm_quantity >= promo.max_redemptions:
             minutes = held.minutes_until_one_yields(now=now)
+            wait = f"try again in {minutes} minute{'s' if minutes != 1 else ''}."
             raise PromoCodeRefused(
-                f"The last uses of the promo code {shown} are in other customers' checkouts; "
-                f"try again in {minutes} minute{'s' if minutes != 1 else ''}.",
+                f"The last use of the promo code {shown} is in another customer's checkout; {wait}"
+                if promo.max_redemptions - promo.times_redeemed == 1
+                else f"The last uses of the promo code {shown} are in other customers' "
+                f"checkouts; {wait}",
                 code="promo_code_exhausted",
                 field="promo_code",
             )

@@ -63,8 +63,8 @@ def test_the_last_copy_is_held_for_the_buyer_who_is_paying(shop: Shop):
     assert refused.status_code == 409, refused.text
     assert refused.json()["error"]["code"] == "sold_out"
     assert refused.json()["error"]["message"] == (
-        f"The last copies of {shop_product_name(shop, product_id)} are in other customers' "
-        "checkouts; try again in 30 minutes."
+        f"The last copy of {shop_product_name(shop, product_id)} is in another customer's "
+        "checkout; try again in 30 minutes."
     )
     assert shop.http.get("/api/orders", headers=second.headers).json()["items"] == []
 
@@ -177,7 +177,10 @@ def test_the_last_use_of_a_code_is_held_for_the_buyer_who_is_paying(shop: Shop):
     # then they are refused with the reason, and can still buy without it
     assert refused.status_code == 422, refused.text
     assert refused.json()["error"]["code"] == "promo_code_exhausted"
-    assert "in other customers' checkouts" in refused.json()["error"]["message"]
+    assert refused.json()["error"]["message"] == (
+        "The last use of the promo code LASTONE is in another customer's checkout; "
+        "try again in 30 minutes."
+    )
     assert shop.start_checkout(second, [(product_id, 1)]).status_code == 201
 
     # when both unpaid orders are paid straight at Stripe
@@ -271,3 +274,45 @@ def test_an_order_closed_while_its_payment_intent_was_made_gets_none(
     with shop.session() as session:
         [order] = session.exec(select(Order).where(Order.user_id == customer.id)).all()
     assert (order.status, order.stripe_payment_intent_id) == ("canceled", None)
+
+
+def test_a_buyers_new_checkout_replaces_their_unpaid_one_only_when_short(shop: Shop):
+    # given a customer's unpaid order for one of two copies
+    product_id = shop.product(price=1000, inventory_count=2)
+    customer = shop.customer()
+    first = shop.start_checkout(customer, [(product_id, 1)]).json()
+
+    # when they check out one more, then two at once
+    second = shop.start_checkout(customer, [(product_id, 1)]).json()
+    both = shop.start_checkout(customer, [(product_id, 2)])
+
+    # then the second order sits beside the first (there was stock for both); the third
+    # replaces both, which can no longer be paid and say why
+    assert both.status_code == 201, both.text
+    for replaced in (first, second):
+        assert _intent(shop, replaced["payment_intent_id"]).status == "canceled"
+        status = shop.status(customer, replaced["order_id"]).json()
+        assert status["status"] == "canceled"
+        assert status["payment_error"] == {"code": "order_canceled", "message": checkout.REPLACED}
+    assert shop.pay_at_stripe(both.json()["payment_intent_id"]) == "succeeded"
+    wait_until(lambda: _paid(shop, both.json()["order_id"]))
+    assert shop.inventory(product_id) == 0
+
+
+def test_a_declined_order_that_gave_way_tells_its_buyer_why_not_the_old_decline(shop: Shop):
+    # given a customer whose card was declined, who then left the last copy unpaid too long
+    product_id = shop.product(price=1000, inventory_count=1)
+    first, second = shop.customer("a@example.com"), shop.customer("b@example.com")
+    stale = shop.start_checkout(first, [(product_id, 1)]).json()
+    declined = shop.confirm(first, stale["payment_intent_id"], "pm_card_visa_chargeDeclined")
+    assert declined.status_code == 402
+    _backdate(shop, stale["order_id"], get_settings().checkout_hold_minutes + 1)
+
+    # when another customer buys it (the canceled webhook and the release race to close it)
+    assert shop.start_checkout(second, [(product_id, 1)]).status_code == 201
+    shop.flush_webhooks()
+
+    # then the first customer is told the checkout expired, not that the card was declined
+    status = shop.status(first, stale["order_id"]).json()
+    assert status["status"] == "canceled"
+    assert status["payment_error"]["message"] == checkout.EXPIRED

@@ -9,7 +9,7 @@ import pytest
 from sqlmodel import Session, select
 
 from shop.models import OrderItem, OrderTaxLine
-from shop.services import auth, orders
+from shop.services import auth, orders, payments
 from shop.services.errors import Conflict, InvalidInput
 from shop.services.tax import TaxRegistrations, demo_registrations
 from shop.settings import get_settings
@@ -177,3 +177,31 @@ def test_stored_rates_are_exact_decimals(session: Session):
 
     # then its rate is the exact fraction
     assert Decimal(qst.rate) == Decimal("0.09975")
+
+
+def test_a_canceled_order_says_why_in_customer_words_and_a_release_reason_wins(
+    session: Session,
+):
+    # given two unpaid orders, one whose last card attempt was declined
+    buyer = _buyer(session)
+    product = make_product(session, price_amount=1000)
+    assert product.id is not None
+    first = _place(session, buyer, [(product.id, 1)])
+    second = _place(session, buyer, [(product.id, 1)])
+    assert first.id is not None
+    assert second.id is not None
+    first.payment_error = "Your card was declined."
+    session.add(first)
+    session.flush()
+
+    # when Stripe cancels both, and the shop then closes the second with its own reason
+    payments.mark_canceled(session=session, order_id=first.id)
+    payments.mark_canceled(session=session, order_id=second.id)
+    payments.mark_canceled(session=session, order_id=second.id, reason="Gave way.")
+    payments.mark_canceled(session=session, order_id=second.id)
+    session.refresh(first)
+    session.refresh(second)
+
+    # then the first says it was canceled, not declined, and the second keeps the shop's reason
+    assert (first.status, first.payment_error) == ("canceled", payments.CANCELED_MESSAGE)
+    assert (second.status, second.payment_error) == ("canceled", "Gave way.")

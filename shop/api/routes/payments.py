@@ -271,7 +271,10 @@ placed at whatever the total is now."""
     responses={
         409: {
             "description": "`total_changed`: the total is not `expected_total` (new figures "
-            "in `error.amount`, no order placed); `sold_out` or `product_unavailable`."
+            "in `error.amount`, no order placed); `sold_out` (also while the last copies are "
+            "held by other customers' unpaid orders, see CHECKOUT_HOLD_MINUTES), "
+            "`product_unavailable`, or `checkout_busy` (other checkouts for the same items "
+            "keep taking what was freed: try again)."
         }
     },
 )
@@ -346,9 +349,10 @@ def confirm(body: ConfirmIn, user: Buyer, session: DbSession) -> Any:
     response_model=StatusOut,
     response_model_exclude_none=True,
     description="Where the order's payment stands (asking Stripe when it still looks unpaid). "
-    "`payment_error` is present while the latest attempt failed and the order is unpaid: its "
-    "`message` is written for the customer (the checkout page shows it after a failed 3-D "
-    "Secure).",
+    "`payment_error` is present while the latest attempt failed and the order is unpaid, and "
+    "for a canceled order (code `order_canceled`: replaced by the buyer's newer checkout, its "
+    "hold expired, or canceled at Stripe): its `message` is written for the customer (the "
+    "checkout page shows it after a failed 3-D Secure).",
 )
 def payment_status(reference: OrderReference, user: OrderViewer, session: DbSession) -> StatusOut:
     state = payments.refresh_status(
