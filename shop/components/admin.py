@@ -11,9 +11,11 @@ from shop.state.session import SessionState
 from shop.state.staff import StaffState
 
 # (label, path, shown to) — support sees what its permissions allow; the server still checks.
+# Each label is a name no other link on a staff page has or contains: "Product catalogue", not
+# "Products", which is the storefront header's link (to /products) on the same page.
 ADMIN_SECTIONS: list[tuple[str, str, str]] = [
     ("Overview", "/admin", "staff"),
-    ("Products", "/admin/products", "staff"),
+    ("Product catalogue", "/admin/products", "staff"),
     ("Categories", "/admin/categories", "admin"),
     ("Orders", "/admin/orders", "staff"),
     ("Customers", "/admin/customers", "staff"),
@@ -33,6 +35,13 @@ def admin_nav() -> rx.Component:
         rx.el.ul(*[_nav_item(*section) for section in ADMIN_SECTIONS], class_name="admin-nav"),
         aria_label="Administration",
     )
+
+
+def back_link(label: str, to: str) -> rx.Component:
+    """The way back to a staff list from one of its records, e.g. "Back to the order list":
+    not "All orders", which the section link "Orders" would match as well. The arrow is
+    decoration, not part of the name."""
+    return rx.el.p(link(rx.el.span("← ", aria_hidden="true"), label, to=to))
 
 
 def outcome_notice(message: Any, is_error: Any) -> rx.Component:
@@ -100,7 +109,8 @@ def access_notice(state: type[StaffState] = StaffState) -> rx.Component:
             "sign_in",
             rx.el.div(
                 rx.el.p("Please sign in with a staff account to see this page."),
-                link("Sign in", to="/login", class_name="button"),
+                # Not "Sign in": the header has that link on this page too.
+                link("Go to the sign-in page", to="/login", class_name="button"),
                 class_name="notice",
                 role="alert",
             ),
@@ -111,18 +121,24 @@ def access_notice(state: type[StaffState] = StaffState) -> rx.Component:
 
 
 def admin_page(
-    title: str | rx.Var, *children: rx.Component, state: type[StaffState] = StaffState
+    title: str | rx.Var,
+    *children: rx.Component,
+    state: type[StaffState] = StaffState,
+    section_nav: bool = True,
 ) -> rx.Component:
-    """A staff page: its content only once the server has allowed it for this user."""
+    """A staff page: its content only once the server has allowed it for this user.
+
+    `section_nav=False` for a page whose content already links every section (the overview):
+    the menu beside it would repeat each of those links under the same name."""
     return page(
         rx.el.div(
-            rx.cond(state.allowed, admin_nav()),
+            rx.cond(state.allowed, admin_nav()) if section_nav else rx.fragment(),
             rx.el.section(
                 rx.el.h1(title, class_name="page-title"),
                 rx.cond(state.allowed, rx.fragment(*children), access_notice(state)),
                 class_name="admin-content",
             ),
-            class_name="container admin-layout",
+            class_name="container admin-layout" + ("" if section_nav else " admin-layout-full"),
         )
     )
 

@@ -107,6 +107,9 @@ def header() -> rx.Component:
 
 
 def footer() -> rx.Component:
+    # No links: a copy of the header's "Home" and "Products" made every page carry two links
+    # of each name (twice in a screen reader's list of links, ambiguous for anyone finding a
+    # link by its name). The header's navigation is the one on every page.
     return rx.el.footer(
         rx.el.div(
             rx.el.div(
@@ -116,13 +119,6 @@ def footer() -> rx.Component:
                     "Prices in Canadian dollars; sales tax is added at checkout by province.",
                     class_name="muted",
                 ),
-            ),
-            rx.el.nav(
-                rx.el.ul(
-                    *[rx.el.li(link(label, to=href)) for label, href in NAV_ITEMS],
-                    class_name="footer-links",
-                ),
-                aria_label="Footer",
             ),
             class_name="container footer-inner",
         ),

@@ -309,7 +309,14 @@ def session_item(row: Any) -> rx.Component:
                     type="button",
                     on_click=AccountState.end_session(row["id"]),  # type: ignore[operator]
                     class_name="button button-ghost button-small",
-                    aria_label="End session on " + row["device"] + " from " + row["ip"],
+                    # With when it began: two windows of one browser are two sessions of
+                    # the same device and address, and need two names.
+                    aria_label="End session on "
+                    + row["device"]
+                    + " from "
+                    + row["ip"]
+                    + ", signed in "
+                    + row["started"],
                 ),
             )
         ),
@@ -358,7 +365,7 @@ def account_page() -> rx.Component:
                             "Signed in as ",
                             rx.el.strong(AccountState.email),
                             ". ",
-                            link("Browse products", to="/products"),
+                            link("Browse the catalogue", to="/products"),
                             class_name="muted",
                         ),
                         rx.el.div(

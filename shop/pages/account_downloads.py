@@ -127,8 +127,14 @@ def _download_card(row: Any) -> rx.Component:
                 row["file_name"],
                 " · ",
                 row["size"],
-                " · order ",
-                link(row["order_number"], to=row["order_href"]),
+                " · ",
+                # Named with the file: two files of one order are two links to the order.
+                link(
+                    "order ",
+                    row["order_number"],
+                    to=row["order_href"],
+                    aria_label="Order " + row["order_number"] + " (" + row["file_name"] + ")",
+                ),
                 class_name="muted acct-dl-meta",
             ),
             rx.el.dl(
@@ -152,9 +158,12 @@ def _download_card(row: Any) -> rx.Component:
         rx.el.div(
             rx.cond(
                 row["usable"] != "",
+                # Named with the product and the file: one purchase may bring several files.
                 rx.el.button(
                     "Download",
-                    rx.el.span(" ", row["name"], class_name="visually-hidden"),
+                    rx.el.span(
+                        " ", row["name"], " (", row["file_name"], ")", class_name="visually-hidden"
+                    ),
                     type="button",
                     on_click=AccountDownloadsState.download(row["grant_id"]),  # type: ignore[operator]
                     class_name="button button-primary acct-dl-button",
@@ -190,7 +199,7 @@ def no_downloads() -> rx.Component:
     return rx.el.div(
         rx.el.p("Nothing to download yet.", class_name="acct-empty-title"),
         rx.el.p("Files you buy appear here right after payment.", class_name="muted"),
-        link("Browse products", to="/products", class_name="button button-primary"),
+        link("Browse the catalogue", to="/products", class_name="button button-primary"),
         class_name="empty-state",
     )
 

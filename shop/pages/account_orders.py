@@ -227,7 +227,7 @@ def no_orders() -> rx.Component:
     return rx.el.div(
         rx.el.p("You have no orders yet.", class_name="acct-empty-title"),
         rx.el.p("When you buy something, it shows up here with its receipt.", class_name="muted"),
-        link("Browse products", to="/products", class_name="button button-primary"),
+        link("Browse the catalogue", to="/products", class_name="button button-primary"),
         class_name="empty-state",
     )
 
@@ -306,7 +306,8 @@ def order_details() -> rx.Component:
                 o["delivered"] != "",
                 link("Your downloads", to="/account/downloads", class_name="button button-ghost"),
             ),
-            link("All orders", to="/account/orders", class_name="button button-ghost"),
+            # Not "All orders": the "Orders" tab above is matched by that name too.
+            link("Back to the order list", to="/account/orders", class_name="button button-ghost"),
             class_name="acct-actions",
         ),
     )

@@ -158,15 +158,16 @@ def filters_form() -> rx.Component:
             ),
             control_id="audit-actor",
         ),
+        # "Since"/"Until", not "From"/"To": a label finder looking for "To" matched "Actor".
         field(
-            "From",
+            "Since",
             text_input(
                 id="audit-since", name="since", type="date", default_value=s.since, key=s.since
             ),
             control_id="audit-since",
         ),
         field(
-            "To",
+            "Until",
             text_input(
                 id="audit-until", name="until", type="date", default_value=s.until, key=s.until
             ),

@@ -14,6 +14,7 @@ import reflex as rx
 
 from shop.components.admin import (
     admin_page,
+    back_link,
     data_table,
     loading_notice,
     one_record,
@@ -262,7 +263,7 @@ def _customer_view() -> rx.Component:
     s = AdminCustomerState
     c = s.customer
     return rx.fragment(
-        rx.el.p(link("← All customers", to="/admin/customers")),
+        back_link("Back to the customer list", to="/admin/customers"),
         rx.el.h2(c["email"], class_name="admin-section-title"),
         rx.cond(
             s.message != "", rx.el.p(s.message, class_name="notice notice-success", role="status")
@@ -304,7 +305,9 @@ def _customer_view() -> rx.Component:
                 s.grants,
                 lambda r: [
                     rx.el.td(r["name"]),
-                    rx.el.td(link(r["order"], to=r["href"])),
+                    # Text, not a link: the order is linked in "Orders" above, and a link per
+                    # file would repeat its name once per file of the order.
+                    rx.el.td(r["order"]),
                     rx.el.td(r["left"]),
                     rx.el.td(r["expires"], class_name="nowrap"),
                     rx.el.td(r["state"]),
@@ -351,7 +354,7 @@ def admin_customer_page() -> rx.Component:
             _customer_view(),
             missing="There is no such customer.",
             back_to="/admin/customers",
-            back_label="All customers",
+            back_label="Back to the customer list",
         ),
         state=AdminCustomerState,
     )

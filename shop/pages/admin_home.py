@@ -185,11 +185,17 @@ def _dashboard() -> rx.Component:
 def admin_home_page() -> rx.Component:
     return admin_page(
         "Administration",
-        rx.el.p("Run the shop: catalog, orders, customers and the books.", class_name="muted"),
+        rx.el.p("Run the shop: catalogue, orders, customers and the books.", class_name="muted"),
         rx.cond(AdminHomeState.show_figures, _dashboard()),
-        rx.el.ul(
-            *[_card(label, path, shown_to) for label, path, shown_to in ADMIN_SECTIONS[1:]],
-            class_name="admin-cards",
+        # The cards are this page's section menu: the usual one beside them would give every
+        # section two links of the same name.
+        rx.el.nav(
+            rx.el.ul(
+                *[_card(label, path, shown_to) for label, path, shown_to in ADMIN_SECTIONS[1:]],
+                class_name="admin-cards",
+            ),
+            aria_label="Administration",
         ),
         state=AdminHomeState,
+        section_nav=False,
     )

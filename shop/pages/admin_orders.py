@@ -18,6 +18,7 @@ import reflex as rx
 
 from shop.components.admin import (
     admin_page,
+    back_link,
     data_table,
     loading_notice,
     one_record,
@@ -637,6 +638,8 @@ def _grant_cells(row: Any) -> list[rx.Component]:
                     ),
                     rx.el.form(
                         rx.el.input(type="hidden", name="grant_id", value=row["id"]),
+                        # Each row's box and button named with its file: an order of several
+                        # files has one "Days" box and one "Extend" button per file.
                         rx.el.label(
                             "Days",
                             rx.el.input(
@@ -646,10 +649,14 @@ def _grant_cells(row: Any) -> list[rx.Component]:
                                 max="365",
                                 default_value="7",
                                 class_name="input input-small",
+                                aria_label="Days to extend " + row["name"],
                             ),
                         ),
                         rx.el.button(
-                            "Extend", type="submit", class_name="button button-ghost button-small"
+                            "Extend",
+                            type="submit",
+                            class_name="button button-ghost button-small",
+                            aria_label="Extend " + row["name"],
                         ),
                         on_submit=AdminOrderState.extend_grant,
                         class_name="inline-form",
@@ -665,7 +672,7 @@ def _grant_cells(row: Any) -> list[rx.Component]:
 def _order_view() -> rx.Component:
     s = AdminOrderState
     return rx.fragment(
-        rx.el.p(link("← All orders", to="/admin/orders")),
+        back_link("Back to the order list", to="/admin/orders"),
         rx.cond(
             s.message != "", rx.el.p(s.message, class_name="notice notice-success", role="status")
         ),
@@ -747,7 +754,7 @@ def admin_order_page() -> rx.Component:
             _order_view(),
             missing="There is no such order.",
             back_to="/admin/orders",
-            back_label="All orders",
+            back_label="Back to the order list",
         ),
         state=AdminOrderState,
     )

@@ -19,7 +19,7 @@ from typing import Any
 
 import reflex as rx
 
-from shop.components.admin import admin_page, loading_notice
+from shop.components.admin import admin_page, back_link, loading_notice
 from shop.components.layout import link
 from shop.db import session_scope
 from shop.services import catalog, catalog_sync, ids, products_admin
@@ -31,6 +31,9 @@ from shop.services.product_form import LABELS, form_field, form_values, humanize
 from shop.state.staff import StaffState
 
 PAGE_SIZE = 20
+# The form's labels, but the SEO description's is not "SEO description": finding the
+# "Description" box by its label (a substring match by default) found both boxes.
+FIELD_LABELS = {**LABELS, "seo_description": "Search engine summary"}
 SYNC_LABELS = {"synced": "Synced", "not_synced": "Not synced", "pending": "Pending"}
 KIND_LABELS = {"one_time": "One-time", "subscription": "Subscription"}
 
@@ -424,8 +427,15 @@ def _form_errors(problems: Iterable[Problem]) -> dict[str, str]:
     """The service's problems next to the form boxes they belong to (the first one per box)."""
     errors: dict[str, str] = {}
     for problem in problems:
-        errors.setdefault(form_field(problem.field), humanize(problem.message, problem.field))
+        name = form_field(problem.field)
+        errors.setdefault(name, _relabel(name, humanize(problem.message, problem.field)))
     return errors
+
+
+def _relabel(name: str, message: str) -> str:
+    """A message opened with the service's label for the box, opened with the form's."""
+    old, new = LABELS.get(name, ""), FIELD_LABELS.get(name, "")
+    return new + message[len(old) :] if old and old != new and message.startswith(old) else message
 
 
 def _archive(product_id: int, actor: CurrentUser, ip: str | None) -> catalog_sync.SyncOutcome:
@@ -649,7 +659,7 @@ def _error(name: str) -> rx.Component:
 
 def _field(name: str, control: rx.Component, hint: str = "") -> rx.Component:
     return rx.el.div(
-        rx.el.label(LABELS[name], class_name="field-label", html_for=f"product-{name}"),
+        rx.el.label(FIELD_LABELS[name], class_name="field-label", html_for=f"product-{name}"),
         control,
         rx.el.p(hint, class_name="field-hint") if hint else rx.fragment(),
         _error(name),
@@ -732,14 +742,19 @@ def product_form() -> rx.Component:
             class_name="admin-fieldset",
         ),
         rx.el.fieldset(
-            rx.el.legend("Catalog and search engines"),
+            rx.el.legend("Catalogue and search engines"),
             _choice(
                 "category",
                 [("", "No category")],
                 rx.foreach(s.categories, lambda c: rx.el.option(c["name"], value=c["slug"])),
             ),
             _input("seo_title", max_length=products_admin.SEO_TITLE_MAX),
-            _input("seo_description", max_length=products_admin.SEO_DESCRIPTION_MAX),
+            _input(
+                "seo_description",
+                max_length=products_admin.SEO_DESCRIPTION_MAX,
+                hint="What search results and link previews show under the title. Empty: the "
+                "start of the description.",
+            ),
             class_name="admin-fieldset",
         ),
         rx.el.fieldset(
@@ -877,8 +892,18 @@ def _actions() -> rx.Component:
             rx.cond(s.sync_error != "", rx.el.span(" — ", s.sync_error)),
         ),
         rx.el.p(
-            rx.cond(s.is_active, "On sale: ", "Archived (not in the storefront). "),
-            rx.cond(s.is_active, link(s.storefront_url, to=s.storefront_url), rx.fragment()),
+            rx.cond(s.is_active, "On sale at ", "Archived (not in the storefront). "),
+            # The address as text and a link named for what it does: a link named by the
+            # address ("/products/…") was found by the name of the header's "Products" too.
+            rx.cond(
+                s.is_active,
+                rx.fragment(
+                    rx.el.code(s.storefront_url),
+                    ". ",
+                    link("Open it in the storefront", to=s.storefront_url),
+                ),
+                rx.fragment(),
+            ),
         ),
         rx.el.div(
             rx.cond(
@@ -905,7 +930,7 @@ def _actions() -> rx.Component:
 def _edit_body() -> rx.Component:
     s = AdminProductEditState
     return rx.fragment(
-        rx.el.p(link("← All products", to="/admin/products")),
+        back_link("Back to the product list", to="/admin/products"),
         message_box(s.message, s.message_error),
         rx.cond(
             s.loaded,

@@ -183,7 +183,11 @@ def login_page() -> rx.Component:
         ),
         rx.el.div(
             link("Forgot your password?", to="/forgot-password"),
-            rx.el.span("New here? ", link("Create account", to=LoginState.register_href), "."),
+            # Not "Create account": that is the header's link (and /register's button); two
+            # links of one name on a page are ambiguous. This one keeps `next`.
+            rx.el.span(
+                "New here? ", link("Register for an account", to=LoginState.register_href), "."
+            ),
             class_name="auth-links",
         ),
     )
@@ -214,7 +218,10 @@ def register_page() -> rx.Component:
             class_name="form",
         ),
         rx.el.div(
-            rx.el.span("Already have an account? ", link("Sign in", to="/login"), "."),
+            # Not "Sign in" (the header's link): a second link of that name is ambiguous.
+            rx.el.span(
+                "Already have an account? ", link("Go to the sign-in page", to="/login"), "."
+            ),
             class_name="auth-links",
         ),
     )
@@ -243,7 +250,7 @@ def forgot_password_page() -> rx.Component:
                 class_name="form",
             ),
         ),
-        rx.el.div(link("Back to sign in", to="/login"), class_name="auth-links"),
+        rx.el.div(link("Back to the sign-in page", to="/login"), class_name="auth-links"),
     )
 
 
@@ -304,10 +311,11 @@ def verify_email_page() -> rx.Component:
             rx.el.p("Checking…", class_name="muted", aria_busy="true"),
         ),
         rx.el.div(
+            # Named apart from the header's "Account" and "Sign in" links.
             rx.cond(
                 SessionState.signed_in,
-                link("Go to your account", to="/account", class_name="button button-primary"),
-                link("Sign in", to="/login", class_name="button button-primary"),
+                link("Open your profile", to="/account", class_name="button button-primary"),
+                link("Go to the sign-in page", to="/login", class_name="button button-primary"),
             ),
             class_name="auth-links",
         ),

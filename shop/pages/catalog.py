@@ -173,8 +173,10 @@ def results() -> rx.Component:
             rx.fragment(product_grid(CatalogState.items), pagination()),
             rx.el.div(
                 rx.el.h2("Nothing found"),
-                rx.el.p("Try another search word or browse all products.", class_name="muted"),
-                link("Show all products", to="/products", class_name="button button-primary"),
+                rx.el.p(
+                    "Try another search word or browse the whole catalogue.", class_name="muted"
+                ),
+                link("Browse the catalogue", to="/products", class_name="button button-primary"),
                 class_name="empty-state",
             ),
         ),

@@ -29,6 +29,7 @@ def hero() -> rx.Component:
                 "Guides, templates and sounds for ",
                 rx.el.em("everyday makers"),
                 class_name="hero-title",
+                id="hero-title",  # names the hero section (aria-labelledby)
             ),
             rx.el.p(
                 "Practical e-books, ready-to-use templates and royalty-free audio from independent "
@@ -37,8 +38,9 @@ def hero() -> rx.Component:
             ),
             rx.el.div(
                 link("Browse the catalogue", to="/products", class_name="button button-primary"),
+                # Not "Memberships": that is the category link further down the page.
                 link(
-                    "Memberships",
+                    "Membership plans",
                     to="/products?category=memberships",
                     class_name="button button-ghost",
                 ),
@@ -75,7 +77,13 @@ def featured() -> rx.Component:
         rx.el.div(
             rx.el.div(
                 rx.el.h2("Featured", class_name="section-title"),
-                link("See all products →", to="/products", class_name="section-link"),
+                # Not "… products": the header's "Products" link must stay the only match.
+                link(
+                    "See the whole catalogue",
+                    rx.el.span(" →", aria_hidden="true"),
+                    to="/products",
+                    class_name="section-link",
+                ),
                 class_name="section-head",
             ),
             rx.cond(HomeState.loaded, product_grid(HomeState.featured), skeleton_grid(4)),

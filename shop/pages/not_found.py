@@ -19,8 +19,11 @@ def not_found_page() -> rx.Component:
                         class_name="muted",
                     ),
                     rx.el.div(
-                        link("Go to the home page", to="/", class_name="button button-primary"),
-                        link("Browse products", to="/products", class_name="button button-ghost"),
+                        # Named apart from the header's "Home" and "Products".
+                        link("Go to the front page", to="/", class_name="button button-primary"),
+                        link(
+                            "Browse the catalogue", to="/products", class_name="button button-ghost"
+                        ),
                         class_name="hero-actions",
                     ),
                     class_name="empty-state",

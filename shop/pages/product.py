@@ -50,11 +50,16 @@ class ProductState(rx.State):
 def details() -> rx.Component:
     p = ProductState.product
     return rx.el.article(
+        # Starts at the catalogue, named as everywhere else in the shop: "Home" and "Products"
+        # are the header's links, and a second link of the same name is ambiguous.
         rx.el.nav(
             rx.el.ol(
-                rx.el.li(link("Home", to="/")),
-                rx.el.li(link("Products", to="/products")),
-                rx.el.li(link(p["category"], to="/products?category=" + p["category_slug"])),
+                rx.el.li(link("Catalogue", to="/products")),
+                # (no empty-named link for a product without a category)
+                rx.cond(
+                    p["category"] != "",
+                    rx.el.li(link(p["category"], to="/products?category=" + p["category_slug"])),
+                ),
                 class_name="breadcrumbs",
             ),
             aria_label="Breadcrumb",

@@ -4,6 +4,10 @@ Two layers: markdown-it renders with raw HTML switched off (so `<script>` arrive
 then nh3 (ammonia) keeps only an allow-list of tags and attributes and only http(s)/mailto
 links, so no script, style, event handler or `javascript:` URL survives either way.
 
+A description always sits under its product's name, the page's one <h1>: its headings are
+demoted one level (`#` → <h2>, `##` → <h3>, …, capped at <h6>) wherever it is shown — the
+storefront page, the crawlable HTML and the admin's preview of them.
+
 `plain_text` gives the same description as the words a reader sees, without Markdown
 symbols, for places that take text only (card excerpts, meta and Open Graph descriptions).
 """
@@ -12,13 +16,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from functools import lru_cache
+from typing import Any
 
 import nh3
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
+# No "h1": that is the page's own heading (the product name), never a description's.
 ALLOWED_TAGS = {
-    "a", "blockquote", "br", "code", "em", "h1", "h2", "h3", "h4", "h5", "h6", "hr", "img",
+    "a", "blockquote", "br", "code", "em", "h2", "h3", "h4", "h5", "h6", "hr", "img",
     "li", "ol", "p", "pre", "strong", "table", "tbody", "td", "th", "thead", "tr", "ul", "del",
 }  # fmt: skip
 ALLOWED_ATTRIBUTES = {
@@ -29,6 +35,8 @@ ALLOWED_ATTRIBUTES = {
     "ol": {"start"},
 }
 ALLOWED_URL_SCHEMES = {"http", "https", "mailto"}
+# A description's `#` heading becomes this level: the page's <h1> is the product's name.
+TOP_HEADING_LEVEL = 2
 
 
 @lru_cache(maxsize=1)
@@ -39,8 +47,12 @@ def _renderer() -> MarkdownIt:
 
 
 def render_description_html(markdown: str) -> str:
-    """Markdown → sanitized HTML (the storefront page, crawlable HTML and admin preview)."""
-    html = _renderer().render(markdown or "")
+    """Markdown → sanitized HTML (the storefront page, crawlable HTML and admin preview), its
+    headings demoted under the page's <h1>."""
+    renderer = _renderer()
+    env: dict[str, Any] = {}
+    tokens = _demote_headings(renderer.parse(markdown or "", env))
+    html = renderer.renderer.render(tokens, renderer.options, env)
     return nh3.clean(
         html,
         tags=ALLOWED_TAGS,
@@ -49,6 +61,15 @@ def render_description_html(markdown: str) -> str:
         link_rel="noopener noreferrer nofollow",
         strip_comments=True,
     ).strip()
+
+
+def _demote_headings(tokens: list[Token]) -> list[Token]:
+    """`#`/setext headings one level down (h1 → h2 …), none deeper than h6."""
+    for token in tokens:
+        if token.type in ("heading_open", "heading_close"):
+            level = int(token.tag[1:]) + TOP_HEADING_LEVEL - 1
+            token.tag = f"h{min(level, 6)}"
+    return tokens
 
 
 def plain_text(markdown: str) -> str:

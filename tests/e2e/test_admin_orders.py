@@ -62,6 +62,9 @@ def _paid_order(live_shop: LiveShop) -> dict:
 
 def _sign_in(page: Page, address: str, next_path: str) -> None:
     page.goto(f"/login?next={next_path}")
+    # The form carries `next` once the page's state has read it from the address; sent
+    # sooner, the sign-in lands on /account (seen in full runs on a busy machine).
+    expect(page.locator('input[name="next"]')).to_have_value(next_path)
     page.get_by_label("Email", exact=True).fill(address)
     page.get_by_label("Password", exact=True).fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()

@@ -75,8 +75,9 @@ def test_admin_creates_a_product_with_image_and_file_and_it_reaches_the_storefro
     # when they start a product
     page.get_by_role("link", name="New product").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("New product")
-    # (only the description box and "SEO description" are labelled with "Description")
-    expect(page.get_by_label("Description")).to_have_count(2)
+    # (the description box is the only one "Description" finds: the SEO one is named apart)
+    expect(page.get_by_label("Description")).to_have_count(1)
+    expect(page.get_by_label("Search engine summary")).to_have_count(1)
     # and press "Create product" before typing anything
     page.get_by_role("button", name="Create product").click()
     # then every box at fault is marked at once, each with its own message
@@ -88,7 +89,7 @@ def test_admin_creates_a_product_with_image_and_file_and_it_reaches_the_storefro
     # when they fill the form in but type a price the form cannot read
     page.get_by_label("Name", exact=True).fill(name)
     page.get_by_label("Description", exact=True).fill(
-        "Maps of **twelve** lakes.\n\n<script>alert(1)</script>"
+        "# Lakes\n\nMaps of **twelve** lakes.\n\n<script>alert(1)</script>"
     )
     page.get_by_label("Price", exact=True).fill("12.345")
     page.get_by_label("Category", exact=True).select_option(label="Guides & E-books")
@@ -106,6 +107,9 @@ def test_admin_creates_a_product_with_image_and_file_and_it_reaches_the_storefro
     preview = page.get_by_role("region", name="Preview", exact=True)
     expect(preview.locator("strong")).to_have_text("twelve")
     expect(preview.locator("script")).to_have_count(0)
+    # and as the product page will show it: its "#" heading under the page's one <h1>
+    expect(preview.get_by_role("heading", name="Lakes")).to_have_js_property("tagName", "H2")
+    expect(page.get_by_role("heading", level=1)).to_have_text("New product")
 
     # when the price is corrected
     page.get_by_label("Price", exact=True).fill("19.99")
@@ -135,9 +139,12 @@ def test_admin_creates_a_product_with_image_and_file_and_it_reaches_the_storefro
     expect(files).to_contain_text(hashlib.sha256(guide.read_bytes()).hexdigest()[:12])
     page.screenshot(path=str(OUTPUT_DIR / "admin-product-edit.png"), full_page=True)
 
-    # then the storefront shows it, with its image
+    # then the storefront shows it, with its image, the name its one <h1>
     page.goto(f"/products/{slug}")
     expect(page.get_by_role("heading", level=1)).to_have_text(name)
+    expect(page.locator(".product-description").get_by_role("heading", level=2)).to_have_text(
+        "Lakes"
+    )
     expect(page.locator(".product-price")).to_contain_text("$19.99 CAD")
     expect(page.get_by_role("img", name=f"Cover of {name}")).to_have_attribute(
         "src", re.compile(r"^/media/products/")
@@ -148,6 +155,8 @@ def test_admin_creates_a_product_with_image_and_file_and_it_reaches_the_storefro
     assert "<title>Lakeside guide for paddlers | " in html
     assert re.search(r'<meta property="og:image" content="[^"]*/media/products/', html)
     assert f"<h1>{name}</h1>" in html
+    assert html.count("<h1") == 1
+    assert "<h2>Lakes</h2>" in html
     assert "<script>alert(1)</script>" not in html
 
     # when the admin list is searched for it

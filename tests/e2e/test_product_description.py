@@ -19,6 +19,7 @@ pytestmark = pytest.mark.browser
 PASSWORD = "a long enough test passphrase"
 DESCRIPTION = (
     "A **bold** test <script>alert(1)</script>\n\n"
+    "# Overview\n\n"
     "## Features\n\n"
     "- *first*\n- [docs](https://example.com/docs) and [bad](javascript:alert(1))\n\n"
     '<img src=x onerror="window.__xss=1"> <svg onload="window.__xss=2"></svg>'
@@ -76,11 +77,14 @@ def test_a_markdown_description_is_formatted_and_nothing_in_it_runs(page, live_s
     card.click()
     expect(page).to_have_url(re.compile(re.escape(product["url"]) + "$"))
     description = page.locator(".product-info .product-description")
-    # then the description is formatted, its heading under the product name's <h1>
+    # then the description is formatted, its headings one level under the product name's
+    # <h1>, the page's only one ("#" → h2, "##" → h3)
     expect(description.locator("strong")).to_have_text("bold")
     expect(description.locator("em")).to_have_text("first")
-    expect(description.get_by_role("heading", level=2)).to_have_text("Features")
+    expect(description.get_by_role("heading", level=2)).to_have_text("Overview")
+    expect(description.get_by_role("heading", level=3)).to_have_text("Features")
     expect(page.get_by_role("heading", level=1)).to_have_text(name)
+    expect(description.get_by_role("heading", level=1)).to_have_count(0)
     link = description.get_by_role("link", name="docs")
     expect(link).to_have_attribute("href", "https://example.com/docs")
     expect(link).to_have_attribute("rel", re.compile(r"\bnofollow\b"))

@@ -358,7 +358,7 @@ def test_markdown_keeps_formatting_links_and_tables():
         "## Features\n\n- **Fast**\n- *Small*\n\n[Docs](https://example.com/docs)\n\n"
         "| a | b |\n|---|---|\n| 1 | 2 |"
     )
-    assert "<h2>Features</h2>" in html
+    assert "<h3>Features</h3>" in html  # one level down: the page's <h1> is the product name
     assert "<strong>Fast</strong>" in html
     assert "<em>Small</em>" in html
     assert '<a href="https://example.com/docs" rel="noopener noreferrer nofollow">Docs</a>' in html

@@ -84,10 +84,10 @@ def test_problems_only_the_product_rules_find_are_all_marked_too(
     state = _admin_on_the_new_product_page(session)
     # when the form reads fine but breaks two of the product rules
     _updates(state.save({**FORM, "name": "  ", "seo_description": "z" * 161}))
-    # then both are marked, and nothing was created
+    # then both are marked, each named by its box's label, and nothing was created
     assert state.errors == {
         "name": "Name must not be empty.",
-        "seo_description": "SEO description must be at most 160 characters.",
+        "seo_description": "Search engine summary must be at most 160 characters.",
     }
     assert state.message == "Not saved: please correct the marked fields."
     assert session.exec(select(Product)).all() == []

@@ -165,7 +165,8 @@ def test_the_description_is_rendered_markdown_with_nothing_executable(client, se
         '<a href="https://example.com/docs" rel="noopener noreferrer nofollow">docs</a>'
         in description
     )
-    assert "<h2>Features</h2>" in description
+    # (its "## Features" one level down, as on the storefront page: the <h1> is the name)
+    assert "<h3>Features</h3>" in description
     assert page.count("<h1>") == 1
     # and nothing in it can run: payloads are shown as text, the javascript: link is no link
     assert "<script" not in description
