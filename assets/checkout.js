@@ -21,6 +21,7 @@
   var stripe = null;
   var elements = null;
   var mountedHost = null;
+  var mountingHost = null; // the host whose Payment Element is waiting for Stripe.js
   var lastAmount = 0;
   var loading = null;
   var broken = false; // Stripe.js failed to load: say so once, do not retry in a loop
@@ -53,6 +54,9 @@
   function mount() {
     var host = $("payment-element");
     if (!host || !host.dataset.stripeJs || !host.dataset.publishableKey || broken) return;
+    // While Stripe.js loads the host is still empty: page updates then (a province chosen)
+    // must not start a second Payment Element beside the first.
+    if (host === mountingHost) return;
     if (host === mountedHost && host.childElementCount > 0) {
       var amount = parseInt(host.dataset.amount, 10);
       if (elements && amount > 0 && lastAmount !== amount) {
@@ -62,7 +66,9 @@
       return;
     }
     mountedHost = host;
+    mountingHost = host;
     loadStripe(host.dataset.stripeJs).then(function () {
+      mountingHost = null;
       if (!stripe) stripe = window.Stripe(host.dataset.publishableKey);
       var amount = parseInt(host.dataset.amount, 10) || 100;
       elements = stripe.elements({
@@ -74,6 +80,7 @@
       lastAmount = amount;
       elements.create("payment").mount(host);
     }).catch(function (error) {
+      mountingHost = null;
       broken = true;
       say(error.message);
     });
@@ -113,6 +120,11 @@
     return fetch("/api/payments/status/" + encodeURIComponent(orderId), {
       credentials: "same-origin", headers: { Accept: "application/json" },
     }).then(function (r) { return r.json(); }).then(function (json) {
+      // An order closed meanwhile (replaced by another tab, or its hold expired) is never
+      // paid: the next "Pay" starts a new one, and the customer is told why.
+      if (json && json.status && json.status !== "pending" && json.status !== "failed") {
+        pending = null;
+      }
       return (json && json.payment_error && json.payment_error.message) || fallback;
     }).catch(function () { return fallback; });
   }

@@ -1,0 +1,120 @@
+"""The payment step in a real browser when things happen around it: Stripe.js loading slowly
+while the customer picks a province, and an order replaced by the customer's other tab."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from sqlmodel import select
+
+from shop import db
+from shop.models import Order, Product, User
+from shop.services import checkout
+from tests.e2e.conftest import LiveShop
+from tests.e2e.test_checkout import (
+    _add_to_cart,
+    _checkout_in_ontario,
+    _customer,
+    _database_url,
+    _fill_card,
+    _sign_in,
+    _two_products,
+)
+
+pytestmark = pytest.mark.browser
+
+# Holds back the first script whose address names Stripe for 2.5 s, as a slow network would.
+SLOW_STRIPE_JS = """
+(() => {
+  const append = Node.prototype.appendChild;
+  let delayed = false;
+  Node.prototype.appendChild = function (child) {
+    if (!delayed && child && child.tagName === "SCRIPT" && /stripe/i.test(child.src || "")) {
+      delayed = true;
+      setTimeout(() => append.call(this, child), 2500);
+      return child;
+    }
+    return append.call(this, child);
+  };
+})();
+"""
+
+
+def test_a_slow_payment_form_is_mounted_once_and_pays(page, live_shop: LiveShop):
+    # given a customer at checkout whose browser loads Stripe.js slowly
+    email = _customer(live_shop)
+    product = _two_products(live_shop)[0]
+    _sign_in(page, email)
+    _add_to_cart(page, product["slug"])
+    page.add_init_script(SLOW_STRIPE_JS)
+    page.goto("/cart")
+    page.get_by_role("button", name="Checkout").click()
+    page.wait_for_url(re.compile(r"/checkout/?$"))
+
+    # when they choose their province while the payment form is still loading
+    page.get_by_label("Country").select_option("CA")
+    page.get_by_label("Province").select_option(label="Ontario")
+    page.get_by_text("HST 13%").wait_for()
+    page.get_by_label("Card number").first.wait_for(timeout=15_000)
+    page.wait_for_timeout(1000)
+
+    # then there is one card form, and paying with it works
+    assert page.get_by_label("Card number").count() == 1
+    _fill_card(page, "4242 4242 4242 4242")
+    page.get_by_role("button", name="Pay").click()
+    page.get_by_role("heading", name="Payment received").wait_for(timeout=30_000)
+
+
+def _last_copy(live_shop: LiveShop, product_id: int) -> None:
+    with db.session_scope(_database_url(live_shop)) as session:
+        product = session.get(Product, product_id)
+        assert product is not None
+        product.inventory_count = 1
+        session.add(product)
+
+
+def test_an_order_replaced_in_another_tab_says_so_and_the_next_pay_starts_afresh(
+    page, live_shop: LiveShop
+):
+    # given a customer whose first tab started paying for the last copy (card declined)
+    email = _customer(live_shop)
+    product = _two_products(live_shop)[1]
+    _last_copy(live_shop, product["id"])
+    _sign_in(page, email)
+    _add_to_cart(page, product["slug"])
+    _checkout_in_ontario(page, None)
+    _fill_card(page, "4000 0000 0000 0002")
+    page.get_by_role("button", name="Pay").click()
+    message = page.locator("#payment-message")
+    message.filter(has_text=re.compile("declined", re.I)).wait_for(timeout=30_000)
+
+    # when a second tab starts its own payment for it (which replaces the first tab's order)
+    second = page.context.new_page()
+    _checkout_in_ontario(second, None)
+    _fill_card(second, "4000 0000 0000 0002")
+    second.get_by_role("button", name="Pay").click()
+    second.locator("#payment-message").filter(has_text=re.compile("declined", re.I)).wait_for(
+        timeout=30_000
+    )
+    # and the first tab tries again with a good card
+    _fill_card(page, "4242 4242 4242 4242")
+    page.get_by_role("button", name="Pay").click()
+
+    # then the first tab is told its order was replaced, and nothing was charged for it
+    message.filter(has_text=checkout.REPLACED).wait_for(timeout=30_000)
+    assert _orders_of(live_shop, email) == ["canceled", "failed"]
+
+    # and when it pays once more, a new order is placed (replacing the second tab's) and paid
+    page.get_by_role("button", name="Pay").click()
+    page.get_by_role("heading", name="Payment received").wait_for(timeout=30_000)
+    assert _orders_of(live_shop, email) == ["canceled", "canceled", "paid"]
+
+
+def _orders_of(live_shop: LiveShop, email: str) -> list[str]:
+    with db.session_scope(_database_url(live_shop)) as session:
+        user = session.exec(select(User).where(User.email == email)).one()
+        rows = session.exec(
+            select(Order).where(Order.user_id == user.id).order_by(Order.id)  # type: ignore[arg-type]
+        ).all()
+        return [order.status for order in rows]
