@@ -232,6 +232,10 @@ def summary() -> rx.Component:
                 lambda line: rx.el.li(
                     rx.el.span(line["name"], " × ", line["quantity"]),
                     rx.el.span(line["amount"], class_name="price"),
+                    rx.cond(
+                        line["problem"] != "",
+                        rx.el.span(line["problem"], class_name="form-error summary-problem"),
+                    ),
                     class_name="summary-line",
                 ),
             ),
@@ -482,6 +486,8 @@ class CheckoutSuccessState(BuyerState):
             await self.refresh_cart_count(user)
         elif found["status"] in payments.PAYABLE and not found["error"]:
             self.outcome = "pending"
+        elif found["status"] == "canceled":
+            self.outcome = "canceled"
         else:
             self.outcome = "failed"
         return None
@@ -552,6 +558,19 @@ def success_page() -> rx.Component:
                         rx.el.div(
                             rx.el.h1("The payment did not go through", class_name="page-title"),
                             rx.el.p(s.failure, role="alert", class_name="form-error"),
+                            link(
+                                "Back to checkout",
+                                to="/checkout",
+                                reload_document=True,
+                                class_name="button button-primary",
+                            ),
+                        ),
+                    ),
+                    (
+                        "canceled",
+                        rx.el.div(
+                            rx.el.h1("This order was canceled", class_name="page-title"),
+                            rx.el.p("Order ", rx.el.strong(s.order_number), ": ", s.failure),
                             link(
                                 "Back to checkout",
                                 to="/checkout",

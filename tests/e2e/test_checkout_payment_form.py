@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from playwright.sync_api import expect
 from sqlmodel import select
 
 from shop import db
@@ -118,3 +119,35 @@ def _orders_of(live_shop: LiveShop, email: str) -> list[str]:
             select(Order).where(Order.user_id == user.id).order_by(Order.id)  # type: ignore[arg-type]
         ).all()
         return [order.status for order in rows]
+
+
+def test_a_product_sold_out_since_it_was_added_is_named_in_the_checkout_summary(
+    page, live_shop: LiveShop
+):
+    # given a customer with a product in the cart, which then sells out
+    email = _customer(live_shop)
+    product = _two_products(live_shop)[0]
+    _sign_in(page, email)
+    _add_to_cart(page, product["slug"])
+    before = _stock(live_shop, product["id"], 0)
+    try:
+        # when they open the checkout
+        page.goto("/checkout")
+
+        # then the order summary names the line that cannot be bought, and Pay is not offered
+        summary = page.get_by_role("region", name="Order summary")
+        expect(summary.get_by_text(f"{product['name']} is sold out.")).to_be_visible()
+        expect(page.get_by_role("button", name="Pay")).to_be_disabled()
+    finally:
+        _stock(live_shop, product["id"], before)
+
+
+def _stock(live_shop: LiveShop, product_id: int, count: int | None) -> int | None:
+    """Set a product's stock; the stock it had."""
+    with db.session_scope(_database_url(live_shop)) as session:
+        product = session.get(Product, product_id)
+        assert product is not None
+        before = product.inventory_count
+        product.inventory_count = count
+        session.add(product)
+        return before

@@ -51,9 +51,9 @@ def test_an_order_the_shop_closed_keeps_the_shops_own_reason(session: Session):
         CheckoutSuccessState, url=f"/checkout/success?order={order.id}", cookie=cookie
     )
 
-    # when the success page loads, then it gives that reason
+    # when the success page loads, then it says the order was canceled, with that reason
     run(state.load())
-    assert (state.outcome, state.failure) == ("failed", payments.UNREACHABLE_MESSAGE)
+    assert (state.outcome, state.failure) == ("canceled", payments.UNREACHABLE_MESSAGE)
 
 
 def test_customer_words_for_stripes_errors():
