@@ -1,4 +1,5 @@
-"""Refunds mirrored from Stripe, and the reconciliation runs that repair what webhooks missed."""
+"""Refunds mirrored from Stripe, the refunds the shop is asking Stripe for, and the
+reconciliation runs that repair what webhooks missed."""
 
 from __future__ import annotations
 
@@ -39,6 +40,23 @@ class Refund(SQLModel, table=True):
     requested_by: str | None = Field(default=None, max_length=320)
     created_at: datetime = created_at_field()
     updated_at: datetime = updated_at_field()
+
+
+class RefundReservation(SQLModel, table=True):
+    """A refund the shop is asking Stripe for: it counts against what is left to refund and
+    against support's cap from before Stripe is asked until the refund is recorded (the same
+    transaction deletes it) or Stripe refuses it. Keyed by the request's idempotency key."""
+
+    __tablename__ = "refund_reservations"
+
+    id: int | None = Field(default=None, primary_key=True)
+    order_id: int = Field(foreign_key="orders.id", index=True, ondelete="CASCADE")
+    idempotency_key: str = Field(max_length=255, unique=True, index=True)
+    amount: int = Field(ge=0)
+    requested_by: str = Field(max_length=320)
+    # A request is asking Stripe with this key now; False once its ask went unanswered.
+    calling: bool = True
+    reserved_at: datetime = created_at_field()
 
 
 class ReconciliationRun(SQLModel, table=True):

@@ -1,14 +1,28 @@
 """Refunds: staff refund an order through Stripe; Stripe's answer and webhooks record it, once.
 
-* `refund_order` is what staff call (API and admin page): it checks the amount against what is
-  left to refund and support's policy (unless the user holds `refunds:unlimited`: at most
-  REFUND_SUPPORT_MAX_CENTS refunded of an order in all, within REFUND_SUPPORT_MAX_DAYS of
-  payment), asks Stripe with our own idempotency key, then records the answer at once — nothing
-  is written before Stripe has said yes.
+* `refund_order` is what staff call (API and admin page), in three short steps, none of them
+  holding a transaction open while Stripe is asked:
+  1. under the order's row lock, it checks the amount against what is left to refund and
+     support's policy (unless the user holds `refunds:unlimited`: at most
+     REFUND_SUPPORT_MAX_CENTS refunded of an order in all, within REFUND_SUPPORT_MAX_DAYS of
+     payment), counting the order's recorded refunds *and* those being asked for right now,
+     and reserves its amount (a `RefundReservation`, keyed by the Stripe idempotency key), then
+     commits. Two refunds sent at once are checked one after the other, so together they can
+     pass neither the cap nor the order's total; the same request sent again while Stripe is
+     asked finds its own reservation and is told the refund is under way (409), so Stripe is
+     asked once;
+  2. it asks Stripe with that key (the refund's metadata carries it too);
+  3. it records Stripe's answer, which deletes the reservation in the same transaction (so
+     the amount counts as reserved or as refunded, never both, never neither); a refusal
+     deletes the reservation; an ask that went unanswered (Stripe unreachable) leaves it
+     counting, for the same request to ask again with the same key, and for webhooks or
+     reconciliation to record whatever Stripe did; unclaimed, it lapses after an hour (or two
+     reconciliation intervals, if longer).
 * `record_refund` is the one idempotent function behind every path that learns of a refund:
   that API answer, the `refund.created`/`refund.updated`/`charge.refunded` webhooks and
   reconciliation. The refund's unique Stripe id makes a second recording a no-op; the order's
-  row lock (taken first) serialises refunds of one order, so their sum is always right.
+  row lock (taken first) serialises refunds of one order, so their sum is always right. Whichever
+  path records a refund the shop asked for first deletes its reservation.
 * The order follows the sum of its refunds: `partially_refunded`, then `refunded`. The change
   to `refunded` is a conditional UPDATE that succeeds once, and only that transaction revokes
   the download grants and puts the items back in stock.
@@ -26,9 +40,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import case, func, update
+from sqlalchemy import case, delete, func, update
 from sqlmodel import Session, col, select
 
+from shop.db import writer_turn
 from shop.models import (
     DownloadGrant,
     Order,
@@ -40,6 +55,7 @@ from shop.models import (
     User,
     utcnow,
 )
+from shop.models.refunds import RefundReservation
 from shop.services import audit, ids, mail, stripe_api
 from shop.services.auth import CurrentUser, Forbidden
 from shop.services.catalog_cache import bump_catalog_version
@@ -58,6 +74,11 @@ REFUNDABLE = (OrderStatus.PAID.value, OrderStatus.PARTIALLY_REFUNDED.value)
 REOPENABLE = (OrderStatus.REFUNDED.value, OrderStatus.PARTIALLY_REFUNDED.value)
 MAX_REASON = 500
 FINAL_REFUND_STATUSES = (RefundStatus.FAILED, RefundStatus.CANCELED)
+# The refund's metadata entry naming the reservation (the idempotency key) it was asked under.
+RESERVATION_KEY = "refund_key"
+# Longer than one ask of Stripe can take (REQUEST_TIMEOUT_SECONDS, retried NETWORK_RETRIES
+# times): a reservation still "calling" after this belongs to a request that died mid-call.
+CALL_WINDOW = timedelta(minutes=5)
 
 
 class RefundServiceUnavailable(ShopError):
@@ -67,6 +88,10 @@ class RefundServiceUnavailable(ShopError):
 
 class OverPolicy(Forbidden):
     code = "refund_over_policy"
+
+
+class RefundInProgress(Conflict):
+    code = "refund_in_progress"
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,26 +138,35 @@ def refunds_of(*, session: Session, order_id: int) -> list[Refund]:
 
 
 def check_policy(
-    *, actor: CurrentUser, order: Order, amount: int, already: int, now: datetime
+    *,
+    actor: CurrentUser,
+    order: Order,
+    amount: int,
+    already: int,
+    now: datetime,
+    asked_now: int = 0,
 ) -> None:
     """Support may refund only a small part of a recent order; raises 403 beyond that.
 
     The cap is on what the order has had back in all: `already` (its refunds still taking money
-    back, whoever made them: support, an administrator or the Stripe dashboard) plus `amount`.
+    back, whoever made them: support, an administrator or the Stripe dashboard), `asked_now`
+    (the refunds of it the shop is asking Stripe for right now) and `amount`.
     Counted per refund, a few refunds below the cap would add up to any amount; and a refund on
     top of an administrator's is beyond what support may decide alone."""
     if actor.can(UNLIMITED):
         return
     settings = get_settings()
     limit = settings.refund_support_max_cents
-    if already + amount > limit:
+    counted = already + asked_now
+    if counted + amount > limit:
         cap = format_money(limit, order.currency)
-        if already == 0:
+        if counted == 0:
             raise OverPolicy(f"Refunds above {cap} need an administrator.")
+        how = "is refunded already" if asked_now == 0 else "is refunded or being refunded"
         raise OverPolicy(
             f"Refunds above {cap} of an order in all need an administrator: "
-            f"{format_money(already, order.currency)} of order {order.number} is refunded "
-            f"already, so at most {format_money(max(limit - already, 0), order.currency)} more."
+            f"{format_money(counted, order.currency)} of order {order.number} {how}, "
+            f"so at most {format_money(max(limit - counted, 0), order.currency)} more."
         )
     paid_at = order.paid_at or order.created_at
     if now - paid_at > timedelta(days=settings.refund_support_max_days):
@@ -143,13 +177,34 @@ def check_policy(
 
 
 def refund_key(
-    *, order_id: int, already: int, amount: int, actor_id: int, reason: str, failed: int = 0
+    *, order_id: int, already: int, amount: int | None, actor_id: int, reason: str, failed: int = 0
 ) -> str:
-    """Same request again (a retry, a double click) → same key → Stripe answers the same refund.
-    `failed` (the order's refunds that failed or were canceled) makes a new attempt after a
-    failure a new request, not a replay of the failed one."""
+    """Same request again (a retry, a double click) → same key → the same reservation, and
+    Stripe answers the same refund. `amount` is the one asked for (None: all that is left), so
+    the key is known before what is reserved is. `already` (the order's recorded refunds) makes
+    an identical refund asked for after this one is recorded a new refund; `failed` (its refunds
+    that failed or were canceled) does the same after a failure."""
     digest = hashlib.sha256(reason.encode()).hexdigest()[:12]
-    return f"order:{order_id}:refund:{already}:{failed}:{amount}:{actor_id}:{digest}"
+    asked = "all" if amount is None else str(amount)
+    return f"order:{order_id}:refund:{already}:{failed}:{asked}:{actor_id}:{digest}"
+
+
+def reservation_ttl() -> timedelta:
+    """How long a reservation counts unless its refund is recorded or refused: past the time
+    webhooks, or two reconciliation passes, take to record a refund whose answer was lost."""
+    every = timedelta(minutes=2 * get_settings().reconcile_every_minutes)
+    return max(timedelta(hours=1), every)
+
+
+@dataclass(frozen=True, slots=True)
+class _Ask:
+    """A reserved refund, and what Stripe is asked with (the same on every ask with its key)."""
+
+    key: str
+    amount: int
+    payment_intent_id: str
+    order_number: str
+    requested_by: str
 
 
 def refund_order(
@@ -162,67 +217,45 @@ def refund_order(
     ip: str | None = None,
     now: datetime | None = None,
 ) -> RefundOutcome:
-    """Refund `amount` (default: all that is left) of a paid order through Stripe."""
+    """Refund `amount` (default: all that is left) of a paid order through Stripe.
+
+    Commits the session (the reservation, before Stripe is asked): pass a fresh one."""
     now = now or utcnow()
-    order = session.get(Order, order_id)
-    if order is None:
-        raise NotFound(f"No order {order_id}.")
-    if order.status == OrderStatus.REFUNDED.value:
-        raise InvalidInput(
-            f"Order {order.number} is refunded in full already.",
-            code="amount_too_large",
-            field="amount",
-        )
-    if (
-        order.status not in REFUNDABLE
-        or order.fulfilled_at is None
-        or not order.stripe_payment_intent_id
-    ):
-        raise Conflict(f"Order {order.number} is {order.status}; only paid orders are refunded.")
-    already = refunded_amount(session=session, order_id=order_id)
-    remaining = order.total_amount - already
-    if amount is None:
-        amount = remaining
-    if isinstance(amount, bool) or amount < 1:
-        raise InvalidInput("The amount must be at least 1 (minor units).", field="amount")
-    if amount > remaining:
-        raise InvalidInput(
-            f"At most {format_money(max(remaining, 0), order.currency)} of order {order.number} "
-            "is left to refund.",
-            code="amount_too_large",
-            field="amount",
-        )
-    check_policy(actor=actor, order=order, amount=amount, already=already, now=now)
     text = (reason or "").strip()[:MAX_REASON]
-    # Nothing is written before Stripe answers (so no lock is held while it thinks).
+    ask = _reserve(
+        session=session, order_id=order_id, actor=actor, amount=amount, reason=text, now=now
+    )
+    # No transaction is open while Stripe thinks: the reservation is committed.
     try:
         info = stripe_api.create_refund(
-            payment_intent_id=order.stripe_payment_intent_id,
-            amount=amount,
+            payment_intent_id=ask.payment_intent_id,
+            amount=ask.amount,
             metadata={
                 "order_id": str(order_id),
-                "order_number": order.number or "",
-                "requested_by": actor.email,
+                "order_number": ask.order_number,
+                "requested_by": ask.requested_by,
                 "reason": text,
+                RESERVATION_KEY: ask.key,
             },
-            idempotency_key=refund_key(
-                order_id=order_id,
-                already=already,
-                amount=amount,
-                actor_id=actor.id,
-                reason=text,
-                failed=_failed_refunds(session, order_id),
-            ),
+            idempotency_key=ask.key,
         )
-    except stripe_api.StripeUnavailable as exc:
-        raise RefundServiceUnavailable(
-            "The payment service cannot be reached; try again (a retry never refunds twice)."
-        ) from exc
     except stripe_api.StripeRefused as exc:
+        _settle_reservation(session, ask.key, refused=True)
         if exc.code in ("amount_too_large", "charge_already_refunded"):
             raise InvalidInput(str(exc), code="amount_too_large", field="amount") from exc
         raise Conflict(f"Stripe refused the refund: {exc}", code="refund_refused") from exc
+    except stripe_api.StripeUnavailable as exc:
+        _settle_reservation(session, ask.key, refused=False)
+        raise RefundServiceUnavailable(
+            "The payment service cannot be reached; try the same refund again (until it shows "
+            "on the order, asking again never refunds twice)."
+        ) from exc
+    except BaseException:
+        _settle_reservation(session, ask.key, refused=False)
+        raise
     record_refund(session=session, refund=info, now=now)
+    order = session.get(Order, order_id, populate_existing=True)
+    assert order is not None  # reserved under its lock above; orders are not deleted
     audit.record(
         session=session,
         action="order.refund",
@@ -237,7 +270,6 @@ def refund_order(
             "reason": text,
         },
     )
-    session.refresh(order)
     return RefundOutcome(
         order_id=order_id,
         order_number=order.number,
@@ -247,6 +279,167 @@ def refund_order(
         refunded_total=refunded_amount(session=session, order_id=order_id),
         order_status=order.status,
     )
+
+
+def _reserve(
+    *,
+    session: Session,
+    order_id: int,
+    actor: CurrentUser,
+    amount: int | None,
+    reason: str,
+    now: datetime,
+) -> _Ask:
+    """Check the refund and reserve its amount in one short transaction, committed before
+    Stripe is asked. The order's row lock (taken first: PostgreSQL's row lock, SQLite's write
+    lock) makes refunds of one order check and reserve one after the other."""
+    with writer_turn(session.get_bind()):
+        try:
+            ask = _check_and_reserve(
+                session=session,
+                order_id=order_id,
+                actor=actor,
+                amount=amount,
+                reason=reason,
+                now=now,
+            )
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+    return ask
+
+
+def _check_and_reserve(
+    *,
+    session: Session,
+    order_id: int,
+    actor: CurrentUser,
+    amount: int | None,
+    reason: str,
+    now: datetime,
+) -> _Ask:
+    locked: Any = session.execute(
+        update(Order)
+        .where(col(Order.id) == order_id)
+        .values(updated_at=col(Order.updated_at))
+        .execution_options(synchronize_session=False)
+    )
+    order = session.get(Order, order_id, populate_existing=True) if locked.rowcount else None
+    if order is None:
+        raise NotFound(f"No order {order_id}.")
+    if order.status == OrderStatus.REFUNDED.value:
+        raise InvalidInput(
+            f"Order {order.number} is refunded in full already.",
+            code="amount_too_large",
+            field="amount",
+        )
+    if (
+        order.status not in REFUNDABLE
+        or order.fulfilled_at is None
+        or not order.stripe_payment_intent_id
+    ):
+        raise Conflict(f"Order {order.number} is {order.status}; only paid orders are refunded.")
+    if amount is not None and (isinstance(amount, bool) or amount < 1):
+        raise InvalidInput("The amount must be at least 1 (minor units).", field="amount")
+    already = refunded_amount(session=session, order_id=order_id)
+    key = refund_key(
+        order_id=order_id,
+        already=already,
+        amount=amount,
+        actor_id=actor.id,
+        reason=reason,
+        failed=_failed_refunds(session, order_id),
+    )
+    # Reservations whose refund was never recorded nor refused stop counting in the end.
+    session.execute(
+        delete(RefundReservation)
+        .where(
+            col(RefundReservation.order_id) == order_id,
+            col(RefundReservation.reserved_at) < now - reservation_ttl(),
+        )
+        .execution_options(synchronize_session=False)
+    )
+    live = session.exec(
+        select(RefundReservation).where(RefundReservation.order_id == order_id)
+    ).all()
+    mine = next((r for r in live if r.idempotency_key == key), None)
+    if mine is not None and mine.calling and mine.reserved_at > now - CALL_WINDOW:
+        raise RefundInProgress(
+            f"This refund of order {order.number} is being made right now; look at the order "
+            "again in a moment."
+        )
+    others = sum(r.amount for r in live if r is not mine)
+    remaining = order.total_amount - already - others
+    if mine is not None:
+        # The same request again after its ask went unanswered: ask again, same key, same
+        # amount, so Stripe answers the refund it may have made rather than make another.
+        amount = mine.amount
+    elif amount is None:
+        amount = remaining
+    if amount > remaining or amount < 1:
+        asked_now = (
+            f" ({format_money(others, order.currency)} is being refunded right now)"
+            if others
+            else ""
+        )
+        raise InvalidInput(
+            f"At most {format_money(max(remaining, 0), order.currency)} of order {order.number} "
+            f"is left to refund{asked_now}.",
+            code="amount_too_large",
+            field="amount",
+        )
+    check_policy(
+        actor=actor, order=order, amount=amount, already=already, asked_now=others, now=now
+    )
+    if mine is None:
+        mine = RefundReservation(
+            order_id=order_id,
+            idempotency_key=key,
+            amount=amount,
+            requested_by=actor.email,
+            calling=True,
+            reserved_at=now,
+        )
+    else:
+        mine.calling = True
+        mine.reserved_at = now
+    session.add(mine)
+    session.flush()
+    return _Ask(
+        key=key,
+        amount=amount,
+        payment_intent_id=order.stripe_payment_intent_id,
+        order_number=order.number or "",
+        requested_by=mine.requested_by,
+    )
+
+
+def _settle_reservation(session: Session, key: str, *, refused: bool) -> None:
+    """After an ask of Stripe that did not end in a refund: refused, the reservation goes;
+    unanswered (Stripe may or may not have made it), it stays counting, free for the same
+    request to ask again, until the refund is recorded or the reservation lapses."""
+    reservation = col(RefundReservation.idempotency_key) == key
+    with writer_turn(session.get_bind()):
+        try:
+            if refused:
+                session.execute(
+                    delete(RefundReservation)
+                    .where(reservation)
+                    .execution_options(synchronize_session=False)
+                )
+            else:
+                session.execute(
+                    update(RefundReservation)
+                    .where(reservation)
+                    .values(calling=False)
+                    .execution_options(synchronize_session=False)
+                )
+            session.commit()
+        except Exception:
+            session.rollback()
+            # It lapses (CALL_WINDOW, then its TTL): never hide why Stripe's ask failed.
+            log.exception("a refund reservation could not be settled", extra={"key": key})
 
 
 def _failed_refunds(session: Session, order_id: int) -> int:
@@ -306,6 +499,17 @@ def record_refund(*, session: Session, refund: RefundInfo, now: datetime | None 
             "updated_at": now,
         },
     )
+    # A refund the shop asked for stops counting as reserved as it starts counting as a refund.
+    reservation = refund.metadata.get(RESERVATION_KEY)
+    if reservation:
+        session.execute(
+            delete(RefundReservation)
+            .where(
+                col(RefundReservation.idempotency_key) == reservation,
+                col(RefundReservation.order_id) == order_id,
+            )
+            .execution_options(synchronize_session=False)
+        )
     status_changed = False
     if not inserted:
         result: Any = session.execute(

@@ -11,9 +11,11 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
+import pytest
 from sqlmodel import col, select
 
 from shop.models import AuditLog, DownloadGrant, Order, OrderItem, Refund, utcnow
+from shop.models.refunds import RefundReservation
 from shop.services import stripe_api
 from shop.settings import get_settings
 from tests.payments.conftest import Customer, Shop, sign, wait_until
@@ -436,10 +438,13 @@ def test_racing_refund_requests_never_refund_more_than_was_paid(shop: Shop):
     for thread in threads:
         thread.join(timeout=120)
 
-    # then one refund of the total exists, in Stripe and in the shop; the others were either
-    # the same refund answered again (same admin, same key) or refused as too large
+    # then one refund of the total exists, in Stripe and in the shop; the others were told
+    # that refund is under way (same admin, same request) or refused as too large
     statuses = sorted(answer.status_code for answer in answers)
-    assert set(statuses) <= {200, 422}
+    assert set(statuses) <= {200, 409, 422}
+    for answer in answers:
+        if answer.status_code == 409:
+            assert answer.json()["error"]["code"] == "refund_in_progress"
     refunded_ids = {a.json()["refund_id"] for a in answers if a.status_code == 200}
     assert len(refunded_ids) == 1
     assert _charge_refunded(body["payment_intent_id"]) == total
@@ -522,3 +527,281 @@ def test_one_of_two_partial_refunds_failing_leaves_the_order_partially_refunded(
     assert shop.order(body["order_id"]).status == "partially_refunded"
     assert _grants_revoked(shop, body["order_id"]) == [False]
     assert shop.inventory(product_id) == 4
+
+
+# -- refunds sent at the same instant ---------------------------------------------------------
+
+# The longest Stripe waits for the rest of a race (a shop that wrongly sends them all to Stripe
+# makes them all wait: they then go on and the test fails on what was refunded).
+RACE_WAIT = 10.0
+
+
+class StripeGate:
+    """Stripe answers a refund only once the shop has answered every other request of the race
+    (as over the internet, where Stripe is slower than the shop's own refusals): whatever the
+    machine's load, all the requests are in the shop before the first refund is recorded."""
+
+    def __init__(self) -> None:
+        self.asked: list[int] = []
+        self.others = 0
+        self.answered = 0
+        self.changed = threading.Condition()
+
+    def wait_for_the_others(self) -> None:
+        with self.changed:
+            self.changed.wait_for(lambda: self.answered >= self.others, timeout=RACE_WAIT)
+
+    def one_answered(self) -> None:
+        with self.changed:
+            self.answered += 1
+            self.changed.notify_all()
+
+
+@pytest.fixture
+def slow_stripe(monkeypatch: pytest.MonkeyPatch) -> StripeGate:
+    real = stripe_api.create_refund
+    gate = StripeGate()
+
+    def create_refund(**params: Any) -> stripe_api.RefundInfo:
+        gate.asked.append(params["amount"])
+        gate.wait_for_the_others()
+        return real(**params)
+
+    monkeypatch.setattr(stripe_api, "create_refund", create_refund)
+    return gate
+
+
+def _at_once(
+    shop: Shop, requests: list[tuple[Customer, dict[str, Any]]], gate: StripeGate
+) -> list[Any]:
+    """Send these refund requests from as many threads at the same instant; their answers."""
+    barrier = threading.Barrier(len(requests))
+    answers: list[Any] = [None] * len(requests)
+    gate.others = len(requests) - 1
+
+    def send(index: int) -> None:
+        staff, body = requests[index]
+        barrier.wait()
+        with httpx.Client(base_url=shop.url, timeout=60) as client:
+            answers[index] = client.post("/api/payments/refund", json=body, headers=staff.headers)
+        gate.one_answered()
+
+    threads = [threading.Thread(target=send, args=(i,)) for i in range(len(requests))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    return answers
+
+
+@pytest.mark.parametrize("who", ["two support users", "one support user"])
+def test_support_refunds_sent_at_once_never_pass_the_cap_together(
+    shop: Shop, slow_stripe: StripeGate, who: str
+):
+    # given a $67.80 order and support staff who may refund $50.00 of an order in all
+    first = shop.customer("helper@example.com", roles=("support",))
+    second = (
+        shop.customer("aide@example.com", roles=("support",)) if who.startswith("two") else first
+    )
+    buyer = shop.customer()
+    body = _paid_order(shop, buyer, shop.product(price=6000))
+    order_id = body["order_id"]
+
+    # when $30.00 and $25.00 of it are refunded at the same instant ($55.00 together)
+    answers = _at_once(
+        shop,
+        [
+            (first, {"order_id": order_id, "amount": 3000, "reason": "Late delivery"}),
+            (second, {"order_id": order_id, "amount": 2500, "reason": "Damaged box"}),
+        ],
+        slow_stripe,
+    )
+
+    # then one goes through and the other is refused as beyond support's policy
+    statuses = sorted(answer.status_code for answer in answers)
+    assert statuses == [200, 403], [answer.text for answer in answers]
+    [refused] = [answer for answer in answers if answer.status_code == 403]
+    assert refused.json()["error"]["code"] == "refund_over_policy"
+    [made] = [answer.json() for answer in answers if answer.status_code == 200]
+    # and the order had at most $50.00 back, in Stripe and in the shop, the refused one never
+    # reaching Stripe
+    assert _charge_refunded(body["payment_intent_id"]) == made["amount"] <= 5000
+    assert slow_stripe.asked == [made["amount"]]
+    shop.flush_webhooks()
+    assert [r.amount for r in _refund_rows(shop, order_id)] == [made["amount"]]
+    assert shop.order(order_id).status == "partially_refunded"
+
+
+def test_refunds_sent_at_once_never_refund_more_than_the_order_total(
+    shop: Shop, slow_stripe: StripeGate
+):
+    # given a paid order of $11.30 and two admins
+    first_admin = shop.customer("owner@example.com", roles=("admin",))
+    second_admin = shop.customer("partner@example.com", roles=("admin",))
+    buyer = shop.customer()
+    body = _paid_order(shop, buyer, shop.product(price=1000))
+    order_id = body["order_id"]
+    assert body["amount"]["total"] == 1130
+
+    # when each refunds $7.00 of it at the same instant
+    answers = _at_once(
+        shop,
+        [
+            (first_admin, {"order_id": order_id, "amount": 700}),
+            (second_admin, {"order_id": order_id, "amount": 700}),
+        ],
+        slow_stripe,
+    )
+
+    # then one goes through, and the shop refuses the other itself: the first's $7.00 counts
+    # while Stripe is still being asked for it, so $4.30 is all that is left
+    statuses = sorted(answer.status_code for answer in answers)
+    assert statuses == [200, 422], [answer.text for answer in answers]
+    [refused] = [answer.json() for answer in answers if answer.status_code == 422]
+    assert refused["error"]["code"] == "amount_too_large"
+    assert "At most $4.30 CAD" in refused["error"]["message"]
+    assert slow_stripe.asked == [700]
+    assert _charge_refunded(body["payment_intent_id"]) == 700
+    shop.flush_webhooks()
+    assert [r.amount for r in _refund_rows(shop, order_id)] == [700]
+
+
+def test_the_same_refund_sent_again_while_stripe_is_asked_is_made_once(
+    shop: Shop, slow_stripe: StripeGate
+):
+    # given a paid order of $11.30
+    admin = shop.customer("owner@example.com", roles=("admin",))
+    buyer = shop.customer()
+    body = _paid_order(shop, buyer, shop.product(price=1000))
+    order_id = body["order_id"]
+
+    # when the admin's client sends the same $3.00 refund four times at the same instant
+    # (a double click, a retry after an impatient timeout)
+    request = {"order_id": order_id, "amount": 300, "reason": "Scratched disc"}
+    answers = _at_once(shop, [(admin, request)] * 4, slow_stripe)
+
+    # then Stripe is asked once and refunds $3.00 once; the repeats are told it is under way
+    statuses = sorted(answer.status_code for answer in answers)
+    assert statuses == [200, 409, 409, 409], [answer.text for answer in answers]
+    for answer in answers:
+        if answer.status_code == 409:
+            assert answer.json()["error"]["code"] == "refund_in_progress"
+    assert slow_stripe.asked == [300]
+    assert _charge_refunded(body["payment_intent_id"]) == 300
+    shop.flush_webhooks()
+    assert [r.amount for r in _refund_rows(shop, order_id)] == [300]
+    assert shop.order(order_id).status == "partially_refunded"
+
+
+def test_a_refund_whose_answer_was_lost_still_counts_and_is_made_once_when_asked_again(
+    shop: Shop, monkeypatch: pytest.MonkeyPatch
+):
+    # given a $67.80 order, two support users (up to $50.00 of an order in all), and Stripe
+    # webhooks held back
+    first = shop.customer("helper@example.com", roles=("support",))
+    second = shop.customer("aide@example.com", roles=("support",))
+    buyer = shop.customer()
+    body = _paid_order(shop, buyer, shop.product(price=6000))
+    order_id = body["order_id"]
+    shop.control("webhooks/pause")
+    # and a connection to Stripe that drops the first refund's answer after Stripe made it
+    real = stripe_api.create_refund
+    keys: list[str] = []
+
+    def create_refund(**params: Any) -> stripe_api.RefundInfo:
+        keys.append(params["idempotency_key"])
+        info = real(**params)
+        if len(keys) == 1:
+            raise stripe_api.StripeUnavailable("the connection was reset")
+        return info
+
+    monkeypatch.setattr(stripe_api, "create_refund", create_refund)
+
+    # when the first support user refunds $30.00 and the answer is lost
+    request = {"order_id": order_id, "amount": 3000, "reason": "Late delivery"}
+    lost = _refund(shop, first, **request)
+    # then the shop says it could not reach Stripe, and Stripe did refund $30.00
+    assert lost.status_code == 503, lost.text
+    assert lost.json()["error"]["code"] == "payment_service_unavailable"
+    assert _charge_refunded(body["payment_intent_id"]) == 3000
+
+    # when the other support user refunds $25.00 meanwhile
+    meanwhile = _refund(shop, second, order_id=order_id, amount=2500)
+    # then it is refused: the $30.00 may have gone out, so it counts against the cap
+    assert meanwhile.status_code == 403, meanwhile.text
+    assert meanwhile.json()["error"]["code"] == "refund_over_policy"
+
+    # when the first support user sends the same refund again
+    again = _refund(shop, first, **request)
+
+    # then Stripe is asked with the same key and answers the refund it made: $30.00 in all
+    assert again.status_code == 200, again.text
+    assert len(keys) == 2
+    assert keys[0] == keys[1]
+    assert again.json()["refunded_total"] == 3000
+    assert _charge_refunded(body["payment_intent_id"]) == 3000
+    # and once Stripe's webhooks arrive, the refund is still recorded once
+    shop.control("webhooks/resume")
+    shop.flush_webhooks()
+    assert [r.amount for r in _refund_rows(shop, order_id)] == [3000]
+    with shop.session() as session:
+        assert session.exec(select(RefundReservation)).all() == []
+
+
+def test_a_refund_stripe_refuses_stops_counting(shop: Shop):
+    # given an $11.30 order of which $10.00 was refunded in the Stripe dashboard, its webhooks
+    # not yet arrived
+    admin = shop.customer("owner@example.com", roles=("admin",))
+    buyer = shop.customer()
+    body = _paid_order(shop, buyer, shop.product(price=1000))
+    order_id = body["order_id"]
+    shop.control("webhooks/pause")
+    stripe_api.client().v1.refunds.create(
+        params={"payment_intent": body["payment_intent_id"], "amount": 1000}
+    )
+
+    # when an admin refunds $5.00 through the shop
+    refused = _refund(shop, admin, order_id=order_id, amount=500)
+
+    # then Stripe refuses it (only $1.30 is left there) and the shop says so
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["error"]["code"] == "amount_too_large"
+
+    # when the dashboard refund's webhooks arrive and the admin refunds the last $1.30
+    shop.control("webhooks/resume")
+    shop.flush_webhooks()
+    rest = _refund(shop, admin, order_id=order_id)
+
+    # then it goes through: the refused $5.00 no longer counts
+    assert rest.status_code == 200, rest.text
+    assert rest.json()["amount"] == 130
+    assert rest.json()["status"] == "refunded"
+    assert _charge_refunded(body["payment_intent_id"]) == 1130
+
+
+def test_a_reservation_left_by_a_request_that_died_lapses(shop: Shop):
+    # given a $67.80 order and support staff (up to $50.00 of an order in all)
+    support = shop.customer("helper@example.com", roles=("support",))
+    buyer = shop.customer()
+    body = _paid_order(shop, buyer, shop.product(price=6000))
+    order_id = body["order_id"]
+    # and $50.00 reserved by a request that died while asking Stripe, two hours ago
+    with shop.session() as session:
+        session.add(
+            RefundReservation(
+                order_id=order_id,
+                idempotency_key=f"order:{order_id}:refund:0:0:5000:1:0",
+                amount=5000,
+                requested_by="gone@example.com",
+                reserved_at=utcnow() - timedelta(hours=2),
+            )
+        )
+
+    # when support refunds $30.00
+    response = _refund(shop, support, order_id=order_id, amount=3000)
+
+    # then it goes through: Stripe never made the dead request's refund, and it stopped counting
+    assert response.status_code == 200, response.text
+    assert _charge_refunded(body["payment_intent_id"]) == 3000
+    with shop.session() as session:
+        assert session.exec(select(RefundReservation)).all() == []
