@@ -80,10 +80,10 @@ def start_checkout(
                 order_id = order.id
             break
         except HoldsInTheWay as in_the_way:
-            for held_order_id in in_the_way.order_ids:
-                reason = REPLACED if _is_buyers(held_order_id, buyer_id, sessions) else EXPIRED
-                if not release(order_id=held_order_id, reason=reason, sessions=sessions):
-                    firm.add(held_order_id)
+            for held in in_the_way.orders:
+                replaced = held.user_id == buyer_id
+                if not release(order_id=held.order_id, replaced=replaced, sessions=sessions):
+                    firm.add(held.order_id)
     if order_id is None:
         # Still in the way after every round: other checkouts (another buyer's, or this
         # buyer's in another tab) keep taking what was freed.
@@ -106,17 +106,13 @@ def start_checkout(
     return StartedCheckout(order_id=order_id, intent=intent, detail=detail)
 
 
-def _is_buyers(order_id: int, buyer_id: int, sessions: SessionFactory) -> bool:
-    with sessions() as session:
-        order = session.get(Order, order_id)
-        return order is not None and order.user_id == buyer_id
-
-
-def release(*, order_id: int, reason: str, sessions: SessionFactory = session_scope) -> bool:
+def release(*, order_id: int, replaced: bool, sessions: SessionFactory = session_scope) -> bool:
     """Make an unpaid order give up what it holds: cancel its PaymentIntent at Stripe, then
-    close it with `reason` (for its buyer). True when it no longer holds anything: closed, or
-    paid after all (Stripe said so; it is fulfilled now). False when Stripe is processing its
-    payment. Raises `PaymentServiceUnavailable` when Stripe cannot be asked."""
+    close it, saying why (`replaced` by its buyer's newer checkout: `REPLACED`, else `EXPIRED`).
+    True when it no longer holds anything: closed, or paid after all (Stripe said so; it is
+    fulfilled now). False when Stripe is processing its payment. Raises
+    `PaymentServiceUnavailable` when Stripe cannot be asked."""
+    reason = REPLACED if replaced else EXPIRED
     with sessions() as session:
         order = session.get(Order, order_id)
         if order is None or order.status not in payments.PAYABLE or order.fulfilled_at:
@@ -133,7 +129,7 @@ def release(*, order_id: int, reason: str, sessions: SessionFactory = session_sc
             payment_intent_id = order.stripe_payment_intent_id
     try:
         try:
-            why = "duplicate" if reason == REPLACED else "abandoned"
+            why = "duplicate" if replaced else "abandoned"
             intent = stripe_api.cancel_payment_intent(
                 payment_intent_id=payment_intent_id,
                 idempotency_key=f"order:{order_id}:release:{why}",

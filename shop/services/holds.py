@@ -75,9 +75,9 @@ class HoldsInTheWay(Exception):
     """Placing the order needs these unpaid orders to give way first (`release`). Raised
     before anything is written, so the transaction holds nothing while Stripe is asked."""
 
-    def __init__(self, order_ids: list[int]):
-        super().__init__(f"unpaid orders {order_ids} hold what this order needs")
-        self.order_ids = order_ids
+    def __init__(self, orders: list[HeldOrder]):
+        super().__init__(f"unpaid orders {[o.order_id for o in orders]} hold what it needs")
+        self.orders = orders
 
 
 def hold_duration() -> timedelta:
@@ -181,14 +181,14 @@ def code_holds(
     return _split(held, buyer_id=buyer_id, now=now, firm_ids=firm_ids)
 
 
-def to_release(holds: Holds, *, short_by: int) -> list[int]:
+def to_release(holds: Holds, *, short_by: int) -> list[HeldOrder]:
     """The yielding orders (in the order they give way) that free at least `short_by`."""
-    chosen: list[int] = []
+    chosen: list[HeldOrder] = []
     freed = 0
     for hold in holds.yielding:
         if freed >= short_by:
             break
-        chosen.append(hold.order_id)
+        chosen.append(hold)
         freed += hold.quantity
     return chosen
 
@@ -202,12 +202,12 @@ def in_the_way(
     buyer_id: int | None,
     now: datetime,
     firm_ids: frozenset[int] = frozenset(),
-) -> list[int]:
+) -> list[HeldOrder]:
     """The unpaid orders that must give way for a buyer to place an order for `wanted`
     (limited product → quantity; `stock` their stock now) with `promo`. The firm holds were
     already found to leave enough (else the placement was refused); this picks the yielding
     ones to release, the buyer's own first, then the oldest."""
-    chosen: list[int] = []
+    chosen: list[HeldOrder] = []
     for product_id, held in stock_holds(
         session=session, product_ids=list(wanted), buyer_id=buyer_id, now=now, firm_ids=firm_ids
     ).items():
@@ -226,17 +226,16 @@ def in_the_way(
         own = _own(held, buyer_id) if promo.once_per_customer else []
         chosen += own
         if promo.max_redemptions is not None:
-            others = Holds(
-                firm=held.firm, yielding=[h for h in held.yielding if h.order_id not in own]
-            )
+            others = Holds(firm=held.firm, yielding=[h for h in held.yielding if h not in own])
             uses = promo.times_redeemed + others.firm_quantity + len(others.yielding)
             short = uses - promo.max_redemptions + 1
             if short > 0:
                 chosen += to_release(others, short_by=short)
-    return list(dict.fromkeys(chosen))
+    # One order may hold several of these (two products, a product and the code): once each.
+    return list({hold.order_id: hold for hold in chosen}.values())
 
 
-def _own(held: Holds, buyer_id: int | None) -> list[int]:
+def _own(held: Holds, buyer_id: int | None) -> list[HeldOrder]:
     if buyer_id is None:
         return []
-    return [hold.order_id for hold in held.yielding if hold.user_id == buyer_id]
+    return [hold for hold in held.yielding if hold.user_id == buyer_id]

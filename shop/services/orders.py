@@ -324,7 +324,7 @@ def card_limit_problem(figures: Quote) -> InvalidInput | None:
 
 def _holds_in_the_way(
     session: Session, figures: Quote, *, buyer_id: int, now: datetime, firm_ids: frozenset[int]
-) -> list[int]:
+) -> list[holds.HeldOrder]:
     products = {line.product_id: session.get(Product, line.product_id) for line in figures.lines}
     stock = {
         product_id: product.inventory_count

@@ -259,7 +259,7 @@ def test_an_order_closed_while_its_payment_intent_was_made_gets_none(
         intent = real_create(**kwargs)  # type: ignore[arg-type]
         created.append(intent.id)
         order_id = int(str(kwargs["metadata"]["order_id"]))  # type: ignore[index]
-        assert checkout.release(order_id=order_id, reason=checkout.REPLACED)
+        assert checkout.release(order_id=order_id, replaced=True)
         return intent
 
     monkeypatch.setattr(stripe_api, "create_payment_intent", create_then_replaced)
