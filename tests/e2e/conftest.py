@@ -9,6 +9,7 @@ tests; under CI=true it fails them.
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -17,6 +18,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlparse
 
 import httpx
 import pytest
@@ -68,6 +70,27 @@ def shop_environment(data_dir: Path, port: int) -> dict[str, str]:
         JOBS_ENABLED="false",
     )
     return env
+
+
+def create_account(shop: LiveShop, email: str, role: str | None) -> str:
+    """An account in the live shop's database, made with the maintenance CLI as an operator
+    would; its password."""
+    password = secrets.token_urlsafe(18)
+    port = urlparse(shop.url).port or 0
+    command = [sys.executable, "-m", "shop", "users", "create", email, "--password-stdin"]
+    if role:
+        command += ["--role", role]
+    subprocess.run(
+        command,
+        cwd=ROOT,
+        env=shop_environment(shop.data_dir, port),
+        input=password + "\n",
+        text=True,
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    return password
 
 
 def build_frontend() -> None:

@@ -9,12 +9,9 @@ from __future__ import annotations
 
 import re
 import secrets
-import subprocess
-import sys
 from collections import Counter
 from collections.abc import Callable
 from datetime import timedelta
-from urllib.parse import urlparse
 
 import pytest
 from playwright.sync_api import Locator, Page, expect
@@ -30,7 +27,7 @@ from shop.models import (
     utcnow,
 )
 from shop.services import auth, storage
-from tests.e2e.conftest import ROOT, LiveShop, shop_environment
+from tests.e2e.conftest import LiveShop, create_account
 
 pytestmark = pytest.mark.browser
 
@@ -73,24 +70,6 @@ def _main(page: Page) -> Locator:
 
 def _header(page: Page) -> Locator:
     return page.get_by_role("banner")
-
-
-def _create_user(shop: LiveShop, email: str, role: str) -> str:
-    """An account made with the maintenance CLI, as an operator would."""
-    password = secrets.token_urlsafe(18)
-    port = urlparse(shop.url).port or 0
-    subprocess.run(
-        [sys.executable, "-m", "shop", "users", "create", email, "--password-stdin"]
-        + ["--role", role],
-        cwd=ROOT,
-        env=shop_environment(shop.data_dir, port),
-        input=password + "\n",
-        text=True,
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
-    return password
 
 
 def _sign_in(page: Page, shop: LiveShop, email: str, password: str) -> None:
@@ -277,7 +256,7 @@ def test_staff_pages_have_one_h1_and_no_two_controls_of_one_name(page: Page, liv
     # given an admin, and a customer with an order of two files
     _, number, customer_id = _customer_with_two_files(live_shop)
     email = f"names-admin-{secrets.token_hex(3)}@example.com"
-    _sign_in(page, live_shop, email, _create_user(live_shop, email, "admin"))
+    _sign_in(page, live_shop, email, create_account(live_shop, email, "admin"))
 
     # when they open the overview, then its cards are the section menu (no second menu)
     _check(page, "/admin", "Administration", lambda p: p.locator(".admin-card").first)

@@ -7,10 +7,7 @@ import hashlib
 import io
 import re
 import secrets
-import subprocess
-import sys
 from pathlib import Path
-from urllib.parse import urlparse
 
 import httpx
 import pytest
@@ -20,29 +17,9 @@ from sqlmodel import select
 
 from shop import db
 from shop.models import Product
-from tests.e2e.conftest import OUTPUT_DIR, ROOT, LiveShop, shop_environment
+from tests.e2e.conftest import OUTPUT_DIR, LiveShop, create_account
 
 pytestmark = pytest.mark.browser
-
-
-def _create_user(shop: LiveShop, email: str, role: str | None) -> str:
-    """An account in the live shop's database, made with the maintenance CLI."""
-    password = secrets.token_urlsafe(18)
-    port = urlparse(shop.url).port or 0
-    command = [sys.executable, "-m", "shop", "users", "create", email, "--password-stdin"]
-    if role:
-        command += ["--role", role]
-    subprocess.run(
-        command,
-        cwd=ROOT,
-        env=shop_environment(shop.data_dir, port),
-        input=password + "\n",
-        text=True,
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
-    return password
 
 
 def _sign_in(page: Page, email: str, password: str, next_path: str) -> None:
@@ -68,7 +45,7 @@ def test_admin_creates_a_product_with_image_and_file_and_it_reaches_the_storefro
 ):
     # given an admin signed in through the login page
     email = f"owner-{secrets.token_hex(3)}@example.com"
-    _sign_in(page, email, _create_user(live_shop, email, "admin"), "/admin/products")
+    _sign_in(page, email, create_account(live_shop, email, "admin"), "/admin/products")
     expect(page.get_by_role("heading", level=1)).to_have_text("Products")
     name = f"Lakeside Field Guide {secrets.token_hex(2)}"
 
@@ -190,7 +167,7 @@ def test_admin_creates_a_product_with_image_and_file_and_it_reaches_the_storefro
 def test_a_customer_is_not_allowed_on_the_admin_product_pages(page: Page, live_shop: LiveShop):
     # given a signed-in customer
     email = f"buyer-{secrets.token_hex(3)}@example.com"
-    _sign_in(page, email, _create_user(live_shop, email, None), "/account")
+    _sign_in(page, email, create_account(live_shop, email, None), "/account")
     # when they open the product administration
     page.goto("/admin/products")
     # then they are told they are not allowed, and see no product data
@@ -205,7 +182,7 @@ def test_a_customer_is_not_allowed_on_the_admin_product_pages(page: Page, live_s
 def test_admin_manages_categories(page: Page, live_shop: LiveShop):
     # given an admin on the categories page
     email = f"shelves-{secrets.token_hex(3)}@example.com"
-    _sign_in(page, email, _create_user(live_shop, email, "admin"), "/admin/categories")
+    _sign_in(page, email, create_account(live_shop, email, "admin"), "/admin/categories")
     table = page.get_by_role("table", name="Categories")
     expect(table.get_by_role("row").filter(has_text="Guides & E-books")).to_have_count(1)
     name = f"Maps {secrets.token_hex(2)}"
@@ -249,7 +226,7 @@ def test_retry_sync_pushes_a_product_that_is_not_synced(page: Page, live_shop: L
         session.add(product)
         name, product_id = product.name, product.id
     email = f"sync-{secrets.token_hex(3)}@example.com"
-    _sign_in(page, email, _create_user(live_shop, email, "admin"), "/admin/products")
+    _sign_in(page, email, create_account(live_shop, email, "admin"), "/admin/products")
     row = page.get_by_role("row").filter(has_text=name)
     expect(row.get_by_role("cell").nth(6)).to_contain_text("Not synced")
     expect(row.get_by_role("cell").nth(6)).to_contain_text("Stripe unreachable: test")
@@ -273,7 +250,7 @@ def test_retry_sync_pushes_a_product_that_is_not_synced(page: Page, live_shop: L
 def test_archive_then_delete_from_the_edit_page(page: Page, live_shop: LiveShop):
     # given an admin and a product nobody bought
     email = f"tidy-{secrets.token_hex(3)}@example.com"
-    _sign_in(page, email, _create_user(live_shop, email, "admin"), "/admin/products")
+    _sign_in(page, email, create_account(live_shop, email, "admin"), "/admin/products")
     name = f"Old Poster {secrets.token_hex(2)}"
     created = page.request.post(
         "/api/products",

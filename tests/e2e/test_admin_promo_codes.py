@@ -8,8 +8,8 @@ import secrets
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.e2e.conftest import OUTPUT_DIR, LiveShop
-from tests.e2e.test_admin_products import _create_user, _sign_in
+from tests.e2e.conftest import OUTPUT_DIR, LiveShop, create_account
+from tests.e2e.test_admin_products import _sign_in
 
 pytestmark = pytest.mark.browser
 
@@ -17,7 +17,7 @@ pytestmark = pytest.mark.browser
 def test_admin_creates_withdraws_and_restores_a_promo_code(page: Page, live_shop: LiveShop):
     # given an admin on the promo codes page
     email = f"codes-{secrets.token_hex(3)}@example.com"
-    _sign_in(page, email, _create_user(live_shop, email, "admin"), "/admin/promo-codes")
+    _sign_in(page, email, create_account(live_shop, email, "admin"), "/admin/promo-codes")
     code = f"E2E{secrets.token_hex(3).upper()}"
 
     # when they give both a percentage and an amount, they are told to choose
@@ -63,7 +63,7 @@ def test_admin_creates_withdraws_and_restores_a_promo_code(page: Page, live_shop
 def test_a_customer_is_not_allowed_on_the_promo_codes_page(page: Page, live_shop: LiveShop):
     # given a signed-in customer
     email = f"nosy-{secrets.token_hex(3)}@example.com"
-    _sign_in(page, email, _create_user(live_shop, email, None), "/account")
+    _sign_in(page, email, create_account(live_shop, email, None), "/account")
 
     # when they open the promo codes page, they are turned away and see no codes
     page.goto("/admin/promo-codes")

@@ -49,14 +49,9 @@ def test_a_slow_payment_form_is_mounted_once_and_pays(page, live_shop: LiveShop)
     _sign_in(page, email)
     _add_to_cart(page, product["slug"])
     page.add_init_script(SLOW_STRIPE_JS)
-    page.goto("/cart")
-    page.get_by_role("button", name="Checkout").click()
-    page.wait_for_url(re.compile(r"/checkout/?$"))
 
-    # when they choose their province while the payment form is still loading
-    page.get_by_label("Country").select_option("CA")
-    page.get_by_label("Province").select_option(label="Ontario")
-    page.get_by_text("HST 13%").wait_for()
+    # when they go to checkout and choose their province while the payment form still loads
+    _checkout_in_ontario(page, None)
     page.get_by_label("Card number").first.wait_for(timeout=15_000)
     page.wait_for_timeout(1000)
 
