@@ -39,8 +39,9 @@ run: frontend ## install, build, migrate, seed, start the Stripe sandbox if need
 dev: install ## hot-reloading development server
 	PATH="$(NODE_BIN):$$PATH" $(PY) -m shop run --dev
 
-test: frontend ## the whole suite: SQLite (with browser and sandbox tests), then PostgreSQL + Redis
-	$(MAKE) --no-print-directory test-sqlite test-postgres
+test: frontend ## the whole suite: SQLite (with browser and sandbox tests) and PostgreSQL + Redis, side by side
+	@echo "running the SQLite and the PostgreSQL suites side by side; each one's output follows when it ends"
+	$(MAKE) --no-print-directory -j2 --output-sync=target test-sqlite test-postgres
 
 test-sqlite: install
 	PATH="$(NODE_BIN):$$PATH" $(PY) -m pytest -p no:cacheprovider
