@@ -69,6 +69,9 @@ class Settings(BaseSettings):
     # How long an unpaid order's hold on limited stock and promo code uses stays firm against
     # other buyers (after that it gives way when another checkout needs it).
     checkout_hold_minutes: int = Field(default=30, ge=1, le=7 * 24 * 60)
+    # An order still unpaid this long after its last payment attempt is closed by reconciliation
+    # (its PaymentIntent canceled at Stripe), so abandoned checkouts do not pile up.
+    unpaid_order_expiry_hours: int = Field(default=24, ge=1, le=90 * 24)
 
     # Periodic jobs (Stripe sync retry, reconciliation, clean-up) in the app process.
     jobs_enabled: bool = True

@@ -37,10 +37,28 @@ SessionFactory = Callable[[], Any]
 # the next, so two rounds settle every case but a race with another placement.
 MAX_ROUNDS = 3
 
-REPLACED = "Replaced by a newer checkout; nothing was charged for this order."
-EXPIRED = (
+
+@dataclass(frozen=True, slots=True)
+class Release:
+    """Why an unpaid order is closed: the customer's words, and Stripe's `cancellation_reason`
+    for its PaymentIntent."""
+
+    message: str
+    stripe_reason: str
+
+
+REPLACED = Release(
+    "Replaced by a newer checkout; nothing was charged for this order.", stripe_reason="duplicate"
+)
+EXPIRED = Release(
     "This checkout was left unpaid too long and what it held went to another customer; "
-    "nothing was charged."
+    "nothing was charged.",
+    stripe_reason="abandoned",
+)
+ABANDONED = Release(
+    "This order was not paid in time and was closed; nothing was charged. "
+    "Add the items to your cart again to buy them.",
+    stripe_reason="abandoned",
 )
 
 
@@ -81,8 +99,8 @@ def start_checkout(
             break
         except HoldsInTheWay as in_the_way:
             for held in in_the_way.orders:
-                replaced = held.user_id == buyer_id
-                if not release(order_id=held.order_id, replaced=replaced, sessions=sessions):
+                why = REPLACED if held.user_id == buyer_id else EXPIRED
+                if not release(order_id=held.order_id, why=why, sessions=sessions):
                     firm.add(held.order_id)
     if order_id is None:
         # Still in the way after every round: other checkouts (another buyer's, or this
@@ -106,13 +124,14 @@ def start_checkout(
     return StartedCheckout(order_id=order_id, intent=intent, detail=detail)
 
 
-def release(*, order_id: int, replaced: bool, sessions: SessionFactory = session_scope) -> bool:
-    """Make an unpaid order give up what it holds: cancel its PaymentIntent at Stripe, then
-    close it, saying why (`replaced` by its buyer's newer checkout: `REPLACED`, else `EXPIRED`).
-    True when it no longer holds anything: closed, or paid after all (Stripe said so; it is
-    fulfilled now). False when Stripe is processing its payment. Raises
-    `PaymentServiceUnavailable` when Stripe cannot be asked."""
-    reason = REPLACED if replaced else EXPIRED
+def release(*, order_id: int, why: Release, sessions: SessionFactory = session_scope) -> bool:
+    """Close an unpaid order so that it gives up what it holds: cancel its PaymentIntent at
+    Stripe, then the order, saying `why` (`REPLACED` by its buyer's newer checkout, `EXPIRED`
+    hold taken by another buyer, `ABANDONED` by reconciliation). True when it no longer holds
+    anything: closed, or paid after all (Stripe said so; it is fulfilled now). False when
+    Stripe is processing its payment. Raises `PaymentServiceUnavailable` when Stripe cannot be
+    asked."""
+    reason = why.message
     with sessions() as session:
         order = session.get(Order, order_id)
         if order is None or order.status not in payments.PAYABLE or order.fulfilled_at:
@@ -129,11 +148,10 @@ def release(*, order_id: int, replaced: bool, sessions: SessionFactory = session
             payment_intent_id = order.stripe_payment_intent_id
     try:
         try:
-            why = "duplicate" if replaced else "abandoned"
             intent = stripe_api.cancel_payment_intent(
                 payment_intent_id=payment_intent_id,
-                idempotency_key=f"order:{order_id}:release:{why}",
-                reason=why,
+                idempotency_key=f"order:{order_id}:release:{why.stripe_reason}",
+                reason=why.stripe_reason,
             )
         except stripe_api.StripeRefused:
             # Paid, being processed or canceled already: Stripe's answer decides.

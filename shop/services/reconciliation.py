@@ -7,6 +7,10 @@ repairs what they would have done, through the same idempotent functions:
 1. orders still `pending`/`failed` (older than RECONCILE_MIN_AGE_MINUTES) whose PaymentIntent
    has succeeded (→ `fulfil_order`), failed (→ `mark_payment_failed`) or was canceled
    (→ `mark_canceled`), and those that never got a PaymentIntent (→ `cancel_unstarted_order`);
+   orders still unpaid UNPAID_ORDER_EXPIRY_HOURS after they were placed or last tried are
+   closed (→ `checkout.release`: their PaymentIntent canceled at Stripe first, or fulfilled
+   if Stripe says it was paid), so abandoned checkouts neither pile up nor get asked about
+   on every run;
 2. refunds made in Stripe (through the shop or in the dashboard) → `record_refund`;
 3. events Stripe lists as not delivered (`delivery_success=false`, the types the shop handles),
    oldest first: stored and processed exactly as if the webhook had arrived (`store_event`,
@@ -33,7 +37,7 @@ from sqlmodel import Session, col, select
 
 from shop.db import session_scope
 from shop.models import Order, ReconciliationRun, WebhookEvent, utcnow
-from shop.services import audit, payments, refunds, stripe_api, webhooks
+from shop.services import audit, checkout, payments, refunds, stripe_api, webhooks
 from shop.services.audit import Actor
 from shop.services.fulfilment import fulfil_order
 from shop.settings import get_settings
@@ -44,6 +48,8 @@ MAX_ORDERS = 500
 MAX_LISTED = 2000
 # What the refund handlers answer when they recorded something new.
 REFUND_CHANGES = frozenset({"refund recorded", "refunds recorded"})
+# Stripe not answering stops a run: every other item would fail the same way.
+STRIPE_DOWN = (stripe_api.StripeUnavailable, stripe_api.StripeRefused)
 
 
 @dataclass
@@ -102,11 +108,12 @@ def run_reconciliation(
     summary = Summary(trigger=trigger, started_at=utcnow())
     try:
         _close_orders_never_started(summary, min_age, sessions)
+        _close_abandoned_orders(summary, sessions)
         _settle_unpaid_orders(summary, min_age, sessions)
         _record_stripe_refunds(summary, since, sessions)
         _replay_undelivered_events(summary, since, sessions)
         summary.backlog_undelivered = _undelivered_unprocessed(since, sessions)
-    except (stripe_api.StripeUnavailable, stripe_api.StripeRefused) as exc:
+    except (*STRIPE_DOWN, payments.PaymentServiceUnavailable) as exc:
         log.warning("reconciliation stopped: Stripe did not answer", exc_info=exc)
         summary.error = f"Stripe: {exc}"[:1000]
     if summary.failed:
@@ -153,7 +160,7 @@ def _each(summary: Summary, reference: str) -> Iterator[None]:
     (Stripe being unreachable still stops the run: every other item would fail the same way)."""
     try:
         yield
-    except (stripe_api.StripeUnavailable, stripe_api.StripeRefused):
+    except (*STRIPE_DOWN, payments.PaymentServiceUnavailable):
         raise
     except Exception as exc:
         log.exception("reconciliation could not repair %s", reference)
@@ -201,33 +208,58 @@ def _status_of(session: Session, order_id: int | None) -> str | None:
 NEVER_STARTED = "No payment was started for this order (the shop stopped while starting it)."
 
 
+def _unpaid_order_ids(sessions: SessionFactory, *conditions: Any) -> list[int]:
+    """The oldest `MAX_ORDERS` orders still waiting for a payment that meet `conditions`."""
+    with sessions() as session:
+        found = session.exec(
+            select(Order.id)
+            .where(
+                col(Order.status).in_(payments.PAYABLE),
+                col(Order.fulfilled_at).is_(None),
+                *conditions,
+            )
+            .order_by(col(Order.id))
+            .limit(MAX_ORDERS)
+        ).all()
+    return [order_id for order_id in found if order_id is not None]
+
+
 def _close_orders_never_started(
     summary: Summary, min_age: timedelta, sessions: SessionFactory
 ) -> None:
     """Orders left without a PaymentIntent (the process stopped between placing the order and
     asking Stripe for one) can never be paid: no client holds a secret for them, and a new
     "Pay" places a new order. They are closed like an order whose PaymentIntent Stripe refused."""
-    cutoff = utcnow() - min_age
-    with sessions() as session:
-        stranded = session.exec(
-            select(Order.id)
-            .where(
-                col(Order.status).in_(payments.PAYABLE),
-                col(Order.fulfilled_at).is_(None),
-                col(Order.stripe_payment_intent_id).is_(None),
-                col(Order.created_at) <= cutoff,
-            )
-            .order_by(col(Order.id))
-            .limit(MAX_ORDERS)
-        ).all()
+    stranded = _unpaid_order_ids(
+        sessions,
+        col(Order.stripe_payment_intent_id).is_(None),
+        col(Order.created_at) <= utcnow() - min_age,
+    )
     for order_id in stranded:
-        assert order_id is not None
         summary.orders_checked += 1
         with _each(summary, f"order {order_id}"), sessions() as session:
             if payments.cancel_unstarted_order(
                 session=session, order_id=order_id, reason=NEVER_STARTED
             ):
                 summary.note("order", "never started: canceled", "", order_id, session)
+
+
+def _close_abandoned_orders(summary: Summary, sessions: SessionFactory) -> None:
+    """Orders nobody paid within UNPAID_ORDER_EXPIRY_HOURS of placing or last trying them
+    (`updated_at`): left as they are, they would hold stock, be asked about on every run and
+    stay "Payment failed" in their buyer's order list forever."""
+    hours = get_settings().unpaid_order_expiry_hours
+    stale = _unpaid_order_ids(sessions, col(Order.updated_at) <= utcnow() - timedelta(hours=hours))
+    for order_id in stale:
+        summary.orders_checked += 1
+        with _each(summary, f"order {order_id}"):
+            checkout.release(order_id=order_id, why=checkout.ABANDONED, sessions=sessions)
+            with sessions() as session:
+                status = _status_of(session, order_id)
+                if status == "canceled":
+                    summary.note("order", f"unpaid for {hours} h: canceled", "", order_id, session)
+                elif status == "paid":
+                    summary.note("order", "paid: fulfilled", "", order_id, session)
 
 
 def _settle_unpaid_orders(summary: Summary, min_age: timedelta, sessions: SessionFactory) -> None:

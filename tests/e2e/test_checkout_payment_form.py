@@ -98,7 +98,7 @@ def test_an_order_replaced_in_another_tab_says_so_and_the_next_pay_starts_afresh
     page.get_by_role("button", name="Pay").click()
 
     # then the first tab is told its order was replaced, and nothing was charged for it
-    message.filter(has_text=checkout.REPLACED).wait_for(timeout=30_000)
+    message.filter(has_text=checkout.REPLACED.message).wait_for(timeout=30_000)
     assert _orders_of(live_shop, email) == ["canceled", "failed"]
 
     # and when it pays once more, a new order is placed (replacing the second tab's) and paid

@@ -99,7 +99,7 @@ def test_a_hold_past_its_time_gives_way_and_can_no_longer_be_paid(shop: Shop):
     assert (intent.status, intent.cancellation_reason) == ("canceled", "abandoned")
     closed = shop.order(stale["order_id"])
     assert closed.status == "canceled"
-    assert closed.payment_error == checkout.EXPIRED
+    assert closed.payment_error == checkout.EXPIRED.message
     # and its buyer's late attempt to pay is refused by Stripe, charging nothing
     with pytest.raises(stripe.InvalidRequestError):
         shop.pay_at_stripe(stale["payment_intent_id"])
@@ -149,7 +149,7 @@ def test_a_second_checkout_with_a_once_per_customer_code_replaces_the_first(shop
     intent = _intent(shop, first["payment_intent_id"])
     assert (intent.status, intent.cancellation_reason) == ("canceled", "duplicate")
     assert shop.order(first["order_id"]).status == "canceled"
-    assert shop.order(first["order_id"]).payment_error == checkout.REPLACED
+    assert shop.order(first["order_id"]).payment_error == checkout.REPLACED.message
     with pytest.raises(stripe.InvalidRequestError):
         shop.pay_at_stripe(first["payment_intent_id"])
 
@@ -259,7 +259,7 @@ def test_an_order_closed_while_its_payment_intent_was_made_gets_none(
         intent = real_create(**kwargs)  # type: ignore[arg-type]
         created.append(intent.id)
         order_id = int(str(kwargs["metadata"]["order_id"]))  # type: ignore[index]
-        assert checkout.release(order_id=order_id, replaced=True)
+        assert checkout.release(order_id=order_id, why=checkout.REPLACED)
         return intent
 
     monkeypatch.setattr(stripe_api, "create_payment_intent", create_then_replaced)
@@ -293,7 +293,10 @@ def test_a_buyers_new_checkout_replaces_their_unpaid_one_only_when_short(shop: S
         assert _intent(shop, replaced["payment_intent_id"]).status == "canceled"
         status = shop.status(customer, replaced["order_id"]).json()
         assert status["status"] == "canceled"
-        assert status["payment_error"] == {"code": "order_canceled", "message": checkout.REPLACED}
+        assert status["payment_error"] == {
+            "code": "order_canceled",
+            "message": checkout.REPLACED.message,
+        }
     assert shop.pay_at_stripe(both.json()["payment_intent_id"]) == "succeeded"
     wait_until(lambda: _paid(shop, both.json()["order_id"]))
     assert shop.inventory(product_id) == 0
@@ -315,4 +318,4 @@ def test_a_declined_order_that_gave_way_tells_its_buyer_why_not_the_old_decline(
     # then the first customer is told the checkout expired, not that the card was declined
     status = shop.status(first, stale["order_id"]).json()
     assert status["status"] == "canceled"
-    assert status["payment_error"]["message"] == checkout.EXPIRED
+    assert status["payment_error"]["message"] == checkout.EXPIRED.message

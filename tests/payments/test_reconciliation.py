@@ -6,13 +6,16 @@ import secrets
 from datetime import timedelta
 from typing import Any
 
+import pytest
 import stripe
-from sqlmodel import func, select
+from sqlalchemy import update
+from sqlmodel import col, func, select
 
 from shop import jobs
 from shop.__main__ import main
-from shop.models import AuditLog, ReconciliationRun, Refund, utcnow
-from shop.services import orders, reconciliation, stripe_api
+from shop.models import AuditLog, Order, ReconciliationRun, Refund, utcnow
+from shop.services import checkout, orders, reconciliation, stripe_api
+from shop.settings import get_settings
 from tests.payments.conftest import Customer, Shop, wait_until
 
 
@@ -242,3 +245,83 @@ def test_an_order_left_without_a_payment_intent_is_closed_once_it_is_old_enough(
         ("never started: canceled", old)
     ]
     assert second.repaired == []
+
+
+def _last_touched(shop: Shop, order_id: int, hours_ago: float) -> None:
+    with shop.session() as session:
+        session.execute(
+            update(Order)
+            .where(col(Order.id) == order_id)
+            .values(updated_at=utcnow() - timedelta(hours=hours_ago))
+        )
+
+
+def test_orders_left_unpaid_past_the_expiry_are_closed_and_their_payments_canceled(shop: Shop):
+    # given, with webhooks paused, four orders last touched by their buyer: one left unpaid
+    # (with the last copy of a product) and one declined, 25 hours ago; one paid at Stripe
+    # 25 hours ago whose webhook was lost; one left unpaid 23 hours ago
+    assert get_settings().unpaid_order_expiry_hours == 24
+    shop.control("webhooks/pause")
+    buyer, other = shop.customer("a@example.com"), shop.customer("b@example.com")
+    product_id = shop.product(price=1000, files=1)
+    last_copy = shop.product(price=500, files=1, inventory_count=1)
+    abandoned = _order(shop, buyer, last_copy)
+    declined = _order(shop, buyer, product_id)
+    paid = _order(shop, buyer, product_id)
+    recent = _order(shop, buyer, product_id)
+    refused = shop.confirm(buyer, declined["payment_intent_id"], "pm_card_visa_chargeDeclined")
+    assert refused.status_code == 402, refused.text
+    assert _pay_in_browser(paid["payment_intent_id"]) == "succeeded"
+    for body, hours in ((abandoned, 25), (declined, 25), (paid, 25), (recent, 23)):
+        _last_touched(shop, body["order_id"], hours)
+
+    # when reconciliation runs, twice
+    first = reconciliation.run_reconciliation(trigger="manual")
+    second = reconciliation.run_reconciliation(trigger="manual")
+
+    # then the abandoned and declined orders are closed, saying why, and their PaymentIntents
+    # canceled at Stripe as abandoned; the paid one is fulfilled; the recent one is left alone
+    for body in (abandoned, declined):
+        status = shop.status(buyer, body["order_id"]).json()
+        assert status["status"] == "canceled"
+        assert status["payment_error"] == {
+            "code": "order_canceled",
+            "message": checkout.ABANDONED.message,
+        }
+        intent = shop.stripe().v1.payment_intents.retrieve(body["payment_intent_id"])
+        assert (intent.status, intent.cancellation_reason) == ("canceled", "abandoned")
+    assert shop.order(paid["order_id"]).status == "paid"
+    assert shop.grant_count(paid["order_id"]) == 1
+    assert shop.order(recent["order_id"]).status == "pending"
+    hours = "unpaid for 24 h: canceled"
+    assert sorted((r["order_id"], r["action"]) for r in first.repaired) == [
+        (abandoned["order_id"], hours),
+        (declined["order_id"], hours),
+        (paid["order_id"], "paid: fulfilled"),
+    ]
+    assert first.error is None
+    assert second.repaired == []
+    # and the last copy the abandoned order held is free for another customer
+    assert shop.start_checkout(other, [(last_copy, 1)]).status_code == 201
+
+
+def test_closing_abandoned_orders_stops_the_run_when_stripe_is_down(
+    shop: Shop, monkeypatch: pytest.MonkeyPatch
+):
+    # given an order left unpaid for two days, and Stripe unreachable
+    buyer = shop.customer()
+    body = _order(shop, buyer, shop.product(files=1))
+    _last_touched(shop, body["order_id"], 48)
+
+    def unreachable(**_kwargs: object) -> None:
+        raise stripe_api.StripeUnavailable("connection refused")
+
+    monkeypatch.setattr(stripe_api, "cancel_payment_intent", unreachable)
+
+    # when reconciliation runs
+    run = reconciliation.run_reconciliation(trigger="manual")
+
+    # then nothing is closed and the run says Stripe did not answer
+    assert shop.order(body["order_id"]).status == "pending"
+    assert run.repaired == []
+    assert (run.error or "").startswith("Stripe:")
