@@ -89,15 +89,22 @@ def details() -> rx.Component:
                 ),
                 rx.html(ProductState.description_html, class_name="product-description"),
                 buy_box(),
-                rx.el.ul(
-                    rx.cond(
-                        ProductState.is_subscription,
-                        rx.el.li("Renews automatically — cancel any time from your account"),
-                        rx.el.li("One-time purchase — download it again whenever you need"),
+                rx.cond(
+                    ProductState.is_subscription,
+                    # Nothing here may promise billing the shop does not do yet.
+                    rx.el.ul(
+                        rx.el.li("A membership, billed ", p["per"], " once it is on sale online"),
+                        rx.el.li("Price in Canadian dollars; sales tax added by province"),
+                        class_name="product-facts",
                     ),
-                    rx.el.li("Delivered by a secure download link right after payment"),
-                    rx.el.li("Price in Canadian dollars; sales tax added by province at checkout"),
-                    class_name="product-facts",
+                    rx.el.ul(
+                        rx.el.li("One-time purchase — download it again whenever you need"),
+                        rx.el.li("Delivered by a secure download link right after payment"),
+                        rx.el.li(
+                            "Price in Canadian dollars; sales tax added by province at checkout"
+                        ),
+                        class_name="product-facts",
+                    ),
                 ),
                 class_name="product-info",
             ),

@@ -110,3 +110,8 @@ def test_a_membership_page_says_it_is_not_on_sale_instead_of_a_dead_button(page,
     expect(page.get_by_role("heading", level=1)).to_have_text("Maple Club — Monthly")
     expect(page.get_by_role("status").filter(has_text="not on sale online yet")).to_be_visible()
     expect(page.get_by_role("button", name="Add to cart")).to_have_count(0)
+    # and promises no renewal, download or checkout it cannot give yet
+    facts = page.locator(".product-facts")
+    expect(facts).to_contain_text("A membership, billed per month once it is on sale online")
+    expect(facts).not_to_contain_text("Renews automatically")
+    expect(facts).not_to_contain_text("download")
