@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from shop import db
 from shop.settings import get_settings
@@ -27,6 +28,17 @@ def main(argv: list[str] | None = None) -> int:
     jobs_commands.add_parser("list", help="name and interval of every periodic job")
     run_job = jobs_commands.add_parser("run", help="run one job now, whatever the schedule")
     run_job.add_argument("name")
+    backup = commands.add_parser(
+        "backup", help="write an archive of the database, uploaded files and generated secrets"
+    )
+    backup.add_argument("--to", type=Path, help="the folder to write it to (default BACKUP_DIR)")
+    restore = commands.add_parser(
+        "restore", help="replace the database and files with a backup's (stop the shop first)"
+    )
+    restore.add_argument("archive", type=Path)
+    restore.add_argument(
+        "--force", action="store_true", help="replace a database in use (backed up first)"
+    )
     _add_account_commands(commands)
     args = parser.parse_args(argv)
 
@@ -40,6 +52,8 @@ def main(argv: list[str] | None = None) -> int:
         return _run_jobs_command(args)
     if args.command == "reconcile":
         return _reconcile()
+    if args.command in ("backup", "restore"):
+        return _backup_command(args)
     if args.command == "migrate":
         db.migrate()
         print("database is at the newest migration")
@@ -57,6 +71,37 @@ def main(argv: list[str] | None = None) -> int:
         print(f"data dir:    {settings.data_dir}")
         print(f"public url:  {settings.public_url}")
         print(f"stripe:      {'sandbox' if settings.sandbox_mode else 'live keys'}")
+        from shop.services.backups import backup_dir
+
+        print(f"backups:     {backup_dir()}")
+    return 0
+
+
+def _backup_command(args: argparse.Namespace) -> int:
+    from shop.services import backups
+
+    try:
+        if args.command == "backup":
+            made = backups.create_backup(directory=args.to)
+            where = (
+                "files are in object storage: back them up there"
+                if made.files_in_object_storage
+                else f"{made.files} files"
+            )
+            print(
+                f"backup written: {made.path} ({made.size_bytes:,} bytes; {made.database}, {where})"
+            )
+            return 0
+        restored = backups.restore_backup(archive=args.archive, force=args.force)
+    except backups.BackupFailed as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 1
+    if restored.replaced_backup:
+        print(f"what was replaced is backed up in {restored.replaced_backup}")
+    print(
+        f"restored {args.archive.name}: {restored.database} database "
+        f"(migrated from {restored.revision} to the newest), {restored.files} files"
+    )
     return 0
 
 

@@ -159,3 +159,20 @@ def purge_stale_auth_records() -> object:
 
     with session_scope() as session:
         return auth.purge_stale_records(session=session)
+
+
+def make_backup() -> object:
+    """An archive of the database, local files and generated secrets in BACKUP_DIR; only the
+    newest BACKUP_KEEP are kept."""
+    from shop.services import backups
+
+    return backups.run_scheduled_backup()
+
+
+# The first one an hour after start: not while `make run` is still settling in.
+if get_settings().backup_every_hours:
+    periodic(
+        "backup",
+        every=timedelta(hours=get_settings().backup_every_hours),
+        first_after=timedelta(hours=1),
+    )(make_backup)

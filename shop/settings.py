@@ -73,6 +73,11 @@ class Settings(BaseSettings):
     # (its PaymentIntent canceled at Stripe), so abandoned checkouts do not pile up.
     unpaid_order_expiry_hours: int = Field(default=24, ge=1, le=90 * 24)
 
+    # Backups (`python -m shop backup`, and the `backup` job every BACKUP_EVERY_HOURS; 0: none).
+    backup_dir: Path | None = None  # unset: <data dir>/backups
+    backup_every_hours: int = Field(default=24, ge=0, le=24 * 31)
+    backup_keep: int = Field(default=7, ge=1)
+
     # Periodic jobs (Stripe sync retry, reconciliation, clean-up) in the app process.
     jobs_enabled: bool = True
 

@@ -1,0 +1,374 @@
+"""Backups: one archive holds everything the shop cannot rebuild, and restores it whole.
+
+An archive (`shop-backup-<UTC time>.tar.gz`, written 0600 because of the secrets in it) holds
+- the database: SQLite through its online backup API (a consistent copy while the shop
+  runs, WAL included), PostgreSQL through `pg_dump --format=custom` (the PostgreSQL client
+  tools must be on PATH);
+- what local storage keeps under the data dir: `files/` (what customers download) and
+  `media/` (product images). With STORAGE_URL=s3://… they live in the object store, which is
+  backed up there; the manifest says so;
+- the secrets the shop generated in the data dir itself (`secret_key`,
+  `stripe_webhook_secret`): without them, sessions and signed links made before a restore
+  would be refused after it;
+- `manifest.json`: when, which database, the schema revision, every member's size and SHA-256.
+
+`restore_backup` reads and checks the whole archive (manifest, checksums, paths, a schema
+this code knows) before it changes anything. It refuses to replace a database that holds
+anything unless told to (`force`), and then first backs up what it replaces. It puts the
+database and files in place and migrates to the newest schema, so an older backup works with
+newer code. The shop must be stopped while it restores.
+
+The `backup` job makes one every BACKUP_EVERY_HOURS into BACKUP_DIR and keeps the newest
+BACKUP_KEEP; copying them off the machine is the operator's part (see the README).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+import tarfile
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import inspect, text
+from sqlalchemy.engine import URL, make_url
+
+from shop import db
+from shop.models import utcnow
+from shop.services.errors import ShopError
+from shop.settings import get_settings
+
+FORMAT = 1
+MANIFEST = "manifest.json"
+SQLITE_MEMBER = "database.sqlite3"
+POSTGRES_MEMBER = "database.pgdump"
+FILE_DIRS = ("files", "media")
+SECRET_FILES = ("secret_key", "stripe_webhook_secret")
+NAME_PREFIX = "shop-backup-"
+NAME_SUFFIX = ".tar.gz"
+# Tables whose rows mean the database is in use: restoring over them needs `force`.
+CONTENT_TABLES = ("users", "products", "orders")
+
+
+class BackupFailed(ShopError):
+    """The backup or restore could not be made; nothing was changed."""
+
+    code = "backup_failed"
+
+
+@dataclass(frozen=True, slots=True)
+class BackupMade:
+    path: Path
+    size_bytes: int
+    database: str  # "sqlite" or "postgresql"
+    files: int
+    files_in_object_storage: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Restored:
+    database: str
+    files: int
+    revision: str
+    replaced_backup: Path | None  # what the restore replaced, backed up first
+
+
+def backup_dir() -> Path:
+    settings = get_settings()
+    return (settings.backup_dir or settings.data_dir / "backups").resolve()
+
+
+def create_backup(*, directory: Path | None = None, now: datetime | None = None) -> BackupMade:
+    """Write an archive of the database, local files and generated secrets into `directory`
+    (BACKUP_DIR by default)."""
+    settings = get_settings()
+    now = now or utcnow()
+    directory = (directory or backup_dir()).resolve()
+    directory.mkdir(parents=True, exist_ok=True)
+    url = make_url(db.normalize_url(settings.effective_database_url))
+    kind = "sqlite" if url.get_backend_name() == "sqlite" else "postgresql"
+    in_object_storage = bool(settings.storage_url)
+    with tempfile.TemporaryDirectory(dir=directory, prefix=".backup-") as work:
+        staging = Path(work)
+        if kind == "sqlite":
+            _copy_sqlite(Path(str(url.database)), staging / SQLITE_MEMBER)
+        else:
+            _pg_dump(url, staging / POSTGRES_MEMBER)
+        members = [SQLITE_MEMBER if kind == "sqlite" else POSTGRES_MEMBER]
+        local_roots = [] if in_object_storage else [settings.data_dir / name for name in FILE_DIRS]
+        file_members = [
+            path.relative_to(settings.data_dir).as_posix()
+            for root in local_roots
+            if root.is_dir()
+            for path in sorted(root.rglob("*"))
+            if path.is_file()
+        ]
+        secrets_kept = [
+            f"secrets/{name}" for name in SECRET_FILES if (settings.data_dir / name).is_file()
+        ]
+        sources = {members[0]: staging / members[0]}
+        sources |= {name: settings.data_dir / name for name in file_members}
+        sources |= {name: settings.data_dir / name.split("/", 1)[1] for name in secrets_kept}
+        manifest = {
+            "format": FORMAT,
+            "created_at": now.isoformat(),
+            "shop": settings.shop_name,
+            "database": kind,
+            "revision": _revision(),
+            "files_in_object_storage": in_object_storage,
+            "members": {name: _describe(path) for name, path in sources.items()},
+        }
+        (staging / MANIFEST).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
+        stamp = now.strftime("%Y%m%dT%H%M%S%fZ")
+        final = directory / f"{NAME_PREFIX}{stamp}{NAME_SUFFIX}"
+        partial = staging / final.name
+        with tarfile.open(partial, "w:gz") as archive:
+            archive.add(staging / MANIFEST, arcname=MANIFEST)
+            for name, path in sources.items():
+                archive.add(path, arcname=name)
+        partial.chmod(0o600)
+        # Whole or not at all: a half-written archive never carries the final name.
+        os.replace(partial, final)
+    return BackupMade(
+        path=final,
+        size_bytes=final.stat().st_size,
+        database=kind,
+        files=len(file_members),
+        files_in_object_storage=in_object_storage,
+    )
+
+
+def restore_backup(*, archive: Path, force: bool = False) -> Restored:
+    """Put the archive's database, files and secrets in place of the current ones, then
+    migrate. Raises `BackupFailed` (nothing changed) for an archive that is not whole or not
+    from this shop's kind of database, or a database in use without `force`."""
+    settings = get_settings()
+    url = make_url(db.normalize_url(settings.effective_database_url))
+    kind = "sqlite" if url.get_backend_name() == "sqlite" else "postgresql"
+    with tempfile.TemporaryDirectory(prefix="shop-restore-") as work:
+        staging = Path(work)
+        manifest = _unpack_and_check(archive, staging)
+        if manifest["database"] != kind:
+            raise BackupFailed(
+                f"The backup holds a {manifest['database']} database and this shop uses "
+                f"{kind}; restore it into a shop set up with the same kind of database."
+            )
+        if manifest["revision"] not in _known_revisions():
+            raise BackupFailed(
+                f"The backup's schema ({manifest['revision']}) is newer than this version of "
+                "the shop knows; upgrade the shop first, then restore."
+            )
+        in_use = _content_counts()
+        replaced = None
+        if any(in_use.values()):
+            if not force:
+                held = ", ".join(f"{n} {table}" for table, n in in_use.items() if n)
+                raise BackupFailed(
+                    f"The current database is in use ({held}). Restoring replaces all of it; "
+                    "run again with --force to do so (what it replaces is backed up first)."
+                )
+            replaced = create_backup().path
+        db.dispose_engines()
+        if kind == "sqlite":
+            _put_sqlite(staging / SQLITE_MEMBER, Path(str(url.database)))
+        else:
+            _pg_restore(url, staging / POSTGRES_MEMBER)
+        files = _put_files(staging, manifest)
+        db.dispose_engines()
+        db.migrate()
+    return Restored(
+        database=kind, files=files, revision=manifest["revision"], replaced_backup=replaced
+    )
+
+
+def prune_backups(*, directory: Path | None = None, keep: int) -> list[Path]:
+    """Delete all but the newest `keep` archives (by name, which is their UTC time)."""
+    directory = directory or backup_dir()
+    archives = sorted(directory.glob(f"{NAME_PREFIX}*{NAME_SUFFIX}"))
+    removed = archives[: max(0, len(archives) - keep)]
+    for path in removed:
+        path.unlink(missing_ok=True)
+    return removed
+
+
+def run_scheduled_backup() -> str:
+    made = create_backup()
+    removed = prune_backups(keep=get_settings().backup_keep)
+    return f"{made.path.name} ({made.size_bytes} bytes), {len(removed)} old removed"
+
+
+# --- the database -------------------------------------------------------------------------
+
+
+def _copy_sqlite(source: Path, target: Path) -> None:
+    if not source.is_file():
+        raise BackupFailed(f"No SQLite database at {source}.")
+    origin = sqlite3.connect(source)
+    copy = sqlite3.connect(target)
+    try:
+        with copy:
+            origin.backup(copy)
+    finally:
+        copy.close()
+        origin.close()
+
+
+def _put_sqlite(source: Path, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    incoming = target.with_name(target.name + ".restoring")
+    shutil.copyfile(source, incoming)
+    # The old WAL belongs to the old file: left beside the new one, SQLite would replay it.
+    for suffix in ("-wal", "-shm"):
+        Path(str(target) + suffix).unlink(missing_ok=True)
+    os.replace(incoming, target)
+
+
+def _libpq(url: URL) -> tuple[str, dict[str, str]]:
+    """A URL the client tools take, with the password passed in their environment (never on a
+    command line, where `ps` shows it)."""
+    env = dict(os.environ)
+    if url.password:
+        env["PGPASSWORD"] = str(url.password)
+    plain = url.set(drivername="postgresql", password=None)
+    return plain.render_as_string(hide_password=False), env
+
+
+def _pg_tool(tool: str) -> str:
+    found = shutil.which(tool)
+    if found is None:
+        raise BackupFailed(
+            f"`{tool}` (the PostgreSQL client tools) is not installed; install them "
+            "(Debian: postgresql-client) in the same major version as the server."
+        )
+    return found
+
+
+def _pg_dump(url: URL, target: Path) -> None:
+    address, env = _libpq(url)
+    command = [_pg_tool("pg_dump"), "--format=custom", "--no-owner", "--no-privileges"]
+    _run([*command, f"--file={target}", f"--dbname={address}"], env)
+
+
+def _pg_restore(url: URL, source: Path) -> None:
+    # The dump becomes SQL that psql runs in one transaction after emptying the schema: tables
+    # a newer migration made would otherwise survive and trip the migration that follows, and
+    # a restore that fails leaves the database as it was.
+    script = source.with_suffix(".sql")
+    address, env = _libpq(url)
+    _run(
+        [_pg_tool("pg_restore"), "--no-owner", "--no-privileges", f"--file={script}", str(source)],
+        env,
+    )
+    _run(
+        [
+            _pg_tool("psql"),
+            "--no-psqlrc",
+            "--quiet",
+            "--single-transaction",
+            "--set=ON_ERROR_STOP=1",
+            "--command=DROP SCHEMA public CASCADE; CREATE SCHEMA public;",
+            f"--file={script}",
+            f"--dbname={address}",
+        ],
+        env,
+    )
+
+
+def _run(command: list[str], env: dict[str, str]) -> None:
+    finished = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    if finished.returncode != 0:
+        tool = Path(command[0]).name
+        raise BackupFailed(f"{tool} failed: {finished.stderr.strip()[:500]}")
+
+
+def _revision() -> str:
+    with db.get_engine().connect() as connection:
+        return str(connection.execute(text("SELECT version_num FROM alembic_version")).scalar())
+
+
+def _known_revisions() -> set[str]:
+    from alembic.script import ScriptDirectory
+
+    scripts = ScriptDirectory.from_config(db.alembic_config())
+    return {script.revision for script in scripts.walk_revisions()}
+
+
+def _content_counts() -> dict[str, int]:
+    engine = db.get_engine()
+    present = set(inspect(engine).get_table_names())
+    counts = {}
+    with engine.connect() as connection:
+        for table in CONTENT_TABLES:
+            if table in present:
+                counts[table] = int(
+                    connection.execute(text(f"SELECT COUNT(*) FROM {table}")).scalar() or 0
+                )
+    return counts
+
+
+# --- the archive --------------------------------------------------------------------------
+
+
+def _describe(path: Path) -> dict[str, Any]:
+    return {"size": path.stat().st_size, "sha256": _sha256(path)}
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1024 * 1024), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _unpack_and_check(archive: Path, staging: Path) -> dict[str, Any]:
+    if not archive.is_file():
+        raise BackupFailed(f"No backup archive at {archive}.")
+    try:
+        with tarfile.open(archive, "r:gz") as tar:
+            # filter="data": no absolute paths, no "..", no links out, no device files.
+            tar.extractall(staging, filter="data")
+        manifest = json.loads((staging / MANIFEST).read_text(encoding="utf-8"))
+    except (tarfile.TarError, OSError, EOFError, ValueError) as exc:
+        raise BackupFailed(f"{archive.name} is not a whole shop backup: {exc}") from exc
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise BackupFailed(f"{archive.name} is not a shop backup this version can read.")
+    members: dict[str, Any] = manifest.get("members") or {}
+    found = {path.relative_to(staging).as_posix() for path in _files_under(staging)}
+    if found - {MANIFEST} != set(members):
+        raise BackupFailed(f"{archive.name} does not hold what its manifest lists.")
+    for name, described in members.items():
+        if _sha256(staging / name) != described.get("sha256"):
+            raise BackupFailed(f"{archive.name} is damaged: {name} does not match its checksum.")
+    return manifest
+
+
+def _files_under(root: Path) -> Iterator[Path]:
+    return (path for path in root.rglob("*") if path.is_file())
+
+
+def _put_files(staging: Path, manifest: dict[str, Any]) -> int:
+    """Replace the local file directories (when the backup has them) and generated secrets."""
+    data_dir = get_settings().data_dir
+    data_dir.mkdir(parents=True, exist_ok=True)
+    if not manifest.get("files_in_object_storage"):
+        for name in FILE_DIRS:
+            target = data_dir / name
+            if target.exists():
+                shutil.rmtree(target)
+            if (staging / name).is_dir():
+                shutil.copytree(staging / name, target)
+    for name in SECRET_FILES:
+        source = staging / "secrets" / name
+        if source.is_file():
+            shutil.copyfile(source, data_dir / name)
+            (data_dir / name).chmod(0o600)
+    return sum(1 for name in manifest["members"] if name.split("/", 1)[0] in FILE_DIRS)

@@ -1,0 +1,257 @@
+"""Backups hold the database, local files and generated secrets, and restore them whole."""
+
+from __future__ import annotations
+
+import io
+import json
+import stat
+import tarfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlmodel import select
+
+from shop import db
+from shop.__main__ import main
+from shop.models import Order, Product, User, utcnow
+from shop.services import backups
+from shop.settings import get_settings
+from tests.conftest import create_postgres_database, drop_postgres_database
+from tests.factories import make_order, make_product, make_user
+
+
+@dataclass
+class Place:
+    """One shop's data dir and database."""
+
+    data_dir: Path
+    url: str
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def places(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Callable[[str], Place]]:
+    """`places(name)` makes an empty, migrated shop of the parametrised database kind and
+    points the settings at it (the last one made is the current shop)."""
+    made: list[Place] = []
+
+    def place(name: str) -> Place:
+        if request.param == "sqlite":
+            url = f"sqlite:///{tmp_path / name / 'data' / 'shop.sqlite3'}"
+            (tmp_path / name / "data").mkdir(parents=True)
+        else:
+            url = create_postgres_database()
+        made.append(Place(tmp_path / name / "data", url))
+        use(made[-1], monkeypatch)
+        db.migrate(url)
+        return made[-1]
+
+    yield place
+    db.dispose_engines()
+    for each in made:
+        if each.url.startswith("postgresql"):
+            drop_postgres_database(each.url)
+    get_settings.cache_clear()
+
+
+def use(place: Place, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SHOP_ENV", "test")
+    monkeypatch.setenv("SHOP_DATA_DIR", str(place.data_dir))
+    monkeypatch.setenv("DATABASE_URL", place.url)
+    for name in ("SECRET_KEY", "STORAGE_URL", "BACKUP_DIR", "REDIS_URL"):
+        monkeypatch.delenv(name, raising=False)
+    get_settings.cache_clear()
+    db.dispose_engines()
+
+
+def _fill(place: Place) -> dict[str, object]:
+    """A customer, a product with a file on disk, a paid order and the generated secret."""
+    with db.session_scope() as session:
+        buyer = make_user(session, email="buyer@example.com")
+        product = make_product(session, name="Field guide", price_amount=1500)
+        make_order(session, paid_at=utcnow(), items=[(product, 1, 1500)])
+        assert buyer.id is not None
+    stored = place.data_dir / "files" / "products" / "guide.pdf"
+    stored.parent.mkdir(parents=True)
+    stored.write_bytes(b"%PDF-1.7 the whole guide")
+    (place.data_dir / "media").mkdir()
+    (place.data_dir / "media" / "cover.png").write_bytes(b"\x89PNG cover")
+    return {"secret": get_settings().effective_secret_key}
+
+
+def _contents(place: Place) -> dict[str, object]:
+    with db.session_scope() as session:
+        return {
+            "users": session.exec(select(User.email)).all(),
+            "products": session.exec(select(Product.name)).all(),
+            "orders": session.exec(select(Order.total_amount, Order.status)).all(),
+            "file": (place.data_dir / "files" / "products" / "guide.pdf").read_bytes(),
+            "image": (place.data_dir / "media" / "cover.png").read_bytes(),
+        }
+
+
+def test_a_backup_restores_database_files_and_secrets_into_a_new_shop(
+    places: Callable[[str], Place], monkeypatch: pytest.MonkeyPatch
+):
+    # given a shop with a customer, a product file, a paid order and its generated secret
+    origin = places("origin")
+    secret = _fill(origin)["secret"]
+    before = _contents(origin)
+
+    # when it is backed up, and the archive restored into a new, empty shop
+    made = backups.create_backup()
+    target = places("target")
+    restored = backups.restore_backup(archive=made.path)
+
+    # then the new shop holds the same rows, files and secret; the archive is private
+    assert _contents(target) == before
+    assert get_settings().effective_secret_key == secret
+    assert (made.files, restored.files) == (2, 2)
+    assert restored.replaced_backup is None
+    assert made.path.parent == origin.data_dir / "backups"
+    assert stat.S_IMODE(made.path.stat().st_mode) == 0o600
+    with tarfile.open(made.path) as archive:
+        manifest = json.load(archive.extractfile("manifest.json"))  # type: ignore[arg-type]
+    assert manifest["database"] == made.database
+    assert set(manifest["members"]) >= {"files/products/guide.pdf", "secrets/secret_key"}
+
+
+def _backup_and_a_shop_in_use(places: Callable[[str], Place]) -> tuple[backups.BackupMade, Place]:
+    """A backup of a filled shop, and another shop (now current) holding one product of its own."""
+    _fill(places("origin"))
+    made = backups.create_backup()
+    target = places("target")
+    with db.session_scope() as session:
+        make_product(session, name="Only in the target")
+    return made, target
+
+
+def test_restoring_over_a_shop_in_use_needs_force_and_backs_up_what_it_replaces(
+    places: Callable[[str], Place],
+):
+    # given a backup of a filled shop, and another shop in use with its own product
+    made, target = _backup_and_a_shop_in_use(places)
+
+    # when the archive is restored without --force
+    with pytest.raises(backups.BackupFailed, match="in use .1 products.*--force"):
+        backups.restore_backup(archive=made.path)
+
+    # then nothing changed
+    assert _products() == ["Only in the target"]
+
+    # when it is restored with --force
+    restored = backups.restore_backup(archive=made.path, force=True)
+
+    # then the backup's data replaced it, and what it replaced is in a backup of its own
+    assert _products() == ["Field guide"]
+    assert restored.replaced_backup is not None
+    assert restored.replaced_backup.parent == target.data_dir / "backups"
+    with tarfile.open(restored.replaced_backup) as archive:
+        assert "manifest.json" in archive.getnames()
+
+
+def _products() -> list[str]:
+    with db.session_scope() as session:
+        return list(session.exec(select(Product.name)).all())
+
+
+def _rewritten(
+    source: Path,
+    target: Path,
+    change: Callable[[str, bytes], bytes] = lambda _name, data: data,
+    extra: tuple[str, bytes] | None = None,
+) -> Path:
+    """A copy of the archive with its members rewritten by `change`, and one `extra`."""
+    with tarfile.open(source) as archive, tarfile.open(target, "w:gz") as copy:
+        members = [
+            (member.name, archive.extractfile(member).read())  # type: ignore[union-attr]
+            for member in archive.getmembers()
+            if member.isfile()
+        ]
+        for name, data in [*members, *([extra] if extra else [])]:
+            changed = change(name, data)
+            info = tarfile.TarInfo(name)
+            info.size = len(changed)
+            copy.addfile(info, io.BytesIO(changed))
+    return target
+
+
+def test_a_damaged_or_foreign_archive_is_refused_before_anything_changes(
+    places: Callable[[str], Place], tmp_path: Path
+):
+    # given a backup, and a shop in use restoring it with --force
+    made, target = _backup_and_a_shop_in_use(places)
+
+    def flip_file(name: str, data: bytes) -> bytes:
+        return data.replace(b"whole", b"WHOLE") if name.endswith("guide.pdf") else data
+
+    def newer_schema(name: str, data: bytes) -> bytes:
+        if name != "manifest.json":
+            return data
+        return json.dumps({**json.loads(data), "revision": "29991231_9999"}).encode()
+
+    damaged = _rewritten(made.path, tmp_path / "damaged.tar.gz", flip_file)
+    newer = _rewritten(made.path, tmp_path / "newer.tar.gz", newer_schema)
+    escaping = _rewritten(
+        made.path, tmp_path / "escaping.tar.gz", extra=("../../escaped.txt", b"evil")
+    )
+    unlisted = _rewritten(made.path, tmp_path / "unlisted.tar.gz", extra=("files/x.bin", b"x"))
+    truncated = tmp_path / "truncated.tar.gz"
+    truncated.write_bytes(made.path.read_bytes()[: made.size_bytes // 2])
+
+    # when each is restored, then each is refused with its reason and nothing changed
+    for archive, reason in (
+        (damaged, "damaged: files/products/guide.pdf does not match its checksum"),
+        (newer, "newer than this version of the shop knows"),
+        (escaping, "escaping.tar.gz is not a whole shop backup"),
+        (unlisted, "does not hold what its manifest lists"),
+        (truncated, "truncated.tar.gz is not a whole shop backup"),
+        (tmp_path / "missing.tar.gz", "No backup archive"),
+    ):
+        with pytest.raises(backups.BackupFailed, match=reason):
+            backups.restore_backup(archive=archive, force=True)
+        assert _products() == ["Only in the target"]
+    assert not (target.data_dir / "backups").exists()
+
+
+def test_the_backup_job_keeps_the_newest_archives(
+    places: Callable[[str], Place], monkeypatch: pytest.MonkeyPatch
+):
+    # given a shop that keeps three backups, with four old ones already
+    place = places("shop")
+    monkeypatch.setenv("BACKUP_KEEP", "3")
+    get_settings.cache_clear()
+    old = [backups.create_backup(now=utcnow() - timedelta(days=days)).path for days in (4, 3, 2, 1)]
+
+    # when the job runs
+    note = backups.run_scheduled_backup()
+
+    # then the newest three remain: the new one and the two most recent old ones
+    kept = sorted(p.name for p in (place.data_dir / "backups").glob("shop-backup-*.tar.gz"))
+    assert len(kept) == 3
+    assert kept[:2] == [old[2].name, old[3].name]
+    assert note.startswith(kept[2])
+    assert note.endswith("2 old removed")
+
+
+def test_the_command_line_backs_up_and_reports_a_refused_restore(
+    places: Callable[[str], Place], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    # given a shop
+    places("shop")
+
+    # when it is backed up to a folder, and a file that is no backup is restored
+    assert main(["backup", "--to", str(tmp_path / "kept")]) == 0
+    written = capsys.readouterr().out
+    (tmp_path / "junk.tar.gz").write_bytes(b"not an archive")
+    code = main(["restore", str(tmp_path / "junk.tar.gz")])
+
+    # then the backup is where it was asked to go, and the restore fails with the reason
+    [archive] = (tmp_path / "kept").glob("shop-backup-*.tar.gz")
+    assert f"backup written: {archive}" in written
+    assert code == 1
+    assert "junk.tar.gz is not a whole shop backup" in capsys.readouterr().err
