@@ -36,6 +36,8 @@ from shop.settings import get_settings
 from shop.state.buyer import READ_ALL_ORDERS, READ_OWN_DOWNLOADS, READ_OWN_ORDERS, BuyerState
 
 COUNTRIES = country_names()
+# Refusals over stock or promo code uses that other customers' unpaid orders hold.
+MAY_CLEAR = frozenset({"sold_out", "promo_code_exhausted"})
 STRIPE_JS_LIVE = "https://js.stripe.com/v3/"
 
 
@@ -61,6 +63,8 @@ class CheckoutState(BuyerState):
     total_amount: int = 0
     currency: str = "cad"
     problem: str = ""  # what stands in the way of paying
+    # The problem is stock or promo code uses other checkouts hold: it may clear by itself.
+    may_clear: bool = False
     can_pay: bool = False
     stripe_js: str = ""
     publishable_key: str = ""
@@ -72,7 +76,7 @@ class CheckoutState(BuyerState):
     def _forget(self) -> None:
         self.lines, self.tax_lines = [], []
         self.subtotal = self.discount = self.total = ""
-        self.total_amount, self.can_pay = 0, False
+        self.total_amount, self.can_pay, self.may_clear = 0, False, False
 
     async def _quote(self, promo_code: str) -> str | None:
         """Price the cart on the server; None when priced, else the refusal."""
@@ -85,7 +89,7 @@ class CheckoutState(BuyerState):
             return "Your account is not allowed to buy."
         country, region = self.country, self.region
 
-        def run() -> tuple[carts.CartView, orders.Quote | None, str | None]:
+        def run() -> tuple[carts.CartView, orders.Quote | None, ShopError | str | None]:
             with session_scope() as session:
                 found = carts.find_cart(session=session, user_id=user.id)
                 view = carts.view_cart(session=session, cart=found)
@@ -101,10 +105,12 @@ class CheckoutState(BuyerState):
                         user_id=user.id,
                     )
                 except ShopError as exc:
-                    return view, None, exc.message
+                    return view, None, exc
                 return view, quote, None
 
-        view, quote, refusal = await asyncio.to_thread(run)
+        view, quote, refused = await asyncio.to_thread(run)
+        self.may_clear = isinstance(refused, ShopError) and refused.code in MAY_CLEAR
+        refusal = refused.message if isinstance(refused, ShopError) else refused
         self.cart_count = view.item_count
         currency = view.currency or "cad"
         self.lines = [
@@ -367,6 +373,17 @@ def checkout_body() -> rx.Component:
                 rx.cond(
                     CheckoutState.problem != "",
                     rx.el.p(CheckoutState.problem, role="status", class_name="muted"),
+                ),
+                rx.cond(
+                    CheckoutState.may_clear,
+                    # Another customer's checkout may end meanwhile; without this the page
+                    # would only learn of it from a reload.
+                    rx.el.button(
+                        "Check again",
+                        type="button",
+                        on_click=CheckoutState.requote,
+                        class_name="button",
+                    ),
                 ),
                 payment(),
                 class_name="checkout-payment",

@@ -4,6 +4,7 @@ while the customer picks a province, and an order replaced by the customer's oth
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 import pytest
 from playwright.sync_api import expect
@@ -11,7 +12,8 @@ from sqlmodel import select
 
 from shop import db
 from shop.models import Order, Product, User
-from shop.services import checkout
+from shop.services import checkout, orders, payments
+from shop.settings import get_settings
 from tests.e2e.conftest import LiveShop
 from tests.e2e.test_checkout import (
     _add_to_cart,
@@ -146,3 +148,61 @@ def _stock(live_shop: LiveShop, product_id: int, count: int | None) -> int | Non
         product.inventory_count = count
         session.add(product)
         return before
+
+
+def test_a_copy_held_by_another_checkout_can_be_checked_again_once_the_hold_expires(
+    page, live_shop: LiveShop
+):
+    # given the last copy of a product in another customer's unpaid order
+    email, other = _customer(live_shop), _customer(live_shop)
+    product = _two_products(live_shop)[1]
+    before = _stock(live_shop, product["id"], 1)
+    held = _unpaid_order(live_shop, other, product["id"])
+    try:
+        _sign_in(page, email)
+        _add_to_cart(page, product["slug"])
+
+        # when the customer checks out
+        page.goto("/cart")
+        page.get_by_role("button", name="Checkout").click()
+        page.get_by_label("Country").select_option("CA")
+        page.get_by_label("Province").select_option(label="Ontario")
+
+        # then they are told to try again later, and cannot pay yet
+        wait = f"The last copy of {product['name']} is in another customer's checkout"
+        expect(page.get_by_role("status").filter(has_text=wait)).to_be_visible()
+        expect(page.get_by_role("button", name="Pay")).to_be_disabled()
+
+        # when the other checkout's hold expires and they check again
+        _backdate(live_shop, held, minutes=get_settings().checkout_hold_minutes + 1)
+        page.get_by_role("button", name="Check again").click()
+
+        # then the totals are shown and Pay is offered
+        expect(page.get_by_text("HST 13%")).to_be_visible()
+        expect(page.get_by_role("button", name="Pay")).to_be_enabled()
+        expect(page.get_by_role("button", name="Check again")).to_have_count(0)
+    finally:
+        with db.session_scope(_database_url(live_shop)) as session:
+            payments.cancel_unstarted_order(session=session, order_id=held, reason="test over")
+        _stock(live_shop, product["id"], before)
+
+
+def _unpaid_order(live_shop: LiveShop, email: str, product_id: int) -> int:
+    with db.session_scope(_database_url(live_shop)) as session:
+        buyer = session.exec(select(User).where(User.email == email)).one()
+        order = orders.place_order(
+            session=session,
+            buyer_id=buyer.id,  # type: ignore[arg-type]
+            items=[orders.LineRequest(product_id, 1)],
+            billing=orders.Billing(country="CA", region="ON"),
+        )
+        assert order.id is not None
+        return order.id
+
+
+def _backdate(live_shop: LiveShop, order_id: int, *, minutes: int) -> None:
+    with db.session_scope(_database_url(live_shop)) as session:
+        order = session.get(Order, order_id)
+        assert order is not None
+        order.created_at = order.created_at - timedelta(minutes=minutes)
+        session.add(order)
