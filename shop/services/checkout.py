@@ -12,6 +12,8 @@ Each step is its own short transaction and no transaction is open while Stripe i
    the placement runs again (what was released may have been sold after all);
 3. `payments.create_payment_intent`; when Stripe cannot be reached or refuses, the order is
    closed (`cancel_unstarted_order`) so it holds nothing.
+
+Reconciliation uses `release` too, to close orders left unpaid UNPAID_ORDER_EXPIRY_HOURS.
 """
 
 from __future__ import annotations
