@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import secrets
 from functools import cached_property, lru_cache
 from pathlib import Path
@@ -27,6 +28,10 @@ class Settings(BaseSettings):
     # Unset: http://localhost:<PORT>, so a shop moved to another port still trusts its own origin.
     public_url: str = ""
     port: int = 8000
+    # Reverse proxies (nginx) whose X-Forwarded-For / X-Forwarded-Proto are believed:
+    # comma-separated addresses or networks. Empty: the shop faces clients directly, and those
+    # headers are ignored (anyone could send them to dodge per-address rate limits).
+    forwarded_allow_ips: str = ""
     database_url: str | None = None
     redis_url: str | None = None
     secret_key: str | None = None
@@ -130,6 +135,19 @@ class Settings(BaseSettings):
     # CSRF: origins besides PUBLIC_URL's whose cookie-borne writes are accepted (comma-separated,
     # e.g. the dev frontend "http://localhost:3000").
     csrf_trusted_origins: str = ""
+
+    @field_validator("forwarded_allow_ips")
+    @classmethod
+    def _proxy_addresses(cls, value: str) -> str:
+        entries = [entry.strip() for entry in value.split(",") if entry.strip()]
+        for entry in entries:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"{entry!r} is not an IP address or network (e.g. 172.18.0.1 or 172.16.0.0/12)"
+                ) from None
+        return ",".join(entries)
 
     @field_validator("public_url")
     @classmethod

@@ -31,3 +31,13 @@ def test_every_setting_is_in_the_readme_table():
     table = "\n".join(line for line in readme.splitlines() if line.startswith("| `"))
     # when each setting is looked up, then none is missing
     assert _undocumented(table) == []
+
+
+def test_the_production_env_example_names_only_real_settings():
+    # given the deployment's example settings file
+    text = (ROOT / "deploy" / "leaseweb" / "shop.env.example").read_text(encoding="utf-8")
+    assigned = re.findall(r"^([A-Z][A-Z0-9_]*)=", text, re.MULTILINE)
+    # when each name is looked up among the settings, then every one is a setting
+    known = {name.upper() for name in Settings.model_fields}
+    assert assigned
+    assert [name for name in assigned if name not in known] == []

@@ -10,10 +10,13 @@ layer, so even CORS preflight answers carry them.
 from __future__ import annotations
 
 import os
+from typing import Any
 
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, Receive, Scope, Send
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from shop.api.middleware import RequestIdMiddleware
+from shop.settings import get_settings
 from shop.web.product_pages import ProductPageMiddleware
 from shop.web.security import SecurityHeadersMiddleware
 
@@ -41,4 +44,27 @@ def create_app() -> ASGIApp:
     environment.REFLEX_MOUNT_FRONTEND_COMPILED_APP.set(True)
     from shop.shop import app
 
-    return RequestIdMiddleware(SecurityHeadersMiddleware(app()))
+    return ForwardedClientMiddleware(RequestIdMiddleware(SecurityHeadersMiddleware(app())))
+
+
+class ForwardedClientMiddleware:
+    """Behind a reverse proxy every connection comes from the proxy; the customer's address
+    (for rate limits, the sign-in throttle and the audit log) and scheme are in the
+    X-Forwarded-For / X-Forwarded-Proto headers it adds. They are believed only from
+    FORWARDED_ALLOW_IPS (uvicorn's middleware does the parsing); otherwise left alone."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self._for_setting: dict[str, ASGIApp] = {}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        trusted = get_settings().forwarded_allow_ips
+        if not trusted:
+            await self.app(scope, receive, send)
+            return
+        proxied = self._for_setting.get(trusted)
+        if proxied is None:
+            # uvicorn types ASGI apps with its own protocol; Starlette's app is one.
+            made: Any = ProxyHeadersMiddleware(self.app, trusted_hosts=trusted)  # type: ignore[arg-type]
+            proxied = self._for_setting[trusted] = made
+        await proxied(scope, receive, send)
