@@ -130,7 +130,9 @@ def create_backup(*, directory: Path | None = None, now: datetime | None = None)
         stamp = now.strftime("%Y%m%dT%H%M%S%fZ")
         final = directory / f"{NAME_PREFIX}{stamp}{NAME_SUFFIX}"
         partial = staging / final.name
-        with tarfile.open(partial, "w:gz") as archive:
+        # Level 1: most of the bytes are product files that are compressed already, and the
+        # job runs inside the app process.
+        with tarfile.open(partial, "w:gz", compresslevel=1) as archive:
             archive.add(staging / MANIFEST, arcname=MANIFEST)
             for name, path in sources.items():
                 archive.add(path, arcname=name)
