@@ -232,3 +232,15 @@ async def periodic_jobs() -> AsyncIterator[None]:
 
 
 app.register_lifespan_task(periodic_jobs)
+
+
+@contextlib.asynccontextmanager
+async def running_mark() -> AsyncIterator[None]:
+    """While the app serves, `python -m shop restore` on its data dir refuses to run."""
+    from shop.services.backups import running_mark as held
+
+    with held():
+        yield
+
+
+app.register_lifespan_task(running_mark)

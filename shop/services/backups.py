@@ -13,7 +13,9 @@ An archive (`shop-backup-<UTC time>.tar.gz`, written 0600 because of the secrets
 - `manifest.json`: when, which database, the schema revision, every member's size and SHA-256.
 
 `restore_backup` reads and checks the whole archive (manifest, checksums, paths, a schema
-this code knows) before it changes anything. It refuses to replace a database that holds
+this code knows) before it changes anything. It refuses while the shop runs on the same data
+dir (every app process holds a shared lock on `<data dir>/shop.running`): the running shop
+would go on writing into the database it replaced. It refuses to replace a database that holds
 anything unless told to (`force`), and then first backs up what it replaces. It puts the
 database and files in place and migrates to the newest schema, so an older backup works with
 newer code. The shop must be stopped while it restores.
@@ -24,6 +26,7 @@ BACKUP_KEEP; copying them off the machine is the operator's part (see the README
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -33,6 +36,7 @@ import subprocess
 import tarfile
 import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -54,6 +58,7 @@ FILE_DIRS = ("files", "media")
 SECRET_FILES = ("secret_key", "stripe_webhook_secret")
 NAME_PREFIX = "shop-backup-"
 NAME_SUFFIX = ".tar.gz"
+RUNNING_MARK = "shop.running"
 # Tables whose rows mean the database is in use: restoring over them needs `force`.
 CONTENT_TABLES = ("users", "products", "orders")
 
@@ -155,6 +160,11 @@ def restore_backup(*, archive: Path, force: bool = False) -> Restored:
     settings = get_settings()
     url = make_url(db.normalize_url(settings.effective_database_url))
     kind = "sqlite" if url.get_backend_name() == "sqlite" else "postgresql"
+    if shop_is_running():
+        raise BackupFailed(
+            f"The shop is running on {settings.data_dir}: stop it first, or it would go on "
+            "writing into the database the restore replaces."
+        )
     with tempfile.TemporaryDirectory(prefix="shop-restore-") as work:
         staging = Path(work)
         manifest = _unpack_and_check(archive, staging)
@@ -189,6 +199,34 @@ def restore_backup(*, archive: Path, force: bool = False) -> Restored:
     return Restored(
         database=kind, files=files, revision=manifest["revision"], replaced_backup=replaced
     )
+
+
+@contextmanager
+def running_mark() -> Iterator[None]:
+    """Held by every app process while it serves (a shared lock: many may hold it)."""
+    path = get_settings().data_dir / RUNNING_MARK
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_SH)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def shop_is_running() -> bool:
+    """True while an app process on this data dir holds `running_mark` (here, or in another
+    container on the same volume)."""
+    path = get_settings().data_dir / RUNNING_MARK
+    if not path.exists():
+        return False
+    with path.open("a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(handle, fcntl.LOCK_UN)
+    return False
 
 
 def prune_backups(*, directory: Path | None = None, keep: int) -> list[Path]:

@@ -255,3 +255,24 @@ def test_the_command_line_backs_up_and_reports_a_refused_restore(
     assert f"backup written: {archive}" in written
     assert code == 1
     assert "junk.tar.gz is not a whole shop backup" in capsys.readouterr().err
+
+
+def test_a_restore_is_refused_while_the_shop_runs_on_the_same_data_dir(
+    places: Callable[[str], Place],
+):
+    # given a backup, and a new shop whose app is serving (it holds the running mark)
+    _fill(places("origin"))
+    made = backups.create_backup()
+    places("target")
+
+    # when the backup is restored while it serves, then it is refused and nothing changes
+    with backups.running_mark():
+        assert backups.shop_is_running()
+        with pytest.raises(backups.BackupFailed, match="The shop is running on .*stop it first"):
+            backups.restore_backup(archive=made.path)
+        assert _products() == []
+
+    # when the shop has stopped, then the same restore goes through
+    assert not backups.shop_is_running()
+    backups.restore_backup(archive=made.path)
+    assert _products() == ["Field guide"]
