@@ -139,6 +139,7 @@ def release(*, order_id: int, why: Release, sessions: SessionFactory = session_s
         if order is None or order.status not in payments.PAYABLE or order.fulfilled_at:
             return True
         payment_intent_id = order.stripe_payment_intent_id
+        key = f"{payments.order_key(order)}:release:{why.stripe_reason}"
     if payment_intent_id is None:
         with sessions() as session:
             if payments.cancel_unstarted_order(session=session, order_id=order_id, reason=reason):
@@ -152,7 +153,7 @@ def release(*, order_id: int, why: Release, sessions: SessionFactory = session_s
         try:
             intent = stripe_api.cancel_payment_intent(
                 payment_intent_id=payment_intent_id,
-                idempotency_key=f"order:{order_id}:release:{why.stripe_reason}",
+                idempotency_key=key,
                 reason=why.stripe_reason,
             )
         except stripe_api.StripeRefused:

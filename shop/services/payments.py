@@ -1,7 +1,7 @@
 """Payments: one PaymentIntent per order, server-side confirmation, and the status check.
 
 * `create_payment_intent(order)`: amount and currency from the stored order, metadata
-  `order_id`, idempotency key `order:{id}:pi` — a retried call gets the same PaymentIntent.
+  `order_id`, idempotency key `order:{id}:{number}:pi` — a retried call gets the same PaymentIntent.
   When Stripe cannot be reached (503) or refuses (502), the caller closes the order with
   `cancel_unstarted_order`: it never had a PaymentIntent, so nobody can pay it, and what it
   held (`holds`) is free again. The next "Pay" places a fresh order at that moment's prices
@@ -143,8 +143,15 @@ def payment_error_for_customer(*, state: PaymentState, order: Order) -> str:
     return GENERIC_PAYMENT_ERROR if order.payment_error else ""
 
 
-def payment_intent_key(order_id: int) -> str:
-    return f"order:{order_id}:pi"
+def order_key(order: Order) -> str:
+    """What Stripe idempotency keys of an order start with. The random order number is in it
+    because ids come again after a restore from backup, and Stripe remembers a key for 24 h:
+    an id alone would replay another order's request, or be refused for other parameters."""
+    return f"order:{order.id}:{order.number}"
+
+
+def payment_intent_key(order: Order) -> str:
+    return f"{order_key(order)}:pi"
 
 
 def create_payment_intent(*, session: Session, order_id: int) -> PaymentIntentInfo:
@@ -163,7 +170,7 @@ def create_payment_intent(*, session: Session, order_id: int) -> PaymentIntentIn
             amount=order.total_amount,
             currency=order.currency,
             metadata={"order_id": str(order.id), "order_number": order.number or ""},
-            idempotency_key=payment_intent_key(order_id),
+            idempotency_key=payment_intent_key(order),
             description=f"{get_settings().shop_name} order {order.number}",
         )
     except stripe_api.StripeUnavailable as exc:
@@ -189,22 +196,22 @@ def create_payment_intent(*, session: Session, order_id: int) -> PaymentIntentIn
     if not attached.rowcount and order.stripe_payment_intent_id != intent.id:
         # The order was closed meanwhile (it gave way to the buyer's newer checkout): its
         # PaymentIntent must not stay payable with nothing held for it.
-        _cancel_orphan(intent.id, order_id)
+        _cancel_orphan(intent.id, order)
         raise Conflict(f"Order {order.number} is {order.status}; it cannot be paid.")
     return intent
 
 
-def _cancel_orphan(payment_intent_id: str, order_id: int) -> None:
+def _cancel_orphan(payment_intent_id: str, order: Order) -> None:
     try:
         stripe_api.cancel_payment_intent(
             payment_intent_id=payment_intent_id,
-            idempotency_key=f"order:{order_id}:pi:orphan",
+            idempotency_key=f"{payment_intent_key(order)}:orphan",
             reason="duplicate",
         )
     except (stripe_api.StripeUnavailable, stripe_api.StripeRefused):
         # If it is paid after all, its payment_intent.succeeded webhook fulfils the order.
         log.warning(
-            "could not cancel the PaymentIntent of a closed order", extra={"order_id": order_id}
+            "could not cancel the PaymentIntent of a closed order", extra={"order_id": order.id}
         )
 
 

@@ -56,7 +56,7 @@ from shop.models import (
     utcnow,
 )
 from shop.models.refunds import RefundReservation
-from shop.services import audit, ids, mail, stripe_api
+from shop.services import audit, ids, mail, payments, stripe_api
 from shop.services.auth import CurrentUser, Forbidden
 from shop.services.catalog_cache import bump_catalog_version
 from shop.services.catalog_events import after_commit
@@ -177,7 +177,7 @@ def check_policy(
 
 
 def refund_key(
-    *, order_id: int, already: int, amount: int | None, actor_id: int, reason: str, failed: int = 0
+    *, order: Order, already: int, amount: int | None, actor_id: int, reason: str, failed: int = 0
 ) -> str:
     """Same request again (a retry, a double click) → same key → the same reservation, and
     Stripe answers the same refund. `amount` is the one asked for (None: all that is left), so
@@ -186,7 +186,7 @@ def refund_key(
     that failed or were canceled) does the same after a failure."""
     digest = hashlib.sha256(reason.encode()).hexdigest()[:12]
     asked = "all" if amount is None else str(amount)
-    return f"order:{order_id}:refund:{already}:{failed}:{asked}:{actor_id}:{digest}"
+    return f"{payments.order_key(order)}:refund:{already}:{failed}:{asked}:{actor_id}:{digest}"
 
 
 def reservation_ttl() -> timedelta:
@@ -344,7 +344,7 @@ def _check_and_reserve(
         raise InvalidInput("The amount must be at least 1 (minor units).", field="amount")
     already = refunded_amount(session=session, order_id=order_id)
     key = refund_key(
-        order_id=order_id,
+        order=order,
         already=already,
         amount=amount,
         actor_id=actor.id,

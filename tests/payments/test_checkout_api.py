@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import httpx
+from sqlalchemy import delete, text
+from sqlmodel import col
 
-from shop.models import Product
+from shop.models import Order, OrderItem, Product
 from shop.services.tax import demo_registrations
 from tests.payments.conftest import Shop, wait_until
 
@@ -350,3 +352,36 @@ def test_a_total_beyond_what_one_card_payment_can_be_is_refused(shop: Shop):
     assert response.status_code == 422, response.text
     assert "more than one card payment can be" in response.json()["error"]["message"]
     assert shop.http.get("/api/orders", headers=customer.headers).json()["items"] == []
+
+
+def _forget_order(shop: Shop, order_id: int) -> None:
+    """As a restore from a backup older than the order does: the order is gone, and the next
+    one placed gets its id again (Stripe still remembers the first one's requests)."""
+    with shop.session() as session:
+        session.execute(delete(OrderItem).where(col(OrderItem.order_id) == order_id))
+        session.execute(delete(Order).where(col(Order.id) == order_id))
+        if session.get_bind().dialect.name == "postgresql":
+            session.execute(
+                text("SELECT setval(pg_get_serial_sequence('orders', 'id'), :next, false)"),
+                {"next": order_id},
+            )
+
+
+def test_an_order_id_given_again_after_a_restore_gets_its_own_payment_intent(shop: Shop):
+    # given an order that got a PaymentIntent and was then lost to a restore from an older
+    # backup, so that the next order gets its id again
+    buyer = shop.customer()
+    product_id = shop.product(price=1000)
+    lost = shop.start_checkout(buyer, [(product_id, 1)]).json()
+    _forget_order(shop, lost["order_id"])
+
+    # when the buyer checks out two copies
+    answer = shop.start_checkout(buyer, [(product_id, 2)])
+
+    # then the new order, under the same id, gets a PaymentIntent of its own for its amount
+    assert answer.status_code == 201, answer.text
+    placed = answer.json()
+    assert placed["order_id"] == lost["order_id"]
+    assert placed["payment_intent_id"] != lost["payment_intent_id"]
+    intent = shop.stripe().v1.payment_intents.retrieve(placed["payment_intent_id"])
+    assert intent.amount == placed["amount"]["total"] == shop.order(placed["order_id"]).total_amount

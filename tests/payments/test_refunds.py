@@ -790,7 +790,7 @@ def test_a_reservation_left_by_a_request_that_died_lapses(shop: Shop):
         session.add(
             RefundReservation(
                 order_id=order_id,
-                idempotency_key=f"order:{order_id}:refund:0:0:5000:1:0",
+                idempotency_key=f"order:{order_id}:ORD-GONE:refund:0:0:5000:1:0",
                 amount=5000,
                 requested_by="gone@example.com",
                 reserved_at=utcnow() - timedelta(hours=2),
