@@ -159,9 +159,24 @@ def release(*, order_id: int, why: Release, sessions: SessionFactory = session_s
         except stripe_api.StripeRefused:
             # Paid, being processed or canceled already: Stripe's answer decides.
             intent = stripe_api.retrieve_payment_intent(payment_intent_id=payment_intent_id)
-    except (stripe_api.StripeUnavailable, stripe_api.StripeRefused) as exc:
+    except stripe_api.StripeUnavailable as exc:
         log.warning("could not release an unpaid order's hold", extra={"order_id": order_id})
         raise payments.PaymentServiceUnavailable(payments.UNREACHABLE_MESSAGE) from exc
+    except stripe_api.StripeRefused as exc:
+        if exc.code != "resource_missing":
+            log.error(
+                "Stripe refused to release an unpaid order's payment",
+                extra={"order_id": order_id, "stripe_code": exc.code},
+            )
+            raise payments.PaymentServiceRefused(payments.REFUSED_MESSAGE) from exc
+        # This Stripe account has no such PaymentIntent (other keys since, test data deleted,
+        # a restored backup): nothing can ever be paid through it.
+        log.warning(
+            "an unpaid order's PaymentIntent is unknown to Stripe", extra={"order_id": order_id}
+        )
+        with sessions() as session:
+            payments.mark_canceled(session=session, order_id=order_id, reason=reason)
+        return True
     with sessions() as session:
         if intent.status == "succeeded":
             fulfil_order(session=session, order_id=order_id, payment_intent=intent)

@@ -48,8 +48,9 @@ MAX_ORDERS = 500
 MAX_LISTED = 2000
 # What the refund handlers answer when they recorded something new.
 REFUND_CHANGES = frozenset({"refund recorded", "refunds recorded"})
-# Stripe not answering stops a run: every other item would fail the same way.
-STRIPE_DOWN = (stripe_api.StripeUnavailable, stripe_api.StripeRefused)
+# Stripe not answering stops a run: every other item would fail the same way. Stripe refusing
+# one item's request (an unknown PaymentIntent, …) is that item's failure: the others go on.
+STRIPE_DOWN = (stripe_api.StripeUnavailable, payments.PaymentServiceUnavailable)
 
 
 @dataclass
@@ -113,7 +114,7 @@ def run_reconciliation(
         _record_stripe_refunds(summary, since, sessions)
         _replay_undelivered_events(summary, since, sessions)
         summary.backlog_undelivered = _undelivered_unprocessed(since, sessions)
-    except (*STRIPE_DOWN, payments.PaymentServiceUnavailable) as exc:
+    except (*STRIPE_DOWN, stripe_api.StripeRefused) as exc:
         log.warning("reconciliation stopped: Stripe did not answer", exc_info=exc)
         summary.error = f"Stripe: {exc}"[:1000]
     if summary.failed:
@@ -160,7 +161,7 @@ def _each(summary: Summary, reference: str) -> Iterator[None]:
     (Stripe being unreachable still stops the run: every other item would fail the same way)."""
     try:
         yield
-    except (*STRIPE_DOWN, payments.PaymentServiceUnavailable):
+    except STRIPE_DOWN:
         raise
     except Exception as exc:
         log.exception("reconciliation could not repair %s", reference)
@@ -255,11 +256,14 @@ def _close_abandoned_orders(summary: Summary, sessions: SessionFactory) -> None:
         with _each(summary, f"order {order_id}"):
             checkout.release(order_id=order_id, why=checkout.ABANDONED, sessions=sessions)
             with sessions() as session:
-                status = _status_of(session, order_id)
-                if status == "canceled":
-                    summary.note("order", f"unpaid for {hours} h: canceled", "", order_id, session)
-                elif status == "paid":
-                    summary.note("order", "paid: fulfilled", "", order_id, session)
+                order = session.get(Order, order_id)
+                assert order is not None
+                reference = order.stripe_payment_intent_id or ""
+                if order.status == "canceled":
+                    action = f"unpaid for {hours} h: canceled"
+                    summary.note("order", action, reference, order_id, session)
+                elif order.status == "paid":
+                    summary.note("order", "paid: fulfilled", reference, order_id, session)
 
 
 def _settle_unpaid_orders(summary: Summary, min_age: timedelta, sessions: SessionFactory) -> None:
@@ -283,7 +287,11 @@ def _settle_unpaid_orders(summary: Summary, min_age: timedelta, sessions: Sessio
         assert order_id is not None
         assert intent_id is not None
         summary.orders_checked += 1
-        intent = stripe_api.retrieve_payment_intent(payment_intent_id=intent_id)
+        intent: stripe_api.PaymentIntentInfo | None = None
+        with _each(summary, intent_id):
+            intent = stripe_api.retrieve_payment_intent(payment_intent_id=intent_id)
+        if intent is None:
+            continue
         with _each(summary, intent_id), sessions() as session:
             action = None
             if intent.status == "succeeded":

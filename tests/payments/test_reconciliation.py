@@ -294,10 +294,10 @@ def test_orders_left_unpaid_past_the_expiry_are_closed_and_their_payments_cancel
     assert shop.grant_count(paid["order_id"]) == 1
     assert shop.order(recent["order_id"]).status == "pending"
     hours = "unpaid for 24 h: canceled"
-    assert sorted((r["order_id"], r["action"]) for r in first.repaired) == [
-        (abandoned["order_id"], hours),
-        (declined["order_id"], hours),
-        (paid["order_id"], "paid: fulfilled"),
+    assert sorted((r["order_id"], r["action"], r["reference"]) for r in first.repaired) == [
+        (abandoned["order_id"], hours, abandoned["payment_intent_id"]),
+        (declined["order_id"], hours, declined["payment_intent_id"]),
+        (paid["order_id"], "paid: fulfilled", paid["payment_intent_id"]),
     ]
     assert first.error is None
     assert second.repaired == []
@@ -325,3 +325,40 @@ def test_closing_abandoned_orders_stops_the_run_when_stripe_is_down(
     assert shop.order(body["order_id"]).status == "pending"
     assert run.repaired == []
     assert (run.error or "").startswith("Stripe:")
+
+
+def _point_at(shop: Shop, order_id: int, payment_intent_id: str) -> None:
+    with shop.session() as session:
+        session.execute(
+            update(Order)
+            .where(col(Order.id) == order_id)
+            .values(stripe_payment_intent_id=payment_intent_id)
+        )
+
+
+def test_payment_intents_stripe_does_not_know_stop_neither_the_run_nor_the_other_repairs(
+    shop: Shop,
+):
+    # given, with webhooks paused, two orders whose PaymentIntents this Stripe account does
+    # not know (other keys since, or a restored backup): one left 25 hours ago, one an hour
+    # ago; and an order paid at Stripe whose webhook was lost
+    shop.control("webhooks/pause")
+    buyer = shop.customer()
+    product_id = shop.product(files=1)
+    old, young, paid = (_order(shop, buyer, product_id) for _ in range(3))
+    _point_at(shop, old["order_id"], "pi_unknown_to_stripe_old")
+    _point_at(shop, young["order_id"], "pi_unknown_to_stripe_young")
+    _last_touched(shop, old["order_id"], 25)
+    assert _pay_in_browser(paid["payment_intent_id"]) == "succeeded"
+
+    # when reconciliation runs
+    run = reconciliation.run_reconciliation(trigger="manual", min_age=timedelta(0))
+
+    # then the old order is closed (nothing can be paid through it), the young one is left and
+    # reported, and the paid one is fulfilled: the run went on past both
+    assert shop.order(old["order_id"]).status == "canceled"
+    assert shop.order(young["order_id"]).status == "pending"
+    assert shop.order(paid["order_id"]).status == "paid"
+    assert "pi_unknown_to_stripe_young" in (run.error or "")
+    assert "pi_unknown_to_stripe_old" not in (run.error or "")
+    assert run.events_checked > 0
