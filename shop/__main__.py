@@ -97,10 +97,15 @@ def _backup_command(args: argparse.Namespace) -> int:
         print(f"error: {exc.message}", file=sys.stderr)
         return 1
     if restored.replaced_backup:
-        print(f"what was replaced is backed up in {restored.replaced_backup}")
+        print(f"what was replaced is kept in {restored.replaced_backup}")
+    schema = (
+        f"schema {restored.revision}"
+        if restored.revision == restored.migrated_to
+        else f"migrated from schema {restored.revision} to {restored.migrated_to}"
+    )
     print(
-        f"restored {args.archive.name}: {restored.database} database "
-        f"(migrated from {restored.revision} to the newest), {restored.files} files"
+        f"restored {args.archive.name}: {restored.database} database ({schema}), "
+        f"{restored.files} files"
     )
     return 0
 

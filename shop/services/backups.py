@@ -15,8 +15,9 @@ An archive (`shop-backup-<UTC time>.tar.gz`, written 0600 because of the secrets
 `restore_backup` reads and checks the whole archive (manifest, checksums, paths, a schema
 this code knows) before it changes anything. It refuses while the shop runs on the same data
 dir (every app process holds a shared lock on `<data dir>/shop.running`): the running shop
-would go on writing into the database it replaced. It refuses to replace a database that holds
-anything unless told to (`force`), and then first backs up what it replaces. It puts the
+would go on writing into the database it replaced. It refuses to replace a shop that holds anything
+(rows, uploaded files) unless told to (`force`), and then first backs up what it replaces (a
+damaged SQLite file, which cannot be backed up, is set aside instead). It puts the
 database and files in place and migrates to the newest schema, so an older backup works with
 newer code. The shop must be stopped while it restores.
 
@@ -44,6 +45,7 @@ from typing import Any
 
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import DatabaseError, OperationalError
 
 from shop import db
 from shop.models import utcnow
@@ -82,8 +84,9 @@ class BackupMade:
 class Restored:
     database: str
     files: int
-    revision: str
-    replaced_backup: Path | None  # what the restore replaced, backed up first
+    revision: str  # the backup's schema
+    migrated_to: str  # the schema after the restore (this version's newest)
+    replaced_backup: Path | None  # what the restore replaced: its backup, or a damaged file
 
 
 def backup_dir() -> Path:
@@ -94,10 +97,19 @@ def backup_dir() -> Path:
 def create_backup(*, directory: Path | None = None, now: datetime | None = None) -> BackupMade:
     """Write an archive of the database, local files and generated secrets into `directory`
     (BACKUP_DIR by default)."""
-    settings = get_settings()
     now = now or utcnow()
     directory = (directory or backup_dir()).resolve()
-    directory.mkdir(parents=True, exist_ok=True)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        return _write_backup(directory, now)
+    except OSError as exc:
+        raise BackupFailed(
+            f"The backup could not be written to {directory}: {exc.strerror}."
+        ) from exc
+
+
+def _write_backup(directory: Path, now: datetime) -> BackupMade:
+    settings = get_settings()
     url = make_url(db.normalize_url(settings.effective_database_url))
     kind = "sqlite" if url.get_backend_name() == "sqlite" else "postgresql"
     in_object_storage = bool(settings.storage_url)
@@ -178,16 +190,7 @@ def restore_backup(*, archive: Path, force: bool = False) -> Restored:
                 f"The backup's schema ({manifest['revision']}) is newer than this version of "
                 "the shop knows; upgrade the shop first, then restore."
             )
-        in_use = _content_counts()
-        replaced = None
-        if any(in_use.values()):
-            if not force:
-                held = ", ".join(f"{n} {table}" for table, n in in_use.items() if n)
-                raise BackupFailed(
-                    f"The current database is in use ({held}). Restoring replaces all of it; "
-                    "run again with --force to do so (what it replaces is backed up first)."
-                )
-            replaced = create_backup().path
+        replaced = _make_way(kind, Path(str(url.database)), force=force)
         db.dispose_engines()
         if kind == "sqlite":
             _put_sqlite(staging / SQLITE_MEMBER, Path(str(url.database)))
@@ -197,7 +200,11 @@ def restore_backup(*, archive: Path, force: bool = False) -> Restored:
         db.dispose_engines()
         db.migrate()
     return Restored(
-        database=kind, files=files, revision=manifest["revision"], replaced_backup=replaced
+        database=kind,
+        files=files,
+        revision=manifest["revision"],
+        migrated_to=_revision(),
+        replaced_backup=replaced,
     )
 
 
@@ -341,17 +348,67 @@ def _known_revisions() -> set[str]:
     return {script.revision for script in scripts.walk_revisions()}
 
 
-def _content_counts() -> dict[str, int]:
+def _make_way(kind: str, sqlite_path: Path, *, force: bool) -> Path | None:
+    """Refuse (without `force`) to replace a shop that holds anything; with it, keep what is
+    replaced: a backup of it, or a damaged SQLite file set aside. Returns where it is kept."""
+    held = _content_counts()
+    if held is None:  # a damaged SQLite file: the very case a restore is for
+        if not force:
+            raise BackupFailed(
+                f"The current database ({sqlite_path}) cannot be read. Run again with --force "
+                "to replace it; the unreadable file is kept beside it."
+            )
+        db.dispose_engines()
+        return _set_aside(sqlite_path)
+    files = _local_file_count()
+    if files:
+        held["uploaded files"] = files
+    if not any(held.values()):
+        return None
+    if not force:
+        listed = ", ".join(f"{n} {what}" for what, n in held.items() if n)
+        raise BackupFailed(
+            f"This shop is in use ({listed}). Restoring replaces all of it; run again with "
+            "--force to do so (what it replaces is backed up first)."
+        )
+    return create_backup().path
+
+
+def _content_counts() -> dict[str, int] | None:
+    """Rows of the tables that mean the shop is in use; None for a SQLite file that cannot be
+    read."""
     engine = db.get_engine()
-    present = set(inspect(engine).get_table_names())
-    counts = {}
-    with engine.connect() as connection:
-        for table in CONTENT_TABLES:
-            if table in present:
-                counts[table] = int(
-                    connection.execute(text(f"SELECT COUNT(*) FROM {table}")).scalar() or 0
-                )
+    try:
+        present = set(inspect(engine).get_table_names())
+        counts = {}
+        with engine.connect() as connection:
+            for table in CONTENT_TABLES:
+                if table in present:
+                    counts[table] = int(
+                        connection.execute(text(f"SELECT COUNT(*) FROM {table}")).scalar() or 0
+                    )
+    except DatabaseError as exc:
+        if engine.dialect.name == "sqlite" and not isinstance(exc, OperationalError):
+            return None
+        raise BackupFailed(f"The current database cannot be reached: {exc.orig}") from exc
     return counts
+
+
+def _local_file_count() -> int:
+    if get_settings().storage_url:
+        return 0
+    data_dir = get_settings().data_dir
+    return sum(1 for name in FILE_DIRS for _ in _files_under(data_dir / name))
+
+
+def _set_aside(path: Path) -> Path:
+    kept = path.with_name(f"{path.name}.unreadable-{utcnow():%Y%m%dT%H%M%SZ}")
+    os.replace(path, kept)
+    for suffix in ("-wal", "-shm"):
+        companion = Path(str(path) + suffix)
+        if companion.exists():
+            os.replace(companion, Path(str(kept) + suffix))
+    return kept
 
 
 # --- the archive --------------------------------------------------------------------------
@@ -376,6 +433,8 @@ def _unpack_and_check(archive: Path, staging: Path) -> dict[str, Any]:
         with tarfile.open(archive, "r:gz") as tar:
             # filter="data": no absolute paths, no "..", no links out, no device files.
             tar.extractall(staging, filter="data")
+        if not (staging / MANIFEST).is_file():
+            raise BackupFailed(f"{archive.name} is not a shop backup: it has no {MANIFEST}.")
         manifest = json.loads((staging / MANIFEST).read_text(encoding="utf-8"))
     except (tarfile.TarError, OSError, EOFError, ValueError) as exc:
         raise BackupFailed(f"{archive.name} is not a whole shop backup: {exc}") from exc

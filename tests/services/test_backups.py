@@ -256,6 +256,16 @@ def test_the_command_line_backs_up_and_reports_a_refused_restore(
     assert code == 1
     assert "junk.tar.gz is not a whole shop backup" in capsys.readouterr().err
 
+    # when a backup is asked into a place that cannot be written, then the reason is told
+    (tmp_path / "a-file").write_text("")
+    assert main(["backup", "--to", str(tmp_path / "a-file" / "below")]) == 1
+    assert "The backup could not be written to" in capsys.readouterr().err
+
+    # when the backup is restored into a new shop, then it names the schema it holds
+    places("other")
+    assert main(["restore", str(archive)]) == 0
+    assert f"restored {archive.name}: " in capsys.readouterr().out
+
 
 def test_a_restore_is_refused_while_the_shop_runs_on_the_same_data_dir(
     places: Callable[[str], Place],
@@ -276,3 +286,49 @@ def test_a_restore_is_refused_while_the_shop_runs_on_the_same_data_dir(
     assert not backups.shop_is_running()
     backups.restore_backup(archive=made.path)
     assert _products() == ["Field guide"]
+
+
+@pytest.mark.parametrize("places", ["sqlite"], indirect=True)  # a damaged file is SQLite's case
+def test_a_damaged_sqlite_database_is_replaced_with_force_and_kept_aside(
+    places: Callable[[str], Place],
+):
+    # given a backup, and a shop whose database file was damaged
+    _fill(places("origin"))
+    made = backups.create_backup()
+    target = places("target")
+    db.dispose_engines()
+    database = target.data_dir / "shop.sqlite3"
+    database.write_bytes(b"not a database at all" * 1000)
+
+    # when it is restored without --force, then it is refused with the reason
+    with pytest.raises(backups.BackupFailed, match="cannot be read. Run again with --force"):
+        backups.restore_backup(archive=made.path)
+
+    # when it is restored with --force, then the backup's data is back and the damaged file
+    # is kept beside it
+    restored = backups.restore_backup(archive=made.path, force=True)
+    assert _products() == ["Field guide"]
+    assert restored.replaced_backup is not None
+    assert restored.replaced_backup.name.startswith("shop.sqlite3.unreadable-")
+    assert restored.replaced_backup.read_bytes().startswith(b"not a database at all")
+
+
+def test_uploaded_files_alone_make_a_shop_in_use(places: Callable[[str], Place]):
+    # given a backup, and a shop with an empty database but an uploaded file
+    _fill(places("origin"))
+    made = backups.create_backup()
+    target = places("target")
+    upload = target.data_dir / "files" / "abcd" / "customer-upload.pdf"
+    upload.parent.mkdir(parents=True)
+    upload.write_bytes(b"%PDF uploaded here")
+
+    # when it is restored without --force, then it is refused and the file is still there
+    with pytest.raises(backups.BackupFailed, match=r"in use \(1 uploaded files\)"):
+        backups.restore_backup(archive=made.path)
+    assert upload.read_bytes() == b"%PDF uploaded here"
+
+    # when it is restored with --force, then the file is in the backup made first
+    restored = backups.restore_backup(archive=made.path, force=True)
+    assert restored.replaced_backup is not None
+    with tarfile.open(restored.replaced_backup) as archive:
+        assert "files/abcd/customer-upload.pdf" in archive.getnames()
