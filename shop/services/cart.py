@@ -122,7 +122,9 @@ def _check_product(session: Session, product_id: int) -> Product:
     if product is None or not product.is_active:
         raise NotFound(f"No product {product_id} for sale.")
     if product.kind != ProductKind.ONE_TIME.value:
-        raise InvalidInput(f"{product.name} is a subscription; subscribe from its page.")
+        raise InvalidInput(
+            f"{product.name} is a subscription; subscriptions are not on sale online yet."
+        )
     return product
 
 

@@ -186,7 +186,8 @@ def quote(
         )
         if product.kind != ProductKind.ONE_TIME.value:
             raise InvalidInput(
-                f"{product.name} is a subscription; subscribe to it from its page.", field="items"
+                f"{product.name} is a subscription; subscriptions are not on sale online yet.",
+                field="items",
             )
         lines.append(
             QuotedLine(

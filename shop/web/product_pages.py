@@ -72,7 +72,7 @@ def head_tags(product: ProductView, settings: Settings) -> str:
             "@type": "Offer",
             "price": price,
             "priceCurrency": product.currency.upper(),
-            "availability": "https://schema.org/" + ("SoldOut" if product.sold_out else "InStock"),
+            "availability": "https://schema.org/" + _availability(product),
             "url": url,
         },
     }
@@ -207,3 +207,10 @@ class ProductPageMiddleware:
         await send(
             {"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else body}
         )
+
+
+def _availability(product: ProductView) -> str:
+    """schema.org's word for whether the page's product can be bought now."""
+    if product.kind != "one_time":
+        return "OutOfStock"  # memberships are listed, not yet sold online
+    return "SoldOut" if product.sold_out else "InStock"

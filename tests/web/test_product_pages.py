@@ -58,6 +58,24 @@ def test_json_ld_describes_the_offer(client, session):
     assert data["@type"] == "Product"
     assert data["offers"]["price"] == "19.99"
     assert data["offers"]["priceCurrency"] == "CAD"
+    assert data["offers"]["availability"] == "https://schema.org/InStock"
+
+
+def test_json_ld_offers_no_membership_for_sale_while_memberships_are_not_sold(client, session):
+    # given a membership (subscription) and a sold-out product
+    make_product(session, slug="club", name="Club", kind="subscription", interval="month")
+    make_product(session, slug="gone", name="Gone", inventory_count=0)
+    session.commit()
+
+    # when search engines read their pages
+    def availability(slug: str) -> str:
+        page = client.get(f"/products/{slug}").text
+        raw = re.search(r'<script type="application/ld\+json">(.*?)</script>', page).group(1)
+        return json.loads(raw)["offers"]["availability"]
+
+    # then neither is described as in stock
+    assert availability("club") == "https://schema.org/OutOfStock"
+    assert availability("gone") == "https://schema.org/SoldOut"
 
 
 def test_everything_from_the_catalog_is_escaped(client, session):
