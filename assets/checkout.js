@@ -199,16 +199,33 @@
     });
   }
 
+  // "Check again" (shown while other checkouts hold what the cart needs) goes away once the
+  // hold has cleared; the keyboard focus it had then moves to "Pay", not to the page's start.
+  var refocusPay = false;
+
+  function followCheckAgain() {
+    if (!refocusPay || $("check-again")) return;
+    refocusPay = false;
+    var button = $("pay-button");
+    if (button && !button.disabled) button.focus();
+  }
+
   document.addEventListener("click", function (event) {
-    var button = event.target && event.target.closest && event.target.closest("#pay-button");
+    var target = event.target && event.target.closest ? event.target : null;
+    var button = target && target.closest("#pay-button");
     if (button) {
       event.preventDefault();
       pay(button);
+    } else if (target && target.closest("#check-again")) {
+      refocusPay = true;
     }
   });
 
-  new MutationObserver(mount).observe(document.body, {
-    childList: true, subtree: true, attributes: true, attributeFilter: ["data-amount"],
+  new MutationObserver(function () {
+    mount();
+    followCheckAgain();
+  }).observe(document.body, {
+    childList: true, subtree: true, attributes: true, attributeFilter: ["data-amount", "disabled"],
   });
   mount();
 })();

@@ -21,15 +21,23 @@ from shop.state.staff import StaffState
 PERMISSION = "payments:reconcile"
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def run_data(run: ReconciliationRun) -> dict[str, str]:
     return {
         "id": str(run.id),
         "trigger": run.trigger,
         "started": when(run.started_at),
         "finished": when(run.finished_at),
-        "checked": (
-            f"{run.orders_checked} orders, {run.refunds_checked} refunds, "
-            f"{run.events_checked} events"
+        "checked": ", ".join(
+            _count(n, noun)
+            for n, noun in (
+                (run.orders_checked, "order"),
+                (run.refunds_checked, "refund"),
+                (run.events_checked, "event"),
+            )
         ),
         "repaired": str(run.repaired_count),
         "backlog": f"{run.backlog_undelivered} undelivered, {run.backlog_unprocessed} unprocessed",

@@ -123,7 +123,9 @@ class CheckoutState(BuyerState):
             for line in view.lines
         ]
         if quote is None:
-            self.subtotal = format_money(view.subtotal, currency)
+            # A cart with a line that cannot be bought has no subtotal worth showing: the
+            # lines that can would add up to a sum nobody asked for.
+            self.subtotal = format_money(view.subtotal, currency) if view.can_checkout else ""
             self.discount, self.tax_lines, self.total = "", [], ""
             self.can_pay = False
             return refusal
@@ -313,7 +315,7 @@ def totals() -> rx.Component:
         return rx.el.div(rx.el.dt(label), rx.el.dd(amount, class_name="price"), **props)
 
     return rx.el.dl(
-        row("Subtotal", CheckoutState.subtotal),
+        rx.cond(CheckoutState.subtotal != "", row("Subtotal", CheckoutState.subtotal)),
         rx.cond(CheckoutState.discount != "", row("Discount", CheckoutState.discount)),
         rx.foreach(CheckoutState.tax_lines, lambda t: row(t["label"], t["amount"])),
         rx.cond(
@@ -380,6 +382,7 @@ def checkout_body() -> rx.Component:
                     # would only learn of it from a reload.
                     rx.el.button(
                         "Check again",
+                        id="check-again",
                         type="button",
                         on_click=CheckoutState.requote,
                         class_name="button",

@@ -59,7 +59,7 @@ EXPIRED = Release(
 )
 ABANDONED = Release(
     "This order was not paid in time and was closed; nothing was charged. "
-    "Add the items to your cart again to buy them.",
+    "Check out again to buy its items.",
     stripe_reason="abandoned",
 )
 

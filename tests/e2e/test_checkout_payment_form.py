@@ -135,6 +135,9 @@ def test_a_product_sold_out_since_it_was_added_is_named_in_the_checkout_summary(
         summary = page.get_by_role("region", name="Order summary")
         expect(summary.get_by_text(f"{product['name']} is sold out.")).to_be_visible()
         expect(page.get_by_role("button", name="Pay")).to_be_disabled()
+        # and no subtotal of the other lines alone is shown as if it were the order's
+        expect(page.get_by_role("definition").filter(has_text="$0.00")).to_have_count(0)
+        expect(page.get_by_role("term").filter(has_text="Subtotal")).to_have_count(0)
     finally:
         _stock(live_shop, product["id"], before)
 
@@ -177,10 +180,11 @@ def test_a_copy_held_by_another_checkout_can_be_checked_again_once_the_hold_expi
         _backdate(live_shop, held, minutes=get_settings().checkout_hold_minutes + 1)
         page.get_by_role("button", name="Check again").click()
 
-        # then the totals are shown and Pay is offered
+        # then the totals are shown and Pay is offered, with the keyboard focus on it
         expect(page.get_by_text("HST 13%")).to_be_visible()
         expect(page.get_by_role("button", name="Pay")).to_be_enabled()
         expect(page.get_by_role("button", name="Check again")).to_have_count(0)
+        expect(page.get_by_role("button", name="Pay")).to_be_focused()
     finally:
         with db.session_scope(_database_url(live_shop)) as session:
             payments.cancel_unstarted_order(session=session, order_id=held, reason="test over")
