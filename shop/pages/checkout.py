@@ -65,6 +65,7 @@ class CheckoutState(BuyerState):
     problem: str = ""  # what stands in the way of paying
     # The problem is stock or promo code uses other checkouts hold: it may clear by itself.
     may_clear: bool = False
+    checked_note: str = ""  # said after "Check again" found nothing changed
     can_pay: bool = False
     stripe_js: str = ""
     publishable_key: str = ""
@@ -146,6 +147,7 @@ class CheckoutState(BuyerState):
         return beyond_card.message if beyond_card else None
 
     async def _refresh(self) -> None:
+        self.checked_note = ""
         self.problem = await self._quote(self.promo_code) or ""
 
     @rx.event
@@ -162,8 +164,15 @@ class CheckoutState(BuyerState):
 
     @rx.event
     async def requote(self):
-        """Price the cart again (checkout.js asks when the server's total differs from ours)."""
+        """Price the cart again ("Check again"; checkout.js asks when the server's total
+        differs from ours)."""
+        held = self.may_clear
+        # Emptied first, so that the same words are announced again at every press.
+        self.checked_note = ""
+        yield
         await self._refresh()
+        if held and self.may_clear:
+            self.checked_note = "Checked again just now: nothing has changed yet."
 
     @rx.event
     async def choose_country(self, value: str):
@@ -380,12 +389,16 @@ def checkout_body() -> rx.Component:
                     CheckoutState.may_clear,
                     # Another customer's checkout may end meanwhile; without this the page
                     # would only learn of it from a reload.
-                    rx.el.button(
-                        "Check again",
-                        id="check-again",
-                        type="button",
-                        on_click=CheckoutState.requote,
-                        class_name="button",
+                    rx.el.div(
+                        rx.el.button(
+                            "Check again",
+                            id="check-again",
+                            type="button",
+                            on_click=CheckoutState.requote,
+                            class_name="button",
+                        ),
+                        rx.el.p(CheckoutState.checked_note, role="status", class_name="muted"),
+                        class_name="check-again",
                     ),
                 ),
                 payment(),

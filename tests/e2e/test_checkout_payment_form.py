@@ -176,6 +176,13 @@ def test_a_copy_held_by_another_checkout_can_be_checked_again_once_the_hold_expi
         expect(page.get_by_role("status").filter(has_text=wait)).to_be_visible()
         expect(page.get_by_role("button", name="Pay")).to_be_disabled()
 
+        # when they check again before the hold expires, then they are told nothing changed
+        page.get_by_role("button", name="Check again").click()
+        expect(
+            page.get_by_role("status").filter(has_text="nothing has changed yet")
+        ).to_be_visible()
+        expect(page.get_by_role("button", name="Pay")).to_be_disabled()
+
         # when the other checkout's hold expires and they check again
         _backdate(live_shop, held, minutes=get_settings().checkout_hold_minutes + 1)
         page.get_by_role("button", name="Check again").click()
