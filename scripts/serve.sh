@@ -28,6 +28,8 @@ fi
 WORKERS="${WORKERS:-$default_workers}"
 
 echo "serving on http://$HOST:$PORT (workers: $WORKERS)"
+# --respawn-failed-workers: a worker that dies (out of memory, a crash) is replaced, instead
+# of granian stopping every worker and the whole shop with it.
 exec "$PYTHON" -m granian --interface asgi --factory --host "$HOST" --port "$PORT" \
-    --workers "$WORKERS" --log-level "${GRANIAN_LOG_LEVEL:-warning}" --no-access-log \
+    --workers "$WORKERS" --respawn-failed-workers --log-level "${GRANIAN_LOG_LEVEL:-warning}" --no-access-log \
     shop.web.asgi:create_app

@@ -57,6 +57,7 @@ def repair_data(item: dict[str, Any]) -> dict[str, str]:
 
 
 class ReconciliationState(StaffState):
+    last_error: str = ""  # why the last run stopped; "" also before any run
     last: dict[str, str] = {}
     has_run: bool = False
     repairs: list[dict[str, str]] = []
@@ -79,6 +80,7 @@ class ReconciliationState(StaffState):
         self.runs = [run_data(run) for run in runs]
         self.has_run = bool(runs)
         self.last = self.runs[0] if runs else {}
+        self.last_error = self.last.get("error", "")
         self.repairs = [repair_data(item) for item in runs[0].repaired] if runs else []
         self.unprocessed = backlog["unprocessed"]
         self.undelivered = max(backlog["undelivered"], 0)
@@ -159,10 +161,8 @@ def admin_reconciliation_page() -> rx.Component:
             rx.fragment(
                 _summary(),
                 rx.cond(
-                    s.last["error"] != "",
-                    rx.el.p(
-                        "Last run stopped: ", s.last["error"], class_name="notice notice-error"
-                    ),
+                    s.last_error != "",
+                    rx.el.p("Last run stopped: ", s.last_error, class_name="notice notice-error"),
                 ),
                 rx.el.button(
                     rx.cond(s.running, "Running…", "Run reconciliation now"),

@@ -546,7 +546,16 @@ def paid_view() -> rx.Component:
                 rx.foreach(
                     s.download_links,
                     lambda d: rx.el.li(
-                        rx.el.a("Download ", d["name"], " (", d["file"], ")", href=d["url"])
+                        # A file from the API, not a page: the browser must ask the server.
+                        link(
+                            "Download ",
+                            d["name"],
+                            " (",
+                            d["file"],
+                            ")",
+                            to=d["url"],
+                            reload_document=True,
+                        )
                     ),
                 ),
                 class_name="success-downloads",

@@ -102,7 +102,13 @@ def receipt_view() -> rx.Component:
         _table(s.rows, "receipt-items"),
         _table(s.totals, "receipt-totals"),
         rx.el.p(
-            rx.el.a("Download PDF", href=s.pdf_url, class_name="button button-primary"),
+            # A file from the API, not a page: the browser must ask the server.
+            link(
+                "Download PDF",
+                to=s.pdf_url,
+                reload_document=True,
+                class_name="button button-primary",
+            ),
             " ",
             link("Your downloads", to="/account/downloads"),
             class_name="receipt-actions no-print",
