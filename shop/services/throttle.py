@@ -14,15 +14,24 @@ Three counters per failed sign-in, each one row of `sign_in_throttles`:
   (which proves they read the account's inbox) lets them in from there.
 Counters reset one hour after their first failure. Upserts are single atomic statements
 (`INSERT … ON CONFLICT DO UPDATE`), so parallel attempts cannot lose a count.
+
+Attempts from one IP take turns (`check` waits for the turn, the transaction's end gives it
+up): checked, verified and counted one at a time, so a burst of parallel guesses meets the
+counters the ones before it left, instead of all passing the check before any failure is
+counted. On PostgreSQL the turn is the row lock of the IP's counters (several processes share
+it); on SQLite, where the shop runs one process, a lock in the process, not the database's
+write lock, which would stall every other writer for the ~0.2 s a password check takes.
 """
 
 from __future__ import annotations
 
 import math
+import threading
+import zlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import case, literal
+from sqlalchemy import case, event, literal
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, delete, select
 
@@ -102,9 +111,49 @@ def known_to_account(*, session: Session, keys: ThrottleKeys, now: datetime | No
     return seen is not None
 
 
+TURN_WAIT_SECONDS = 10
+_TURNS = [threading.Lock() for _ in range(64)]  # SQLite: one per stripe of IP keys
+_TURN_HELD = "shop.throttle.turn"
+
+
+def _take_turn(session: Session, keys: ThrottleKeys, now: datetime) -> None:
+    """Wait until no other attempt from this IP is between its check and its commit."""
+    if session.info.get(_TURN_HELD):
+        return
+    if session.get_bind().dialect.name == "postgresql":
+        table = SignInThrottle.__table__  # type: ignore[attr-defined]
+        session.execute(
+            postgresql.insert(table)
+            .values(key=keys.ip, failures=0, window_started_at=now, blocked_until=None)
+            .on_conflict_do_nothing(index_elements=["key"])
+        )
+        session.execute(
+            select(SignInThrottle.key).where(col(SignInThrottle.key) == keys.ip).with_for_update()
+        )
+        return
+    turn = _TURNS[zlib.crc32(keys.ip.encode()) % len(_TURNS)]
+    if not turn.acquire(timeout=TURN_WAIT_SECONDS):
+        raise Throttled(1)  # attempts from this IP are queued up this long: refuse, do not pile up
+    session.info[_TURN_HELD] = True
+
+    held = [turn]
+
+    def give_up(_session: Session, transaction: object) -> None:
+        # Stays listening (removing a listener while events are dispatched is not allowed);
+        # only the first end of an outer transaction gives the turn up.
+        if getattr(transaction, "parent", None) is not None or not held:
+            return
+        session.info.pop(_TURN_HELD, None)
+        held.pop().release()
+
+    event.listen(session, "after_transaction_end", give_up)
+
+
 def check(*, session: Session, keys: ThrottleKeys, now: datetime | None = None) -> None:
-    """Raise Throttled (with seconds to wait) if any counter blocks this attempt now."""
+    """Raise Throttled (with seconds to wait) if any counter blocks this attempt now. Takes
+    this IP's turn first, held until the transaction ends."""
     now = now or utcnow()
+    _take_turn(session, keys, now)
     rows = session.exec(select(SignInThrottle).where(col(SignInThrottle.key).in_(keys.all()))).all()
     blocks = {
         row.key: (row.blocked_until - now).total_seconds()

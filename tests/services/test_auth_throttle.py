@@ -5,12 +5,14 @@ from __future__ import annotations
 import email
 import email.policy
 import re
+import threading
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from sqlmodel import Session
 
+from shop import db
 from shop.models import SignInThrottle, utcnow
 from shop.services import auth, throttle
 from shop.services.throttle import Throttled, ThrottleKeys
@@ -233,3 +235,35 @@ def test_every_spelling_of_an_address_counts_against_one_account(session: Sessio
     counted = session.get(SignInThrottle, keys.pop().account, populate_existing=True)
     assert counted is not None
     assert counted.failures == 3
+
+
+def test_a_burst_of_parallel_guesses_gets_no_more_tries_than_one_after_another(
+    session: Session,
+):
+    # given an account, and 12 wrong passwords sent at the same instant from one IP
+    user = make_user(session, email="burst@example.com")
+    session.commit()
+    free = get_settings().login_free_failures
+    start = threading.Barrier(12)
+    outcomes: list[str] = []
+
+    def guess(n: int) -> None:
+        start.wait()
+        try:
+            with db.session_scope() as own:
+                signed_in = auth.sign_in(
+                    session=own, email=user.email, password=f"guess {n}", ip="198.51.100.77"
+                )
+            outcomes.append("signed in" if signed_in else "wrong password")
+        except Throttled:
+            outcomes.append("throttled")
+
+    # when they are all checked
+    threads = [threading.Thread(target=guess, args=(n,)) for n in range(12)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    # then only the free tries were checked against the password, as if sent in turn
+    assert sorted(outcomes) == ["throttled"] * (12 - free) + ["wrong password"] * free
