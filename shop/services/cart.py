@@ -15,7 +15,8 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import delete
+from sqlalchemy import case, delete
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -133,18 +134,39 @@ def add_item(*, session: Session, cart: Cart, product_id: int, quantity: int = 1
     if quantity < 1:
         raise InvalidInput("The quantity must be at least 1.", field="quantity")
     _check_product(session, product_id)
-    item = session.exec(
-        select(CartItem).where(CartItem.cart_id == cart.id, CartItem.product_id == product_id)
+    present = session.exec(
+        select(CartItem.id).where(CartItem.cart_id == cart.id, CartItem.product_id == product_id)
     ).first()
-    if item is None:
+    if present is None:
         count = len(session.exec(select(CartItem.id).where(CartItem.cart_id == cart.id)).all())
         if count >= MAX_LINES:
             raise InvalidInput(f"A cart holds at most {MAX_LINES} products.")
-        item = CartItem(cart_id=cart.id, product_id=product_id, quantity=0)  # type: ignore[arg-type]
-    item.quantity = min(item.quantity + quantity, MAX_QUANTITY)
-    item.updated_at = utcnow()
-    session.add(item)
-    session.flush()
+    # One statement adds to the line or makes it, so adds sent at once (two tabs, a double
+    # click) are all counted, not read-then-written over each other.
+    table = CartItem.__table__  # type: ignore[attr-defined]
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    now = utcnow()
+    added = table.c.quantity + quantity
+    item_id = session.execute(
+        insert(table)
+        .values(
+            cart_id=cart.id,
+            product_id=product_id,
+            quantity=min(quantity, MAX_QUANTITY),
+            created_at=now,
+            updated_at=now,
+        )
+        .on_conflict_do_update(
+            index_elements=["cart_id", "product_id"],
+            set_={
+                "quantity": case((added > MAX_QUANTITY, MAX_QUANTITY), else_=added),
+                "updated_at": now,
+            },
+        )
+        .returning(table.c.id)
+    ).scalar_one()
+    item = session.get(CartItem, item_id, populate_existing=True)
+    assert item is not None
     return item
 
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 from sqlmodel import Session, select
 
+from shop import db
 from shop.models import Cart
 from shop.services import auth, cart
 from shop.services.errors import InvalidInput, NotFound
@@ -103,3 +106,35 @@ def test_retired_products_cannot_be_added_and_bad_quantities_are_refused(session
         cart.add_item(session=session, cart=basket, product_id=live.id, quantity=0)  # type: ignore[arg-type]
     with pytest.raises(NotFound):
         cart.set_quantity(session=session, cart=basket, product_id=live.id, quantity=2)  # type: ignore[arg-type]
+
+
+def test_adds_sent_at_the_same_instant_are_all_counted(session: Session):
+    # given a customer's cart with one copy of a product, and another product not in it yet
+    user_id = _user(session, "parallel@example.com")
+    held, fresh = make_product(session), make_product(session)
+    own = cart.get_or_create_cart(session=session, user_id=user_id)
+    cart.add_item(session=session, cart=own, product_id=held.id)  # type: ignore[arg-type]
+    session.commit()
+    start = threading.Barrier(16)
+    errors: list[BaseException] = []
+
+    def add(product_id: int) -> None:
+        start.wait()
+        try:
+            with db.session_scope() as other:
+                found = cart.get_or_create_cart(session=other, user_id=user_id)
+                cart.add_item(session=other, cart=found, product_id=product_id)
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    # when 8 adds of each product arrive at once (two tabs, a double click, a script)
+    threads = [threading.Thread(target=add, args=(p.id,)) for p in (held, fresh) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    # then every add counted
+    assert errors == []
+    view = cart.view_cart(session=session, cart=own)
+    assert {line.product_id: line.quantity for line in view.lines} == {held.id: 9, fresh.id: 8}
