@@ -570,6 +570,13 @@ def paid_view() -> rx.Component:
     )
 
 
+def back_to_checkout() -> rx.Component:
+    # A full page load: the checkout page's own security policy allows Stripe.js.
+    return link(
+        "Back to checkout", to="/checkout", reload_document=True, class_name="button button-primary"
+    )
+
+
 def success_page() -> rx.Component:
     s = CheckoutSuccessState
     return page(
@@ -600,12 +607,7 @@ def success_page() -> rx.Component:
                         rx.el.div(
                             rx.el.h1("The payment did not go through", class_name="page-title"),
                             rx.el.p(s.failure, role="alert", class_name="form-error"),
-                            link(
-                                "Back to checkout",
-                                to="/checkout",
-                                reload_document=True,
-                                class_name="button button-primary",
-                            ),
+                            back_to_checkout(),
                         ),
                     ),
                     (
@@ -613,12 +615,7 @@ def success_page() -> rx.Component:
                         rx.el.div(
                             rx.el.h1("This order was canceled", class_name="page-title"),
                             rx.el.p("Order ", rx.el.strong(s.order_number), ": ", s.failure),
-                            link(
-                                "Back to checkout",
-                                to="/checkout",
-                                reload_document=True,
-                                class_name="button button-primary",
-                            ),
+                            back_to_checkout(),
                         ),
                     ),
                     (

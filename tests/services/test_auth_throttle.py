@@ -5,8 +5,8 @@ from __future__ import annotations
 import email
 import email.policy
 import re
-import threading
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -17,6 +17,7 @@ from shop.models import SignInThrottle, utcnow
 from shop.services import auth, throttle
 from shop.services.throttle import Throttled, ThrottleKeys
 from shop.settings import get_settings
+from tests.concurrency import at_once
 from tests.factories import DEFAULT_PASSWORD, make_user
 
 
@@ -244,11 +245,9 @@ def test_a_burst_of_parallel_guesses_gets_no_more_tries_than_one_after_another(
     user = make_user(session, email="burst@example.com")
     session.commit()
     free = get_settings().login_free_failures
-    start = threading.Barrier(12)
     outcomes: list[str] = []
 
     def guess(n: int) -> None:
-        start.wait()
         try:
             with db.session_scope() as own:
                 signed_in = auth.sign_in(
@@ -259,11 +258,7 @@ def test_a_burst_of_parallel_guesses_gets_no_more_tries_than_one_after_another(
             outcomes.append("throttled")
 
     # when they are all checked
-    threads = [threading.Thread(target=guess, args=(n,)) for n in range(12)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    at_once([partial(guess, n) for n in range(12)])
 
     # then only the free tries were checked against the password, as if sent in turn
     assert sorted(outcomes) == ["throttled"] * (12 - free) + ["wrong password"] * free

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import threading
+from functools import partial
 
 import pytest
 from sqlmodel import Session, select
@@ -11,6 +11,7 @@ from shop import db
 from shop.models import Cart
 from shop.services import auth, cart
 from shop.services.errors import InvalidInput, NotFound
+from tests.concurrency import at_once
 from tests.factories import make_product
 
 
@@ -115,11 +116,9 @@ def test_adds_sent_at_the_same_instant_are_all_counted(session: Session):
     own = cart.get_or_create_cart(session=session, user_id=user_id)
     cart.add_item(session=session, cart=own, product_id=held.id)  # type: ignore[arg-type]
     session.commit()
-    start = threading.Barrier(16)
     errors: list[BaseException] = []
 
     def add(product_id: int) -> None:
-        start.wait()
         try:
             with db.session_scope() as other:
                 found = cart.get_or_create_cart(session=other, user_id=user_id)
@@ -128,11 +127,7 @@ def test_adds_sent_at_the_same_instant_are_all_counted(session: Session):
             errors.append(exc)
 
     # when 8 adds of each product arrive at once (two tabs, a double click, a script)
-    threads = [threading.Thread(target=add, args=(p.id,)) for p in (held, fresh) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    at_once([partial(add, p.id) for p in (held, fresh) for _ in range(8)])  # type: ignore[arg-type]
 
     # then every add counted
     assert errors == []
