@@ -272,13 +272,14 @@ def test_a_foreign_origin_post_with_a_valid_session_cookie_is_refused(
     # given a browser holding a valid session cookie
     _login(api_client, customer.email)
     body = {"current_password": DEFAULT_PASSWORD, "new_password": NEW_PASSWORD}
-    # when another site makes it post (Origin: evil), or strips the Origin, or sends a
-    # foreign Referer, then each is refused with 403 and nothing changes
+    # when another site makes it post (Origin: evil or opaque), or sends a foreign Referer, or
+    # the browser says the request is cross-site, then each is refused with 403, nothing changes
     for headers in (
         {"Origin": "https://evil.example"},
         {"Origin": "null"},
         {"Referer": "https://evil.example/page"},
-        {},
+        {"Sec-Fetch-Site": "cross-site"},
+        {"Sec-Fetch-Site": "same-site", "Origin": "https://sub.shop.test"},
     ):
         refused = api_client.post("/api/auth/password", json=body, headers=headers)
         assert refused.status_code == 403, headers
@@ -330,18 +331,41 @@ def test_a_stale_cookie_without_origin_is_anonymous_not_cross_site(
     assert response.status_code == 401, response.text
 
 
-def test_a_live_session_cookie_without_origin_is_still_refused(api_client: TestClient, customer):
-    # given a client signed in by cookie
-    _login(api_client, customer.email)
-    # when it signs in again, or signs out, without Origin or Referer
-    again = api_client.post(
-        "/api/auth/login", json={"email": customer.email, "password": DEFAULT_PASSWORD}
+def test_a_client_signed_in_by_cookie_without_browser_headers_is_not_cross_site(
+    api_client: TestClient, customer
+):
+    # given an API client (no browser: no Origin, Referer or Sec-Fetch-Site) whose cookie jar
+    # holds a live session, as DESIGN §5 allows ("Bearer <access_token> or the session cookie")
+    tokens = _login(api_client, customer.email).json()
+    # when it signs in with a wrong password, rotates its refresh token, changes its name and
+    # signs out, all with that cookie and no browser headers
+    wrong = api_client.post(
+        "/api/auth/login", json={"email": customer.email, "password": "not the password"}
     )
+    rotated = api_client.post("/api/auth/refresh", json={"refresh_token": tokens["refresh_token"]})
+    renamed = api_client.put("/api/auth/me", json={"name": "Carol"})
     out = api_client.post("/api/auth/logout")
-    # then both are refused as possibly cross-site, and the session lives on
-    assert (again.status_code, out.status_code) == (403, 403)
-    assert again.json()["error"]["code"] == "csrf_refused"
+    # then each is answered on its merits: no page of another site can send such a request
+    assert wrong.status_code == 401, wrong.text
+    assert rotated.status_code == 200, rotated.text
+    assert renamed.status_code == 200, renamed.text
+    assert out.status_code == 204, out.text
+    assert api_client.get("/api/auth/me").status_code == 401
+
+
+def test_a_browser_saying_cross_site_is_refused_even_without_origin(
+    api_client: TestClient, customer
+):
+    # given a browser signed in by cookie
+    _login(api_client, customer.email)
+    # when a page of another site makes it sign out, with no Origin but Sec-Fetch-Site
+    out = api_client.post("/api/auth/logout", headers={"Sec-Fetch-Site": "cross-site"})
+    # then it is refused and the session lives on; our own pages (same-origin) go through
+    assert out.status_code == 403
+    assert out.json()["error"]["code"] == "csrf_refused"
     assert api_client.get("/api/auth/me").status_code == 200
+    mine = api_client.post("/api/auth/logout", headers={"Sec-Fetch-Site": "same-origin"})
+    assert mine.status_code == 204
 
 
 def test_bearer_requests_are_exempt_from_the_origin_check(api_client: TestClient, customer):
