@@ -36,8 +36,8 @@ def test_the_detail_gives_each_tax_line_with_its_jurisdiction_and_the_promo_code
     assert answer.status_code == 200, answer.text
     body = answer.json()
     assert body["tax_lines"] == [
-        {"name": "GST", "jurisdiction": "CA", "rate": "0.05", "amount": 110},
-        {"name": "PST", "jurisdiction": "CA-BC", "rate": "0.07", "amount": 154},
+        {"name": "GST", "jurisdiction": "CA", "rate": 0.05, "amount": 110},
+        {"name": "PST", "jurisdiction": "CA-BC", "rate": 0.07, "amount": 154},
     ]
     money = {key: body[key] for key in ("subtotal", "discount", "promo_code", "tax", "total")}
     assert money == {

@@ -142,3 +142,45 @@ def test_a_product_file_larger_than_the_json_limit_still_uploads(
     assert response.json()["size"] == len(data)
     session.expire_all()
     assert session.exec(select(func.count()).select_from(ProductFile)).one() == 1
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "field"),
+    [
+        ("post", "/api/payments/refund", {"order_id": True, "amount": True}, "order_id"),
+        ("post", "/api/payments/refund", {"order_id": "{order}", "amount": "5"}, "amount"),
+        ("post", "/api/payments/refund", {"order_id": "{order}", "amount": 7.0}, "amount"),
+        ("put", "/api/admin/promo-codes/{promo}", {"active": "no"}, "active"),
+        ("post", "/api/admin/promo-codes", {"code": "TEXTNUM", "percent_off": "10"}, "percent_off"),
+        ("post", "/api/admin/promo-codes", {"code": "BOOLS", "amount_off": True}, "amount_off"),
+        ("post", "/api/cart/items", {"product_id": "{product}", "quantity": "2"}, "quantity"),
+        ("post", "/api/cart/items", {"product_id": True}, "product_id"),
+    ],
+)
+def test_text_or_true_where_a_number_or_flag_is_wanted_is_422_and_changes_nothing(
+    api_client: TestClient, session: Session, method: str, path: str, body: dict, field: str
+):
+    # given an admin, a product, a paid order of it and an active promo code
+    from shop.models import Order, PromoCode
+
+    admin = make_user(session, roles=("admin",), password=None)
+    headers = {"Authorization": f"Bearer {sign_in_as(session, admin).tokens.access_token}"}
+    product = make_product(session)
+    order = Order(status="paid", total_amount=1000, subtotal_amount=1000, user_id=admin.id)
+    promo = PromoCode(code="ACTIVE10", percent_off="10")
+    session.add_all([order, promo])
+    session.commit()
+    ids = {"{order}": order.id, "{promo}": promo.id, "{product}": product.id}
+    sent = {k: ids.get(v, v) if isinstance(v, str) else v for k, v in body.items()}
+    # when a value of the wrong JSON type is sent (true for 1, "5" for 5, 7.0 for 7)
+    response = getattr(api_client, method)(
+        path.replace("{promo}", str(promo.id)), json=sent, headers=headers
+    )
+    # then it is refused naming the field, and nothing changed
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["field"] == field
+    session.expire_all()
+    assert session.get(Order, order.id).status == "paid"  # type: ignore[union-attr]
+    assert session.get(PromoCode, promo.id).is_active is True  # type: ignore[union-attr]
+    assert session.exec(select(func.count()).select_from(PromoCode)).one() == 1
+    assert _carts(session) == 0

@@ -28,7 +28,7 @@ def test_a_paid_order_end_to_end_with_pm_card_visa(shop: Shop):
         {
             "name": "HST",
             "jurisdiction": "CA-ON",
-            "rate": "0.13",
+            "rate": 0.13,
             "rate_display": "13%",
             "amount": 260,
             "registration_number": demo_registrations().gst_hst_number,

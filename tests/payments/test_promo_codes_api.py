@@ -32,7 +32,7 @@ def test_the_admin_creates_a_code_and_it_is_mirrored_to_stripe(shop: Shop):
     assert response.status_code == 201, response.text
     body = response.json()
     assert body["code"] == "LAUNCH25"
-    assert body["percent_off"] == "25"
+    assert body["percent_off"] == 25
     coupon = _stripe_get(shop, f"coupons/{body['stripe_coupon_id']}")
     assert coupon["percent_off"] == 25
     assert coupon["max_redemptions"] == 100

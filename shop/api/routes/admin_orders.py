@@ -34,8 +34,11 @@ Reconciler = Annotated[AuthUser, Depends(require_permission("payments:reconcile"
 
 
 class RefundIn(BaseModel):
-    order_id: RowId
-    amount: int | None = Field(default=None, description="minor units; default: all that is left")
+    # Strict: true or "5" as an order or an amount of money is a client bug, never a refund.
+    order_id: RowId = Field(strict=True)
+    amount: int | None = Field(
+        default=None, strict=True, description="minor units; default: all that is left"
+    )
     reason: str | None = Field(default=None, max_length=500)
 
 
@@ -71,7 +74,7 @@ class OrderPageOut(BaseModel):
 class TaxLineOut(BaseModel):
     name: str
     jurisdiction: str = Field(description='"CA" for the federal GST, "CA-ON" etc. for a province')
-    rate: str = Field(description='a fraction as decimal text: "0.13" is 13 %')
+    rate: float = Field(description="a fraction: 0.13 is 13 %")
     amount: int
 
 
@@ -136,7 +139,7 @@ class DoneOut(BaseModel):
 
 
 class ExtendIn(BaseModel):
-    days: int = Field(ge=1, le=backoffice.MAX_EXTEND_DAYS)
+    days: int = Field(strict=True, ge=1, le=backoffice.MAX_EXTEND_DAYS)
 
 
 class CustomerRowOut(BaseModel):
@@ -307,7 +310,9 @@ def get_order(reference: OrderReference, staff: OrderReader) -> OrderDetailOut:
             promo_code=view.promo_code,
             tax=order.tax_amount,
             tax_lines=[
-                TaxLineOut(name=t.name, jurisdiction=t.jurisdiction, rate=t.rate, amount=t.amount)
+                TaxLineOut(
+                    name=t.name, jurisdiction=t.jurisdiction, rate=float(t.rate), amount=t.amount
+                )
                 for t in view.tax_lines
             ],
             items=[OrderItemOut.of(i) for i in view.items],

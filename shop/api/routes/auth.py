@@ -81,7 +81,7 @@ class ResetConfirmIn(BaseModel):
 class PasswordChangeIn(BaseModel):
     current_password: Password
     new_password: Password
-    end_other_sessions: bool = True
+    end_other_sessions: bool = Field(default=True, strict=True)
 
 
 class PasswordChangeOut(BaseModel):

@@ -32,12 +32,12 @@ router = APIRouter(prefix="/api/cart", tags=["cart"])
 
 
 class CartItemIn(BaseModel):
-    product_id: RowId
-    quantity: int = Field(default=1, ge=1, le=MAX_QUANTITY)
+    product_id: RowId = Field(strict=True)
+    quantity: int = Field(default=1, strict=True, ge=1, le=MAX_QUANTITY)
 
 
 class QuantityIn(BaseModel):
-    quantity: int = Field(ge=0, le=MAX_QUANTITY)
+    quantity: int = Field(strict=True, ge=0, le=MAX_QUANTITY)
 
 
 class CartLineOut(BaseModel):

@@ -11,7 +11,7 @@ from decimal import Decimal
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, BeforeValidator, Field, Strict
 
 from shop.api.deps import DbSession, client_ip, require_any_permission, require_permission
 from shop.api.errors import error_response
@@ -64,7 +64,7 @@ class IntentIn(BaseModel):
 class TaxOut(BaseModel):
     name: str
     jurisdiction: str
-    rate: str  # a fraction as exact decimal text: "0.13"
+    rate: float = Field(description="a fraction: 0.13 is 13 %")
     rate_display: str  # "13%"
     amount: int
     registration_number: str | None
@@ -163,26 +163,36 @@ class OrderList(BaseModel):
     next_cursor: str | None
 
 
+def _json_number(value: Any) -> Any:
+    """A JSON number as an exact Decimal (12.5 → Decimal("12.5")); text or true is refused."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError("must be a number")
+    return Decimal(str(value))
+
+
 class PromoCodeIn(BaseModel):
     code: str = Field(min_length=3, max_length=64)
-    percent_off: Decimal | None = Field(default=None, gt=0, le=100)
-    amount_off: Amount | None = Field(default=None, ge=1)
+    percent_off: Annotated[Decimal, BeforeValidator(_json_number)] | None = Field(
+        default=None, gt=0, le=100
+    )
+    amount_off: Amount | None = Field(default=None, strict=True, ge=1)
     currency: str | None = Field(default=None, min_length=3, max_length=3)
     expires_at: datetime | None = None
-    max_redemptions: Amount | None = Field(default=None, ge=1)
-    min_subtotal: Amount | None = Field(default=None, ge=0)
-    once_per_customer: bool = True  # one use per customer unless said otherwise
-    product_ids: list[RowId] | None = Field(default=None, max_length=500)
+    max_redemptions: Amount | None = Field(default=None, strict=True, ge=1)
+    min_subtotal: Amount | None = Field(default=None, strict=True, ge=0)
+    # One use per customer unless said otherwise.
+    once_per_customer: bool = Field(default=True, strict=True)
+    product_ids: list[Annotated[RowId, Strict()]] | None = Field(default=None, max_length=500)
 
 
 class PromoCodeStateIn(BaseModel):
-    active: bool
+    active: bool = Field(strict=True)
 
 
 class PromoCodeOut(BaseModel):
     id: int
     code: str
-    percent_off: str | None
+    percent_off: float | None = Field(description="25 is 25 % off")
     amount_off: int | None
     currency: str | None
     expires_at: datetime | None
@@ -203,7 +213,7 @@ def _tax_out(
     return TaxOut(
         name=name,
         jurisdiction=jurisdiction,
-        rate=f"{rate.normalize():f}",
+        rate=float(rate),
         rate_display=format_rate(rate),
         amount=amount,
         registration_number=number,
