@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from shop.models import PromoCode
+from shop.models import PromoCode, utcnow
 from shop.services import ids
 from shop.services.errors import InvalidInput
 from shop.services.money import format_money, parse_amount
@@ -82,7 +82,12 @@ def _expiry(value: str) -> datetime | None:
         raise InvalidInput(
             "Enter a date and time, like 2026-12-31 23:59.", field="expires_at"
         ) from exc
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    if moment <= utcnow():
+        raise InvalidInput(
+            "That moment has passed; choose a later date and time.", field="expires_at"
+        )
+    return moment
 
 
 def describe_discount(promo: PromoCode) -> str:

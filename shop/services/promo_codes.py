@@ -103,13 +103,11 @@ def create_promo_code(
     min_subtotal: int | None = None,
     once_per_customer: bool = True,
     product_ids: list[int] | None = None,
-    now: datetime | None = None,
     actor: Actor | None = None,
     ip: str | None = None,
 ) -> PromoCode:
     """Create a code (not yet in Stripe: `sync_to_stripe` mirrors it after commit); the audit
     log records who created it."""
-    now = now or utcnow()
     normalized = normalize_code(code)
     if not CODE_PATTERN.match(normalized):
         raise InvalidInput("A promo code is 3 to 64 letters, digits, '-' or '_'.", field="code")
@@ -127,11 +125,11 @@ def create_promo_code(
             raise InvalidInput(
                 f"{currency} is not a currency code (ISO 4217, such as CAD).", field="currency"
             )
-    if expires_at is not None:
-        if expires_at.tzinfo is None:
-            raise InvalidInput("expires_at needs a timezone.", field="expires_at")
-        if expires_at <= now:
-            raise InvalidInput("expires_at must be in the future.", field="expires_at")
+    # An expiry already past is allowed: the code is kept and refused as expired, like any
+    # other code once its day has gone (the admin form refuses such a date: see
+    # promo_code_form). Stripe refuses a past expiry, so such a code is not mirrored.
+    if expires_at is not None and expires_at.tzinfo is None:
+        raise InvalidInput("expires_at needs a timezone.", field="expires_at")
     if max_redemptions is not None and max_redemptions < 1:
         raise InvalidInput("max_redemptions must be at least 1.", field="max_redemptions")
     if min_subtotal is not None and min_subtotal < 0:
@@ -263,6 +261,8 @@ def sync_to_stripe(*, session: Session, promo_code_id: int) -> PromoCode:
         raise NotFound(f"No promo code {promo_code_id}.")
     if promo.stripe_promotion_code_id:
         return promo
+    if promo.expires_at is not None and promo.expires_at <= utcnow():
+        return promo  # expired: nothing to offer at Stripe, which refuses a past expiry
     stripe_products: list[str] = []
     if promo.product_ids:
         rows = session.exec(

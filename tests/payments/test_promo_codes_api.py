@@ -163,6 +163,25 @@ def test_a_code_is_once_per_customer_unless_the_admin_says_otherwise(shop: Shop)
     # (two unpaid orders with it at once cannot exist: tests/payments/test_holds.py)
 
 
+def test_a_code_created_with_a_past_expiry_is_kept_and_refused_as_expired(shop: Shop):
+    # given a code whose expiry has already passed (Stripe would refuse to mirror it)
+    created = _create_code(
+        shop, {"code": "SUMMER24", "percent_off": 20, "expires_at": "2024-09-01T00:00:00Z"}
+    )
+    customer = shop.customer()
+    product_id = shop.product(price=1000)
+
+    # when a customer uses it
+    refused = shop.start_checkout(customer, [(product_id, 1)], promo_code="SUMMER24")
+
+    # then it is refused as expired, no order is placed, and Stripe was not asked to offer it
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["error"]["code"] == "promo_code_expired"
+    assert refused.json()["error"]["message"] == "The promo code SUMMER24 expired on 2024-09-01."
+    assert (created["stripe_promotion_code_id"], created["sync_error"]) == (None, None)
+    assert shop.http.get("/api/orders", headers=customer.headers).json()["items"] == []
+
+
 def test_a_discount_that_leaves_less_than_the_card_minimum_names_the_code(shop: Shop):
     # given a $50.00 code and a $10.00 product
     _create_code(shop, {"code": "FIFTYOFF", "amount_off": 5000, "currency": "cad"})

@@ -88,6 +88,7 @@ def test_a_percentage_code_with_the_box_ticked_is_once_per_customer():
         ({"code": "X1", "percent_off": "10", "max_redemptions": "9" * 5000}, "max_redemptions"),
         ({"code": "X1", "percent_off": "10", "min_subtotal": "1.234"}, "min_subtotal"),
         ({"code": "X1", "percent_off": "10", "expires_at": "next week"}, "expires_at"),
+        ({"code": "X1", "percent_off": "10", "expires_at": "2020-01-01 00:00"}, "expires_at"),
     ],
 )
 def test_bad_boxes_are_refused_by_name(values: dict[str, str], field: str):
