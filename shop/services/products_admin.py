@@ -31,7 +31,7 @@ from sqlalchemy import func, or_
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from shop.models import Category, OrderItem, Product, ProductFile, Subscription
+from shop.models import Category, OrderItem, Product, ProductFile, PromoCode, Subscription
 from shop.models.catalog import BillingInterval, ProductKind, SyncStatus
 from shop.services import storage
 from shop.services.audit import Actor
@@ -560,20 +560,26 @@ def archive_product(
 
 
 def references(*, session: Session, product_id: int) -> int:
-    """How many order lines and subscriptions point at this product."""
+    """How many order lines, subscriptions and promo codes point at this product. A promo code
+    limited to it counts: were the product deleted, its id could be given again (SQLite reuses
+    the highest) and the code would discount whatever product got it."""
     orders = session.exec(
         select(func.count(col(OrderItem.id))).where(OrderItem.product_id == product_id)
     ).one()
     subscriptions = session.exec(
         select(func.count(col(Subscription.id))).where(Subscription.product_id == product_id)
     ).one()
-    return int(orders) + int(subscriptions)
+    promo_codes = sum(
+        product_id in (ids or []) for ids in session.exec(select(PromoCode.product_ids)).all()
+    )
+    return int(orders) + int(subscriptions) + promo_codes
 
 
 def delete_product(
     *, session: Session, product_id: int, actor: Actor | None = None, ip: str | None = None
 ) -> DeleteOutcome:
-    """Delete a product nobody bought; a product with orders or subscriptions is archived."""
+    """Delete a product nothing refers to; one with orders, subscriptions or promo codes limited
+    to it is archived."""
     product = get_product(session=session, product_id=product_id)
     used = references(session=session, product_id=product_id)
     if used:
@@ -582,8 +588,8 @@ def delete_product(
             product_id=product_id,
             outcome="archived",
             message=(
-                f"Orders or subscriptions refer to this product ({used}), so it was archived "
-                "instead: it left the storefront and stays available to its buyers."
+                f"Orders, subscriptions or promo codes refer to this product ({used}), so it was "
+                "archived instead: it left the storefront and stays available to its buyers."
             ),
         )
     files = product_files(session=session, product_id=product_id)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlmodel import Session, select
 
-from shop.models import AuditLog, Category, Order, OrderItem, Product, Subscription
+from shop.models import AuditLog, Category, Order, OrderItem, Product, PromoCode, Subscription
 from shop.services import categories, products_admin
 from shop.services.catalog_cache import local_catalog_version
 from shop.services.errors import Conflict, InvalidInput, NotFound
@@ -224,6 +224,19 @@ def test_delete_refers_to_orders_and_subscriptions_before_deleting(session: Sess
     assert ordered.is_active is False
     assert subscribed.is_active is False
     assert session.get(Product, unused.id) is None
+
+
+def test_a_product_a_promo_code_is_limited_to_is_archived_not_deleted(session: Session):
+    # given a promo code limited to one product (a deleted product's id can be given again)
+    product = make_product(session)
+    session.add(PromoCode(code="ONLYTHIS", percent_off="50", product_ids=[product.id]))
+    session.flush()
+    # when the product is deleted
+    outcome = products_admin.delete_product(session=session, product_id=product.id)
+    # then it is archived, so no later product can take its id and the code's discount
+    assert outcome.outcome == "archived"
+    assert "promo codes" in outcome.message
+    assert session.get(Product, product.id) is not None
 
 
 def test_every_change_is_audited_with_the_actor(session: Session):
