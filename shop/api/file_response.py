@@ -37,10 +37,22 @@ from starlette.datastructures import Headers
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
+from shop.api.errors import error_response
+
 CHUNK_BYTES = 1024 * 1024
 READ_AHEAD = 1  # pieces read ahead of the one being sent: at most 2 MiB per download
 # ASCII: \d alone also takes other scripts' digits ("bytes=٣-"), which int() reads as numbers.
 _SINGLE_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$", re.I | re.ASCII)
+
+
+def range_not_satisfiable(size: int, *, headers: Mapping[str, str]) -> Response:
+    """416 in the API's error shape, with the `Content-Range: bytes */SIZE` RFC 9110 asks for."""
+    return error_response(
+        416,
+        "range_not_satisfiable",
+        f"The requested range is not within the file ({size:,} bytes).",
+        headers={**headers, "Content-Range": f"bytes */{size}"},
+    )
 
 
 class RangeNotSatisfiable(Exception):
@@ -127,9 +139,8 @@ class StreamedFileResponse(Response):
             try:
                 span = parse_range(asked, size)
             except RangeNotSatisfiable:
-                headers.update({"content-range": f"bytes */{size}", "content-length": "0"})
-                await send({"type": "http.response.start", "status": 416, "headers": _raw(headers)})
-                await send({"type": "http.response.body", "body": b""})
+                refusal = range_not_satisfiable(size, headers=self.extra_headers)
+                await refusal(scope, receive, send)
                 return
             if span is not None:
                 status, (start, end) = 206, span

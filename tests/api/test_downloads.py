@@ -356,6 +356,8 @@ def test_ranges_outside_the_file_and_heads_count_nothing(
     outside = api_client.get(link, headers=_as(owner, Range=f"bytes={len(PDF)}-"))
     assert outside.status_code == 416
     assert outside.headers["content-range"] == f"bytes */{len(PDF)}"
+    assert outside.json()["error"]["code"] == "range_not_satisfiable"
+    assert outside.headers["cache-control"] == "no-store"
     head = api_client.head(link, headers=owner.headers)
     assert head.status_code == 200
     assert head.headers["content-length"] == str(len(PDF))
@@ -527,6 +529,7 @@ def test_with_s3_storage_head_and_ranges_outside_the_file_get_no_url(
     assert "location" not in head.headers
     assert beyond.status_code == 416
     assert beyond.headers["content-range"] == f"bytes */{len(PDF)}"
+    assert beyond.json()["error"]["code"] == "range_not_satisfiable"
     assert "location" not in beyond.headers
     assert _count(database_url, bought.grant_id) == 0
 

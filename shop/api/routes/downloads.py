@@ -21,7 +21,12 @@ from starlette.concurrency import run_in_threadpool
 
 from shop.api.deps import DbSession, client_ip, require_permission
 from shop.api.errors import error_response
-from shop.api.file_response import RangeNotSatisfiable, StreamedFileResponse, parse_range
+from shop.api.file_response import (
+    RangeNotSatisfiable,
+    StreamedFileResponse,
+    parse_range,
+    range_not_satisfiable,
+)
 from shop.db import session_scope
 from shop.models import utcnow
 from shop.services import downloads, storage
@@ -102,10 +107,7 @@ async def download_file(token: str, request: Request, user: DownloadReader) -> R
             )
         first_byte = _requested_first_byte(request, target.size_bytes)
         if request.headers.get("range") and first_byte >= target.size_bytes:
-            return Response(
-                status_code=416,
-                headers={**PRIVATE_HEADERS, "Content-Range": f"bytes */{target.size_bytes}"},
-            )
+            return range_not_satisfiable(target.size_bytes, headers=PRIVATE_HEADERS)
         downloads.check_start(target, first_byte=first_byte)
         seconds = max(1, int((target.link_expires_at - utcnow()).total_seconds()))
         url = await run_in_threadpool(
