@@ -16,6 +16,7 @@ from .core import (
     as_list,
     blank,
     emit,
+    includable,
     load,
     merge_metadata,
     new_id,
@@ -29,6 +30,7 @@ from .payments import PI_HOOKS, pi_create
 from .resources import (
     _attach,
     list_filter,
+    price_amount,
     resolve_payment_method,
     route,
     set_simple,
@@ -36,6 +38,11 @@ from .resources import (
 )
 
 INCOMPLETE_EXPIRY = 23 * 3600
+# Stand-in for Smart Retries: after the n-th failed attempt of automatic collection, the next
+# one comes RETRY_DAYS[n-1] days later; after the last, no more (the subscription stays as is).
+RETRY_DAYS = (3, 5, 7)
+# Statuses after which a subscription never bills again.
+ENDED = ("canceled", "incomplete_expired")
 
 
 # ============================================================================================
@@ -186,7 +193,7 @@ def _line(
         },
         pricing={
             "type": "price_details",
-            "unit_amount_decimal": str(price["unit_amount"]) if price else None,
+            "unit_amount_decimal": price["unit_amount_decimal"] if price else None,
             "price_details": {"price": price["id"], "product": price["product"]} if price else None,
         },
         subtotal=amount,
@@ -462,11 +469,32 @@ def _on_pi_succeeded(ctx: Ctx, pi: dict[str, Any]) -> None:
         _mark_paid(ctx, inv, pi)
 
 
+def _next_payment_attempt(ctx: Ctx, inv: dict[str, Any]) -> int | None:
+    """When a failed invoice is tried again; a subscription's first invoice is not retried
+    (the subscription stays incomplete until the customer pays)."""
+    n = inv["attempt_count"]
+    if inv["billing_reason"] == "subscription_create" or not 1 <= n <= len(RETRY_DAYS):
+        return None
+    return clock_now(ctx, inv["customer"]) + RETRY_DAYS[n - 1] * 86400
+
+
+def _retry_payment(ctx: Ctx, sub: dict[str, Any], inv: dict[str, Any]) -> None:
+    """The retry that `next_payment_attempt` announced, with the current default card."""
+    pm_id = _default_pm(ctx, sub)
+    if pm_id:
+        attempt_invoice(ctx, inv, pm_id, off_session=True)
+        return
+    inv["attempt_count"] += 1
+    inv["next_payment_attempt"] = _next_payment_attempt(ctx, inv)
+    ctx.store.put(inv)
+    emit(ctx, "invoice.payment_failed", inv)
+
+
 def _on_pi_failed(ctx: Ctx, pi: dict[str, Any]) -> None:
     inv = ctx.store.get(pi["_invoice"])
     if not inv or inv["status"] != "open":
         return
-    inv["next_payment_attempt"] = None
+    inv["next_payment_attempt"] = _next_payment_attempt(ctx, inv)
     ctx.store.put(inv)
     emit(ctx, "invoice.payment_failed", inv)
     sub = ctx.store.get(inv.get("_subscription") or "")
@@ -659,7 +687,7 @@ def _cycle_lines(ctx: Ctx, sub: dict[str, Any], inv_placeholder: str = "") -> li
                 ctx,
                 inv_placeholder,
                 sub,
-                price["unit_amount"] * it["quantity"],
+                price_amount(price, it["quantity"]),
                 sub["currency"],
                 f"{it['quantity']} × {_product_name(ctx, price)}",
                 start,
@@ -680,35 +708,11 @@ def _product_name(ctx: Ctx, price: dict[str, Any]) -> str:
 
 
 def _apply_discounts(ctx: Ctx, sub: dict[str, Any], discounts: Any, amount: int) -> None:
-    from .coupons import check_promotion, load_coupon, redeem
+    from .coupons import redeem, requested_discounts
 
-    for i, d in enumerate(as_list(discounts, "discounts")):
-        d = as_dict(d, f"discounts[{i}]")
-        promo = None
-        if d.get("promotion_code"):
-            promo = load(
-                ctx,
-                d["promotion_code"],
-                "promotion_code",
-                "promotion code",
-                f"discounts[{i}][promotion_code]",
-            )
-            coupon = check_promotion(
-                ctx,
-                promo,
-                amount,
-                sub["currency"],
-                sub["customer"],
-                f"discounts[{i}][promotion_code]",
-            )
-        elif d.get("coupon"):
-            coupon = load_coupon(ctx, d["coupon"], f"discounts[{i}][coupon]")
-            if not coupon["valid"]:
-                raise invalid_request(
-                    "This coupon is no longer valid.", param=f"discounts[{i}][coupon]"
-                )
-        else:
-            continue
+    for coupon, promo in requested_discounts(
+        ctx, discounts, amount, sub["currency"], sub["customer"]
+    ):
         redeem(ctx, coupon, promo)
         sub["_coupon"] = coupon["id"]
         sub["_coupon_left"] = {"once": 1, "forever": None}.get(
@@ -796,7 +800,13 @@ def create_subscription(ctx: Ctx, p: dict[str, Any]) -> dict[str, Any]:
         description=p.get("description") or None,
         discounts=[],
         ended_at=None,
-        invoice_settings={"account_tax_ids": None, "issuer": {"type": "self"}},
+        invoice_settings={
+            "account_tax_ids": None,
+            "issuer": {"type": "self"},
+            "custom_fields": None,
+            "description": None,
+            "footer": None,
+        },
         items={
             "object": "list",
             "data": [],
@@ -831,7 +841,7 @@ def create_subscription(ctx: Ctx, p: dict[str, Any]) -> dict[str, Any]:
         trial_end=trial_end,
         trial_settings={"end_behavior": {"missing_payment_method": "create_invoice"}},
         trial_start=t if trial_end else None,
-        cancel_at_period_end=bool(as_bool(p.get("cancel_at_period_end"), "cancel_at_period_end")),
+        cancel_at_period_end=False,
         billing_thresholds=None,
         billing_mode={"type": "flexible", "flexible": None, "updated_at": t},
         customer_account=None,
@@ -839,8 +849,10 @@ def create_subscription(ctx: Ctx, p: dict[str, Any]) -> dict[str, Any]:
         billing_schedules=[],
     )
     sub["items"]["data"] = [_item(sub_id, pr, q, start, end, md) for pr, q, md in prices]
+    if as_bool(p.get("cancel_at_period_end"), "cancel_at_period_end"):
+        _set_cancel_at_period_end(sub, True, t)
     sub["items"]["data"][0]["tax_rates"] = []
-    gross = sum(pr["unit_amount"] * q for pr, q, _ in prices)
+    gross = sum(price_amount(pr, q) for pr, q, _ in prices)
     if p.get("discounts"):
         _apply_discounts(ctx, sub, p["discounts"], gross)
     ctx.store.put(sub)
@@ -952,10 +964,31 @@ def subscription_list(ctx: Ctx) -> dict[str, Any]:
         if price and not any(i["price"]["id"] == price for i in o["items"]["data"]):
             return False
         if status in (None, ""):
-            return o["status"] not in ("canceled", "incomplete_expired")
+            return o["status"] not in ENDED
         return status == "all" or o["status"] == status
 
     return paginate(ctx, "subscription", "/v1/subscriptions", ok)
+
+
+@includable("customer", "subscriptions")
+def _customer_subscriptions(ctx: Ctx, cus: dict[str, Any]) -> dict[str, Any]:
+    """The customer's current subscriptions (Stripe leaves out ended ones), newest first."""
+    subs = [s for s in ctx.store.all_of("subscription") if s["customer"] == cus["id"]]
+    current = [render(s) for s in subs if s["status"] not in ENDED]
+    return {
+        "object": "list",
+        "data": current[:10],
+        "has_more": len(current) > 10,
+        "url": f"/v1/customers/{cus['id']}/subscriptions",
+    }
+
+
+def cancel_customer_subscriptions(ctx: Ctx, customer_id: str) -> None:
+    """Deleting a customer ends its subscriptions at once, each as a cancellation does."""
+    at = clock_now(ctx, customer_id)
+    for sub in ctx.store.all_of("subscription"):
+        if sub["customer"] == customer_id and sub["status"] not in ENDED:
+            _cancel_now(ctx, sub, at, "cancellation_requested")
 
 
 def _cancel_now(ctx: Ctx, sub: dict[str, Any], at: int, reason: str) -> None:
@@ -974,7 +1007,7 @@ def _cancel_now(ctx: Ctx, sub: dict[str, Any], at: int, reason: str) -> None:
 @route("DELETE", "/v1/subscriptions/{id}", "SubscriptionCancelParams")
 def subscription_cancel(ctx: Ctx, id: str) -> dict[str, Any]:
     sub = load(ctx, id, "subscription")
-    if sub["status"] in ("canceled", "incomplete_expired"):
+    if sub["status"] in ENDED:
         raise invalid_request(
             f"A canceled subscription can only update its metadata and "
             f"cancellation_details. ({sub['id']})",
@@ -992,7 +1025,7 @@ def subscription_cancel(ctx: Ctx, id: str) -> dict[str, Any]:
 def subscription_update(ctx: Ctx, id: str) -> dict[str, Any]:
     sub = load(ctx, id, "subscription")
     editable = {"metadata", "cancellation_details", "expand"}
-    if sub["status"] in ("canceled", "incomplete_expired") and set(ctx.params) - editable:
+    if sub["status"] in ENDED and set(ctx.params) - editable:
         raise invalid_request(
             "A canceled subscription can only update its metadata and cancellation_details."
         )
@@ -1005,10 +1038,7 @@ def subscription_update(ctx: Ctx, id: str) -> dict[str, Any]:
             prev["cancel_at_period_end"] = sub["cancel_at_period_end"]
             prev["cancel_at"] = sub["cancel_at"]
             prev["canceled_at"] = sub["canceled_at"]
-            sub["cancel_at_period_end"] = cape
-            sub["cancel_at"] = _period(sub)[1] if cape else None
-            sub["canceled_at"] = t if cape else None
-            sub["cancellation_details"]["reason"] = "cancellation_requested" if cape else None
+            _set_cancel_at_period_end(sub, cape, t)
     if "cancel_at" in ctx.params:
         ca = as_int(ctx.p("cancel_at"), "cancel_at")
         prev["cancel_at"] = sub["cancel_at"]
@@ -1035,36 +1065,77 @@ def subscription_update(ctx: Ctx, id: str) -> dict[str, Any]:
         ctx.store.put(sub)
         _renew(ctx, sub, t)
         sub = load(ctx, id, "subscription")
-    if ctx.p("items"):
-        _change_items(ctx, sub, prev, t)
+    new_cycle = bool(ctx.p("items")) and _change_items(ctx, sub, prev, t)
+    if new_cycle:
+        _restart_cycle(sub, prev, t)
     ctx.store.put(sub)
     if prev:
         emit(ctx, "customer.subscription.updated", sub, prev)
-    if (
+    if new_cycle:
+        # the new period is billed at once, with any credit for the old one
+        _invoice_now(ctx, sub, _cycle_lines(ctx, sub), t)
+    elif (
         ctx.p("items")
         and (ctx.p("proration_behavior") == "always_invoice")
         and sub.get("_pending_lines")
     ):
-        lines = sub.pop("_pending_lines")
-        ctx.store.put(sub)
-        inv = make_invoice(ctx, sub, "subscription_update", lines, (t, t))
-        sub["latest_invoice"] = inv["id"]
-        ctx.store.put(sub)
-        if inv["amount_due"] > 0:
-            attempt_invoice(ctx, inv, _default_pm(ctx, sub), off_session=True)
-        else:
-            _mark_paid(ctx, inv, None)
-        sub = load(ctx, id, "subscription")
-    return _sub_out(ctx, sub)
+        _invoice_now(ctx, sub, sub.pop("_pending_lines"), t)
+    return _sub_out(ctx, load(ctx, id, "subscription"))
 
 
-def _change_items(ctx: Ctx, sub: dict[str, Any], prev: dict[str, Any], t: int) -> None:
+def _invoice_now(ctx: Ctx, sub: dict[str, Any], lines: list[dict[str, Any]], t: int) -> None:
+    ctx.store.put(sub)
+    inv = make_invoice(ctx, sub, "subscription_update", lines, (t, t))
+    sub["latest_invoice"] = inv["id"]
+    ctx.store.put(sub)
+    if inv["amount_due"] > 0:
+        attempt_invoice(ctx, inv, _default_pm(ctx, sub), off_session=True)
+    else:
+        _mark_paid(ctx, inv, None)
+
+
+def _restart_cycle(sub: dict[str, Any], prev: dict[str, Any], t: int) -> None:
+    """A new billing interval starts its first period now (Stripe resets the anchor)."""
+    recurring = sub["items"]["data"][0]["price"]["recurring"]
+    prev["billing_cycle_anchor"] = sub["billing_cycle_anchor"]
+    sub["billing_cycle_anchor"] = t
+    _set_period(sub, t, add_interval(t, recurring["interval"], recurring["interval_count"]))
+    if sub["cancel_at_period_end"]:
+        sub["cancel_at"] = _period(sub)[1]
+
+
+def _set_cancel_at_period_end(sub: dict[str, Any], cape: bool, t: int) -> None:
+    sub["cancel_at_period_end"] = cape
+    sub["cancel_at"] = _period(sub)[1] if cape else None
+    sub["canceled_at"] = t if cape else None
+    sub["cancellation_details"]["reason"] = "cancellation_requested" if cape else None
+
+
+def _interval(price: dict[str, Any]) -> tuple[str, int]:
+    return price["recurring"]["interval"], price["recurring"]["interval_count"]
+
+
+def _change_items(ctx: Ctx, sub: dict[str, Any], prev: dict[str, Any], t: int) -> bool:
+    """Apply `items`; True when the billing interval changed, which starts a new cycle now."""
     behavior = ctx.p("proration_behavior") or "create_prorations"
     if behavior not in ("create_prorations", "none", "always_invoice"):
         raise invalid_request("Invalid proration_behavior.", param="proration_behavior")
     items = sub["items"]["data"]
     prev["items"] = {"object": "list", "data": [dict(i) for i in items]}
     start, end = _period(sub)
+    old_interval = _interval(items[0]["price"])
+    new_interval = next(
+        (
+            _interval(p)
+            for p in (
+                _price_for_sub(ctx, as_dict(u, f"items[{i}]")["price"], f"items[{i}][price]")
+                for i, u in enumerate(as_list(ctx.p("items"), "items"))
+                if as_dict(u, f"items[{i}]").get("price")
+            )
+        ),
+        old_interval,
+    )
+    new_cycle = new_interval != old_interval and sub["status"] in ("active", "past_due", "unpaid")
     for i, upd in enumerate(as_list(ctx.p("items"), "items")):
         upd = as_dict(upd, f"items[{i}]")
         target = None
@@ -1095,7 +1166,7 @@ def _change_items(ctx: Ctx, sub: dict[str, Any], prev: dict[str, Any], t: int) -
             items.append(target)
             old_amount = 0
         else:
-            old_amount = target["price"]["unit_amount"] * target["quantity"]
+            old_amount = price_amount(target["price"], target["quantity"])
             if new_price is not None:
                 if new_price["currency"] != sub["currency"]:
                     raise invalid_request(
@@ -1105,12 +1176,12 @@ def _change_items(ctx: Ctx, sub: dict[str, Any], prev: dict[str, Any], t: int) -
                 target["price"] = render(new_price)
             if qty:
                 target["quantity"] = qty
-        new_amount = target["price"]["unit_amount"] * target["quantity"]
+        new_amount = price_amount(target["price"], target["quantity"])
         if (
             behavior != "none"
             and sub["status"] in ("active", "past_due")
             and end > start
-            and new_amount != old_amount
+            and (new_amount != old_amount or new_cycle)
         ):
             frac = max(0.0, min(1.0, (end - t) / (end - start)))
             if old_amount:
@@ -1130,6 +1201,8 @@ def _change_items(ctx: Ctx, sub: dict[str, Any], prev: dict[str, Any], t: int) -
                         proration=True,
                     )
                 )
+            if new_cycle:
+                continue  # the new price is billed for its whole new period instead
             sub.setdefault("_pending_lines", []).append(
                 _line(
                     ctx,
@@ -1148,7 +1221,13 @@ def _change_items(ctx: Ctx, sub: dict[str, Any], prev: dict[str, Any], t: int) -
             )
     if not items:
         raise invalid_request("A subscription needs at least one item.", param="items")
+    if len({_interval(it["price"]) for it in items}) > 1:
+        raise invalid_request(
+            "All prices on a subscription must have the same currency and billing interval.",
+            param="items",
+        )
     sub["items"]["total_count"] = len(items)
+    return new_cycle
 
 
 def _renew(ctx: Ctx, sub: dict[str, Any], t: int) -> None:
@@ -1167,7 +1246,15 @@ def _renew(ctx: Ctx, sub: dict[str, Any], t: int) -> None:
             ctx.store.put(sub)
             emit(ctx, "customer.subscription.updated", sub, prev)
             return
-        if sub["status"] not in ("active", "trialing", "past_due", "unpaid") or end > t:
+        if sub["status"] not in ("active", "trialing", "past_due", "unpaid"):
+            return
+        unpaid = ctx.store.get(sub.get("latest_invoice") or "")
+        retry_at = unpaid and unpaid["status"] == "open" and unpaid.get("next_payment_attempt")
+        if retry_at and retry_at <= min(t, end):
+            _retry_payment(ctx, sub, unpaid)
+            sub = ctx.store.get(sub["id"]) or sub
+            continue
+        if end > t:
             return
         if sub["cancel_at_period_end"] or (sub.get("cancel_at") and sub["cancel_at"] <= end):
             _cancel_now(ctx, sub, end, "cancellation_requested")
@@ -1340,10 +1427,14 @@ def _session_lines(ctx: Ctx, mode: str) -> list[dict[str, Any]]:
     return out
 
 
+def _subtotal(cs: dict[str, Any]) -> int:
+    return sum(price_amount(x["price"], x["quantity"]) for x in cs["_lines"])
+
+
 def _totals(ctx: Ctx, cs: dict[str, Any]) -> None:
     from .coupons import discount_amount
 
-    subtotal = sum(x["price"]["unit_amount"] * x["quantity"] for x in cs["_lines"])
+    subtotal = _subtotal(cs)
     disc = 0
     if cs.get("_coupon"):
         coupon = ctx.store.get(cs["_coupon"])
@@ -1438,24 +1529,20 @@ def checkout_create(ctx: Ctx) -> dict[str, Any]:
         _pi_data=as_dict(ctx.p("payment_intent_data"), "payment_intent_data"),
         _sub_data=as_dict(ctx.p("subscription_data"), "subscription_data"),
     )
-    for i, d in enumerate(as_list(ctx.p("discounts"), "discounts")):
-        d = as_dict(d, f"discounts[{i}]")
-        if d.get("promotion_code"):
-            promo = load(
-                ctx,
-                d["promotion_code"],
-                "promotion_code",
-                "promotion code",
-                f"discounts[{i}][promotion_code]",
-            )
-            cs["_promo"] = promo["id"]
-            cs["_coupon"] = promo["promotion"]["coupon"]
-            cs["discounts"] = [{"coupon": None, "promotion_code": promo["id"]}]
-        elif d.get("coupon"):
-            from .coupons import load_coupon
+    from .coupons import requested_discounts
 
-            cs["_coupon"] = load_coupon(ctx, d["coupon"], f"discounts[{i}][coupon]")["id"]
-            cs["discounts"] = [{"coupon": cs["_coupon"], "promotion_code": None}]
+    # Checked now, as Stripe does, against the session's subtotal and customer; redeemed when
+    # the session completes.
+    for coupon, promo in requested_discounts(
+        ctx, ctx.p("discounts"), _subtotal(cs), cs["currency"], customer
+    ):
+        cs["_coupon"] = coupon["id"]
+        cs["_promo"] = promo["id"] if promo else None
+        cs["discounts"] = [
+            {"coupon": None, "promotion_code": promo["id"]}
+            if promo
+            else {"coupon": coupon["id"], "promotion_code": None}
+        ]
     if cs.get("_coupon") and cs["allow_promotion_codes"]:
         raise invalid_request(
             "You may only specify one of these parameters: allow_promotion_codes, discounts.",
@@ -1516,10 +1603,20 @@ def checkout_expire(ctx: Ctx, id: str) -> dict[str, Any]:
 
 @route("GET", "/v1/checkout/sessions/{id}/line_items", "checkout.SessionListLineItemsParams")
 def checkout_line_items(ctx: Ctx, id: str) -> dict[str, Any]:
-    cs = _load_cs(ctx, id)
+    return _line_items(ctx, _load_cs(ctx, id))
+
+
+@includable("checkout.session", "line_items")
+def _expanded_line_items(ctx: Ctx, cs: dict[str, Any]) -> dict[str, Any]:
+    stored = ctx.store.get(cs["id"])
+    assert stored is not None
+    return _line_items(ctx, stored)
+
+
+def _line_items(ctx: Ctx, cs: dict[str, Any]) -> dict[str, Any]:
     data = []
     for n, x in enumerate(cs["_lines"]):
-        amount = x["price"]["unit_amount"] * x["quantity"]
+        amount = price_amount(x["price"], x["quantity"])
         data.append(
             {
                 "id": f"li_{cs['id'][8:20]}{n}",
@@ -1533,13 +1630,14 @@ def checkout_line_items(ctx: Ctx, id: str) -> dict[str, Any]:
                 "price": x["price"],
                 "quantity": x["quantity"],
                 "metadata": {},
+                "adjustable_quantity": None,
             }
         )
     return {
         "object": "list",
         "data": data,
         "has_more": False,
-        "url": f"/v1/checkout/sessions/{id}/line_items",
+        "url": f"/v1/checkout/sessions/{cs['id']}/line_items",
     }
 
 
@@ -1698,7 +1796,7 @@ def hosted_routes(sb: Any) -> list[Any]:
     def checkout_page(cs: dict[str, Any], error: str = "", status: int = 200) -> HTMLResponse:
         rows = "".join(
             f"<li>{html.escape(str(x['quantity']))} × {html.escape(x['price'].get('nickname') or x['price']['product'])}"
-            f" — {money(x['price']['unit_amount'] * x['quantity'], cs['currency'])}"
+            f" — {money(price_amount(x['price'], x['quantity']), cs['currency'])}"
             + (f" / {x['price']['recurring']['interval']}" if x["price"].get("recurring") else "")
             + "</li>"
             for x in cs["_lines"]
@@ -1764,7 +1862,7 @@ def hosted_routes(sb: Any) -> list[Any]:
             )
             if promo is None:
                 raise invalid_request("This promotion code is invalid.", param="promo")
-            subtotal = sum(x["price"]["unit_amount"] * x["quantity"] for x in cs["_lines"])
+            subtotal = _subtotal(cs)
             coupon = check_promotion(
                 ctx, promo, subtotal, cs["currency"], cs.get("customer"), "promo"
             )
@@ -1923,7 +2021,7 @@ def hosted_routes(sb: Any) -> list[Any]:
         subs = [
             s
             for s in ctx.store.all_of("subscription")
-            if s["customer"] == cus["id"] and s["status"] not in ("canceled", "incomplete_expired")
+            if s["customer"] == cus["id"] and s["status"] not in ENDED
         ]
         blocks = []
         for s in subs:
@@ -1933,7 +2031,7 @@ def hosted_routes(sb: Any) -> list[Any]:
             info = (
                 f"<h2>{html.escape(_product_name(ctx, price))}</h2><p>Status: "
                 f"<span data-status>{html.escape(s['status'])}</span> — "
-                f"{money(price['unit_amount'] * it['quantity'], s['currency'])} / "
+                f"{money(price_amount(price, it['quantity']), s['currency'])} / "
                 f"{price['recurring']['interval']}</p>"
             )
             if s["cancel_at_period_end"]:
@@ -1960,7 +2058,7 @@ def hosted_routes(sb: Any) -> list[Any]:
             for p in others:
                 label = (
                     p.get("nickname")
-                    or f"{money(p['unit_amount'], p['currency'])} / {p['recurring']['interval']}"
+                    or f"{money(price_amount(p), p['currency'])} / {p['recurring']['interval']}"
                 )
                 info += (
                     f"<form method='post'><input type='hidden' name='subscription' "

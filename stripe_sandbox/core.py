@@ -198,6 +198,19 @@ def load(ctx: Ctx, id_: str, type_: str, label: str | None = None, param: str = 
     return obj
 
 
+# Fields Stripe leaves out of an object unless they are expanded (`line_items` of a Checkout
+# Session, `subscriptions` of a Customer): object type -> field -> builder of its value.
+INCLUDABLE: dict[str, dict[str, Callable[[Ctx, dict[str, Any]], Any]]] = {}
+
+
+def includable(type_: str, field_name: str):
+    def deco(fn: Callable[[Ctx, dict[str, Any]], Any]) -> Callable[[Ctx, dict[str, Any]], Any]:
+        INCLUDABLE.setdefault(type_, {})[field_name] = fn
+        return fn
+
+    return deco
+
+
 def apply_expand(ctx: Ctx, obj: dict[str, Any], paths: Iterable[str]) -> dict[str, Any]:
     for path in paths:
         if not isinstance(path, str) or not path:
@@ -222,6 +235,9 @@ def _expand(ctx: Ctx, obj: Any, parts: list[str], full: str) -> None:
     if not isinstance(obj, dict):
         raise invalid_request(f"This property cannot be expanded ({full}).", param="expand")
     head, rest = parts[0], parts[1:]
+    build = INCLUDABLE.get(str(obj.get("object")), {}).get(head)
+    if head not in obj and build is not None:
+        obj[head] = build(ctx, obj)
     if head not in obj:
         raise invalid_request(f"This property cannot be expanded ({head}).", param="expand")
     val = obj[head]

@@ -11,6 +11,7 @@ from .core import (
     as_dict,
     as_float,
     as_int,
+    as_list,
     blank,
     emit,
     load,
@@ -198,6 +199,8 @@ def promo_create(ctx: Ctx) -> dict[str, Any]:
             ctx, r.get("minimum_amount_currency"), "restrictions[minimum_amount_currency]"
         )
     expires_at = as_int(ctx.p("expires_at"), "expires_at")
+    if expires_at is not None and expires_at <= now():
+        raise invalid_request("Invalid expires_at: must be in the future.", param="expires_at")
     if coupon.get("redeem_by") and expires_at and expires_at > coupon["redeem_by"]:
         raise invalid_request(
             "The promotion code's expires_at cannot be after the coupon's redeem_by.",
@@ -307,6 +310,27 @@ def check_promotion(
     if not coupon["valid"]:
         raise invalid_request("This coupon is no longer valid.", param=param)
     return coupon
+
+
+def requested_discounts(
+    ctx: Ctx, discounts: Any, amount: int, currency: str, customer: str | None
+) -> list[tuple[dict[str, Any], dict[str, Any] | None]]:
+    """The `discounts[]` of a purchase, each checked: (coupon, promotion code or None)."""
+    out: list[tuple[dict[str, Any], dict[str, Any] | None]] = []
+    for i, d in enumerate(as_list(discounts, "discounts")):
+        d = as_dict(d, f"discounts[{i}]")
+        if d.get("promotion_code"):
+            param = f"discounts[{i}][promotion_code]"
+            promo = load(ctx, d["promotion_code"], "promotion_code", "promotion code", param)
+            out.append((check_promotion(ctx, promo, amount, currency, customer, param), promo))
+        elif d.get("coupon"):
+            coupon = load_coupon(ctx, d["coupon"], f"discounts[{i}][coupon]")
+            if not coupon["valid"]:
+                raise invalid_request(
+                    "This coupon is no longer valid.", param=f"discounts[{i}][coupon]"
+                )
+            out.append((coupon, None))
+    return out
 
 
 def discount_amount(coupon: dict[str, Any], amount: int, currency: str) -> int:

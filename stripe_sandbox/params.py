@@ -285,6 +285,9 @@ def validate(node: Node | None, value: Any, path: list[str] | None = None) -> No
         ok = True
     if ok:
         return None
+    if not any(node.literals):
+        # a `Literal[""]` alternative only lets "" unset the field: no string is a value here
+        kinds = kinds - {"str"}
     if "dict" in kinds and not kinds - {"dict"}:
         raise invalid_request(
             f"Invalid object: {_fmt(path)} must be a hash",
@@ -309,7 +312,7 @@ def validate(node: Node | None, value: Any, path: list[str] | None = None) -> No
         raise invalid_request(
             f"Invalid decimal: {s[:60]}", param=_fmt(path), code="parameter_invalid"
         )
-    if node.literals:
+    if any(node.literals):
         allowed = ", ".join(f"`{v}`" for v in sorted(node.literals) if v)
         raise invalid_request(
             f"Invalid {_fmt(path)}: must be one of {allowed}",

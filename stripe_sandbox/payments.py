@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .cards import DECLINES
+from .cards import DECLINES, Card
 from .core import (
     Ctx,
     as_bool,
@@ -349,7 +349,7 @@ def _confirm(ctx: Ctx, pi: dict[str, Any], params: dict[str, Any]) -> None:
     pi["last_payment_error"] = None
     pi["next_action"] = None
     card = card_of(pm)
-    needs_auth = card.behavior == "3ds_always" or (card.behavior == "3ds" and not off_session)
+    needs_auth = _needs_authentication(card, pm, off_session)
     if needs_auth and off_session:
         decline(ctx, pi, pm, "authentication_required", with_charge=False)
         return
@@ -379,11 +379,23 @@ def _confirm(ctx: Ctx, pi: dict[str, Any], params: dict[str, Any]) -> None:
     charge_pi(ctx, pi, pm)
 
 
+def _needs_authentication(card: Card, pm: dict[str, Any], off_session: bool) -> bool:
+    if card.behavior == "3ds_always":
+        return True
+    if card.behavior == "3ds":
+        return not off_session
+    if card.behavior == "3ds_unless_setup":
+        # Stripe exempts off-session payments only on a card saved through an authenticated
+        # setup (SetupIntent, or a payment with setup_future_usage); attaching is not enough.
+        return not (off_session and pm.get("_set_up"))
+    return False
+
+
 def charge_pi(ctx: Ctx, pi: dict[str, Any], pm: dict[str, Any], *, three_ds: bool = False) -> None:
     """Attempt the charge; on a decline, raise the card error after persisting the state."""
     card = card_of(pm)
-    if card.behavior == "decline":
-        decline(ctx, pi, pm, card.decline_code or "generic_decline")
+    if card.decline_code:
+        decline(ctx, pi, pm, card.decline_code)
         return
     manual = (
         pi["capture_method"] in ("manual", "automatic_async") and pi["capture_method"] == "manual"
@@ -399,6 +411,8 @@ def charge_pi(ctx: Ctx, pi: dict[str, Any], pm: dict[str, Any], *, three_ds: boo
         pi["status"] = "succeeded"
         pi["amount_received"] = pi["amount"]
     pm["_used"] = True
+    if pi.get("setup_future_usage"):
+        pm["_set_up"] = True
     ctx.store.put(pm)
     if pi.get("customer") and pi.get("setup_future_usage") and not pm.get("customer"):
         cus = ctx.store.get(pi["customer"])
@@ -420,7 +434,14 @@ def decline(
     code, message = DECLINES.get(decline_code, DECLINES["generic_decline"])
     ch = None
     if with_charge:
-        ch = _make_charge(ctx, pi, pm, "failed", failure=(code, message, decline_code))
+        ch = _make_charge(
+            ctx,
+            pi,
+            pm,
+            "failed",
+            failure=(code, message, decline_code),
+            blocked=card_of(pm).risk_level == "highest",
+        )
         pi["latest_charge"] = ch["id"]
     err: dict[str, Any] = {
         "type": "card_error",
@@ -600,6 +621,22 @@ def _txn(ctx: Ctx, kind: str, amount: int, currency: str, source: str) -> dict[s
     return t
 
 
+def _radar_block_outcome() -> dict[str, Any]:
+    """A charge Radar stopped before it reached the card network (its highest-risk rule)."""
+    return {
+        "advice_code": None,
+        "network_advice_code": None,
+        "network_decline_code": None,
+        "network_status": "not_sent_to_network",
+        "reason": "highest_risk_level",
+        "risk_level": "highest",
+        "risk_score": 95,
+        "rule": "rule_block_if_highest_risk_level",
+        "seller_message": "Stripe blocked this payment as too risky.",
+        "type": "blocked",
+    }
+
+
 def _make_charge(
     ctx: Ctx,
     pi: dict[str, Any],
@@ -609,6 +646,7 @@ def _make_charge(
     failure: tuple[str, str, str] | None = None,
     three_ds: bool = False,
     captured: bool = True,
+    blocked: bool = False,
 ) -> dict[str, Any]:
     card = pm["card"]
     ch = blank("charge")
@@ -639,7 +677,9 @@ def _make_charge(
         livemode=False,
         metadata=dict(pi.get("metadata") or {}),
         on_behalf_of=None,
-        outcome={
+        outcome=_radar_block_outcome()
+        if blocked
+        else {
             "advice_code": None,
             "network_advice_code": None,
             "network_decline_code": None,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from .cards import DECLINES, TEST_PAYMENT_METHODS, TEST_TOKENS, Card, card_for_number
@@ -19,6 +20,7 @@ from .core import (
     as_str,
     blank,
     emit,
+    includable,
     load,
     merge_metadata,
     new_id,
@@ -469,11 +471,25 @@ def customer_update(ctx: Ctx, id: str) -> dict[str, Any]:
 
 @route("DELETE", "/v1/customers/{id}", "CustomerDeleteParams")
 def customer_delete(ctx: Ctx, id: str) -> dict[str, Any]:
+    from .billing import cancel_customer_subscriptions  # billing builds on this module
+
     c = load(ctx, id, "customer")
+    cancel_customer_subscriptions(ctx, c["id"])
     c["_deleted"] = True
     ctx.store.put(c)
     emit(ctx, "customer.deleted", c)
     return deleted(c)
+
+
+@includable("customer", "tax_ids")
+def customer_tax_ids(ctx: Ctx, cus: dict[str, Any]) -> dict[str, Any]:
+    """The sandbox keeps no tax ids: the list Stripe gives a customer without any."""
+    return {
+        "object": "list",
+        "data": [],
+        "has_more": False,
+        "url": f"/v1/customers/{cus['id']}/tax_ids",
+    }
 
 
 @route("GET", "/v1/customers", "CustomerListParams")
@@ -642,11 +658,13 @@ def _make_price(ctx: Ctx, d: dict[str, Any], product_id: str, prefix: str = "") 
             param=pn("unit_amount"),
             code="parameter_missing",
         )
+    unit_amount: int | None
     if ua not in (None, ""):
         unit_amount = amount_param(ua, pn("unit_amount"), currency, charge=False)
     elif uad not in (None, ""):
         dec = as_float(uad, pn("unit_amount_decimal")) or 0
-        unit_amount = round(dec)
+        # Stripe fills unit_amount only when the decimal is a whole number of cents.
+        unit_amount = int(dec) if dec == int(dec) else None
     else:
         unit_amount = None
     recurring = _recurring(d.get("recurring"), pn("recurring"))
@@ -675,13 +693,22 @@ def _make_price(ctx: Ctx, d: dict[str, Any], product_id: str, prefix: str = "") 
         transform_quantity=None,
         type="recurring" if recurring else "one_time",
         unit_amount=unit_amount,
-        unit_amount_decimal=str(uad if uad not in (None, "") else unit_amount)
-        if unit_amount is not None
-        else None,
+        unit_amount_decimal=str(uad) if uad not in (None, "") else _decimal_of(unit_amount),
     )
     ctx.store.put(price)
     emit(ctx, "price.created", price)
     return price
+
+
+def _decimal_of(unit_amount: int | None) -> str | None:
+    return None if unit_amount is None else str(unit_amount)
+
+
+def price_amount(price: dict[str, Any], quantity: int = 1) -> int:
+    """What `quantity` units cost, in the currency's smallest unit (sub-cent prices round)."""
+    if price.get("unit_amount") is not None:
+        return int(price["unit_amount"]) * quantity
+    return round(Decimal(str(price.get("unit_amount_decimal") or "0")) * quantity)
 
 
 def _claim_lookup_key(ctx: Ctx, key: str, transfer: bool | None) -> None:
@@ -1035,7 +1062,7 @@ def _attach(ctx: Ctx, pm: dict[str, Any], customer: dict[str, Any]) -> None:
             param="payment_method",
         )
     card = card_of(pm)
-    if card.behavior == "decline" and card.number != "4000000000000341":
+    if card.behavior == "decline" and card.attach_declines:
         code, message = DECLINES[card.decline_code or "generic_decline"]
         raise StripeError(
             402, "card_error", message, code=code, decline_code=card.decline_code, param=""

@@ -296,3 +296,142 @@ def test_incomplete_expires(client: stripe.StripeClient) -> None:
     sub = client.v1.subscriptions.retrieve(sub.id, params={"expand": ["latest_invoice"]})
     assert sub.status == "incomplete_expired"
     assert sub.latest_invoice.status == "void"  # type: ignore[union-attr]
+
+
+def yearly_price_of(c: stripe.StripeClient, monthly: stripe.Price, amount: int) -> stripe.Price:
+    return c.v1.prices.create(
+        params={
+            "product": str(monthly.product),
+            "currency": "cad",
+            "unit_amount": amount,
+            "recurring": {"interval": "year"},
+        }
+    )
+
+
+def subscribed(c: stripe.StripeClient, price: stripe.Price) -> tuple[Any, stripe.Subscription]:
+    clock, cus = clock_customer(c)
+    sub = c.v1.subscriptions.create(params={"customer": cus.id, "items": [{"price": price.id}]})
+    assert sub.status == "active"
+    return clock, sub
+
+
+@pytest.mark.parametrize("proration_behavior", ["create_prorations", "none"])
+def test_switching_to_a_yearly_price_restarts_the_cycle_and_invoices_at_once(
+    client: stripe.StripeClient, proration_behavior: str
+) -> None:
+    # given a monthly subscription ten days into its period
+    monthly = monthly_price(client, 1000)
+    yearly = yearly_price_of(client, monthly, 10000)
+    clock, sub = subscribed(client, monthly)
+    clock = advance(client, clock, 10 * DAY)
+    # when it switches to the yearly price
+    sub = client.v1.subscriptions.update(
+        sub.id,
+        params={
+            "items": [{"id": sub["items"].data[0].id, "price": yearly.id}],
+            "proration_behavior": proration_behavior,  # type: ignore[typeddict-item]
+            "expand": ["latest_invoice"],
+        },
+    )
+    # then a one-year period starts now and its first invoice is paid at once
+    item = sub["items"].data[0]
+    assert sub.billing_cycle_anchor == clock.frozen_time
+    assert item.current_period_start == clock.frozen_time
+    assert item.current_period_end - item.current_period_start in (365 * DAY, 366 * DAY)
+    invoice = sub.latest_invoice
+    assert invoice.billing_reason == "subscription_update"  # type: ignore[union-attr]
+    assert invoice.status == "paid"  # type: ignore[union-attr]
+    amounts = [line.amount for line in invoice.lines.data]  # type: ignore[union-attr]
+    assert 10000 in amounts
+    credits = [a for a in amounts if a < 0]
+    # with prorations the unused month is credited; without, nothing is
+    assert bool(credits) == (proration_behavior == "create_prorations")
+
+
+def test_portal_plan_switch_to_yearly_restarts_the_cycle(shared: Server) -> None:
+    c = shared.client
+    # given a monthly subscriber in the billing portal
+    monthly = monthly_price(c, 1000)
+    yearly = yearly_price_of(c, monthly, 10000)
+    clock, sub = subscribed(c, monthly)
+    portal = c.v1.billing_portal.sessions.create(params={"customer": str(sub.customer)})
+    # when they switch to the yearly plan there
+    r = shared.http.post(
+        portal.url, data={"action": "switch", "subscription": sub.id, "price": yearly.id}
+    )
+    assert r.status_code == 200
+    # then the yearly period starts now and is invoiced at once
+    sub = c.v1.subscriptions.retrieve(sub.id, params={"expand": ["latest_invoice"]})
+    item = sub["items"].data[0]
+    assert item.price.id == yearly.id
+    assert item.current_period_end - item.current_period_start in (365 * DAY, 366 * DAY)
+    assert sub.latest_invoice.billing_reason == "subscription_update"  # type: ignore[union-attr]
+    assert sub.latest_invoice.status == "paid"  # type: ignore[union-attr]
+
+
+def test_create_with_cancel_at_period_end_sets_cancel_at(client: stripe.StripeClient) -> None:
+    # given a customer with a card
+    price = monthly_price(client)
+    _, cus = clock_customer(client)
+    # when they subscribe with cancel_at_period_end
+    sub = client.v1.subscriptions.create(
+        params={"customer": cus.id, "items": [{"price": price.id}], "cancel_at_period_end": True}
+    )
+    # then the subscription is set to end with its first period
+    assert sub.cancel_at_period_end is True
+    assert sub.cancel_at == sub["items"].data[0].current_period_end
+
+
+def test_failed_renewal_announces_its_retry_and_the_retry_collects(
+    fresh: Server, receiver: Receiver
+) -> None:
+    c = fresh.client
+    c.v1.webhook_endpoints.create(
+        params={"url": receiver.url, "enabled_events": ["invoice.payment_failed"]}
+    )
+    # given a subscriber whose card fails at renewal
+    price = monthly_price(c, 2000)
+    clock, cus = clock_customer(c, "pm_card_chargeCustomerFail")
+    sub = c.v1.subscriptions.create(
+        params={"customer": cus.id, "items": [{"price": price.id}], "trial_period_days": 3}
+    )
+    # when the renewal fails
+    clock = advance(c, clock, 4 * DAY)
+    sub = c.v1.subscriptions.retrieve(sub.id, params={"expand": ["latest_invoice"]})
+    failed = sub.latest_invoice
+    # then the invoice says when it is tried again, and so does the event
+    assert sub.status == "past_due"
+    assert failed.next_payment_attempt == clock.frozen_time + 3 * DAY  # type: ignore[union-attr]
+    evts = receiver.wait_for(lambda e: any(x["type"] == "invoice.payment_failed" for x in e))
+    sent = evts[-1]["data"]["object"]
+    assert sent["next_payment_attempt"] == clock.frozen_time + 3 * DAY
+    # when a good card is in place by then and the retry comes
+    good = c.v1.payment_methods.attach("pm_card_visa", params={"customer": cus.id})
+    c.v1.customers.update(cus.id, params={"invoice_settings": {"default_payment_method": good.id}})
+    advance(c, clock, 3 * DAY + 60)
+    # then the retry pays the invoice and the subscription is active again
+    invoice = c.v1.invoices.retrieve(failed.id)  # type: ignore[union-attr]
+    assert invoice.status == "paid"
+    assert invoice.next_payment_attempt is None
+    assert invoice.attempt_count == 2
+    assert c.v1.subscriptions.retrieve(sub.id).status == "active"
+
+
+def test_retries_stop_after_the_schedule(client: stripe.StripeClient) -> None:
+    # given a renewal that keeps failing
+    price = monthly_price(client, 2000)
+    clock, cus = clock_customer(client, "pm_card_chargeCustomerFail")
+    sub = client.v1.subscriptions.create(
+        params={"customer": cus.id, "items": [{"price": price.id}], "trial_period_days": 1}
+    )
+    clock = advance(client, clock, 2 * DAY)
+    invoice_id = str(client.v1.subscriptions.retrieve(sub.id).latest_invoice)
+    # when every retry of the schedule (3, 5 and 7 days apart) has failed
+    for days in (3, 5, 7):
+        clock = advance(client, clock, days * DAY + 60)
+    # then four attempts were made and none is announced any more
+    invoice = client.v1.invoices.retrieve(invoice_id)
+    assert invoice.status == "open"
+    assert invoice.attempt_count == 4
+    assert invoice.next_payment_attempt is None

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import time
 import uuid
+from decimal import Decimal
+from typing import Any
 
 import pytest
 import stripe
+
+from .conftest import Receiver, Server
 
 
 def test_customer_crud(client: stripe.StripeClient) -> None:
@@ -127,3 +131,285 @@ def test_coupons_and_promotion_codes(client: stripe.StripeClient) -> None:
     assert deleted.deleted is True
     with pytest.raises(stripe.InvalidRequestError):
         client.v1.coupons.retrieve(amt.id)
+
+
+def one_time_price(client: stripe.StripeClient, amount: int = 500) -> stripe.Price:
+    product = client.v1.products.create(params={"name": "T-shirt"})
+    return client.v1.prices.create(
+        params={"product": product.id, "currency": "usd", "unit_amount": amount}
+    )
+
+
+def checkout_session(client: stripe.StripeClient, price: stripe.Price, **extra: Any) -> Any:
+    return client.v1.checkout.sessions.create(
+        params={
+            "mode": "payment",
+            "line_items": [{"price": price.id, "quantity": 2}],
+            "success_url": "https://shop.example/done",
+            **extra,
+        }
+    )
+
+
+def test_checkout_session_expands_its_line_items(client: stripe.StripeClient) -> None:
+    # given a Checkout Session for two T-shirts
+    price = one_time_price(client)
+    session = checkout_session(client, price)
+    # when it is retrieved with its line items and their products expanded
+    got = client.v1.checkout.sessions.retrieve(
+        session.id, params={"expand": ["line_items.data.price.product"]}
+    )
+    # then the line items come as a list object with the product inside
+    items = got.line_items
+    assert items.object == "list"  # type: ignore[union-attr]
+    assert items.has_more is False  # type: ignore[union-attr]
+    assert items.url == f"/v1/checkout/sessions/{session.id}/line_items"  # type: ignore[union-attr]
+    (item,) = items.data  # type: ignore[union-attr]
+    assert item.object == "item"
+    assert item.quantity == 2
+    assert item.amount_total == 1000
+    assert item.price.product.name == "T-shirt"  # type: ignore[union-attr]
+    assert item.to_dict()["adjustable_quantity"] is None
+    # and a plain retrieve leaves them out, as Stripe does
+    assert "line_items" not in client.v1.checkout.sessions.retrieve(session.id)
+    # when sessions are listed with their line items
+    listed = client.v1.checkout.sessions.list(params={"expand": ["data.line_items"], "limit": 3})
+    # then each carries its own
+    mine = next(s for s in listed.data if s.id == session.id)
+    assert [i.price.id for i in mine.line_items.data] == [price.id]  # type: ignore[union-attr]
+
+
+def test_customer_expands_subscriptions_and_tax_ids(client: stripe.StripeClient) -> None:
+    # given a customer with one subscription
+    cus = client.v1.customers.create(
+        params={
+            "payment_method": "pm_card_visa",
+            "invoice_settings": {"default_payment_method": "pm_card_visa"},
+        }
+    )
+    product = client.v1.products.create(params={"name": "Club"})
+    price = client.v1.prices.create(
+        params={
+            "product": product.id,
+            "currency": "usd",
+            "unit_amount": 900,
+            "recurring": {"interval": "month"},
+        }
+    )
+    sub = client.v1.subscriptions.create(
+        params={"customer": cus.id, "items": [{"price": price.id}]}
+    )
+    # when the customer is retrieved with them expanded
+    got = client.v1.customers.retrieve(cus.id, params={"expand": ["subscriptions", "tax_ids"]})
+    # then both are list objects
+    assert got.subscriptions.object == "list"  # type: ignore[union-attr]
+    assert [s.id for s in got.subscriptions.data] == [sub.id]  # type: ignore[union-attr]
+    assert got.subscriptions.url == f"/v1/customers/{cus.id}/subscriptions"  # type: ignore[union-attr]
+    assert got.tax_ids.object == "list"  # type: ignore[union-attr]
+    assert got.tax_ids.data == []  # type: ignore[union-attr]
+
+
+def test_deleting_a_customer_cancels_its_subscriptions(fresh: Server, receiver: Receiver) -> None:
+    c = fresh.client
+    c.v1.webhook_endpoints.create(
+        params={"url": receiver.url, "enabled_events": ["customer.subscription.deleted"]}
+    )
+    # given a customer with an active subscription
+    cus = c.v1.customers.create(
+        params={
+            "payment_method": "pm_card_visa",
+            "invoice_settings": {"default_payment_method": "pm_card_visa"},
+        }
+    )
+    product = c.v1.products.create(params={"name": "Club"})
+    price = c.v1.prices.create(
+        params={
+            "product": product.id,
+            "currency": "usd",
+            "unit_amount": 900,
+            "recurring": {"interval": "month"},
+        }
+    )
+    sub = c.v1.subscriptions.create(params={"customer": cus.id, "items": [{"price": price.id}]})
+    # when the customer is deleted
+    c.v1.customers.delete(cus.id)
+    # then the subscription is canceled at once and Stripe's event says so
+    sub = c.v1.subscriptions.retrieve(sub.id)
+    assert sub.status == "canceled"
+    assert sub.ended_at is not None
+    evts = receiver.wait_for(lambda e: len(e) >= 1)
+    assert evts[0]["type"] == "customer.subscription.deleted"
+    assert evts[0]["data"]["object"]["id"] == sub.id
+
+
+def promotion_code(client: stripe.StripeClient, **params: Any) -> stripe.PromotionCode:
+    coupon = client.v1.coupons.create(params={"percent_off": 50, "duration": "once"})
+    return client.v1.promotion_codes.create(
+        params={"promotion": {"type": "coupon", "coupon": coupon.id}, **params}
+    )
+
+
+@pytest.mark.parametrize(
+    ("code_params", "message"),
+    [
+        ({"active": False}, "inactive or expired"),
+        (
+            {"restrictions": {"minimum_amount": 5000, "minimum_amount_currency": "usd"}},
+            "minimum amount",
+        ),
+        ({"customer": "other"}, "customer"),
+        ({"max_redemptions": 1, "used_up": True}, "inactive or expired"),
+    ],
+)
+def test_checkout_session_refuses_a_promotion_code_that_does_not_apply(
+    client: stripe.StripeClient, code_params: dict[str, Any], message: str
+) -> None:
+    # given a promotion code this purchase may not use
+    price = one_time_price(client)
+    if code_params.get("customer") == "other":
+        code_params["customer"] = client.v1.customers.create().id
+    used_up = code_params.pop("used_up", False)
+    code = promotion_code(client, **code_params)
+    if used_up:
+        cus = client.v1.customers.create(
+            params={
+                "payment_method": "pm_card_visa",
+                "invoice_settings": {"default_payment_method": "pm_card_visa"},
+            }
+        )
+        recurring = client.v1.prices.create(
+            params={
+                "product": str(price.product),
+                "currency": "usd",
+                "unit_amount": 900,
+                "recurring": {"interval": "month"},
+            }
+        )
+        client.v1.subscriptions.create(
+            params={
+                "customer": cus.id,
+                "items": [{"price": recurring.id}],
+                "discounts": [{"promotion_code": code.id}],
+            }
+        )
+    # when a Checkout Session is created with it
+    with pytest.raises(stripe.InvalidRequestError) as exc:
+        checkout_session(client, price, discounts=[{"promotion_code": code.id}])
+    # then Stripe's error names the discount
+    assert exc.value.http_status == 400
+    assert exc.value.param == "discounts[0][promotion_code]"
+    assert message in str(exc.value.user_message)
+
+
+def test_checkout_session_refuses_an_invalid_coupon(client: stripe.StripeClient) -> None:
+    # given a coupon whose only redemption is used
+    price = one_time_price(client)
+    coupon = client.v1.coupons.create(
+        params={"percent_off": 10, "duration": "once", "max_redemptions": 1}
+    )
+    first = checkout_session(client, price, discounts=[{"coupon": coupon.id}])
+    assert first.amount_total == 900
+    cus = client.v1.customers.create(
+        params={
+            "payment_method": "pm_card_visa",
+            "invoice_settings": {"default_payment_method": "pm_card_visa"},
+        }
+    )
+    recurring = client.v1.prices.create(
+        params={
+            "product": str(price.product),
+            "currency": "usd",
+            "unit_amount": 900,
+            "recurring": {"interval": "month"},
+        }
+    )
+    client.v1.subscriptions.create(
+        params={
+            "customer": cus.id,
+            "items": [{"price": recurring.id}],
+            "discounts": [{"coupon": coupon.id}],
+        }
+    )
+    # when a Checkout Session is created with it
+    with pytest.raises(stripe.InvalidRequestError) as exc:
+        checkout_session(client, price, discounts=[{"coupon": coupon.id}])
+    # then it is refused
+    assert exc.value.param == "discounts[0][coupon]"
+
+
+def test_checkout_session_takes_a_promotion_code_that_applies(client: stripe.StripeClient) -> None:
+    # given a code for orders of at least $10
+    price = one_time_price(client)
+    code = promotion_code(
+        client, restrictions={"minimum_amount": 1000, "minimum_amount_currency": "usd"}
+    )
+    # when two $5 T-shirts are bought with it
+    session = checkout_session(client, price, discounts=[{"promotion_code": code.id}])
+    # then half is off
+    assert session.amount_subtotal == 1000
+    assert session.amount_total == 500
+
+
+def test_promotion_code_and_coupon_must_expire_in_the_future(client: stripe.StripeClient) -> None:
+    coupon = client.v1.coupons.create(params={"percent_off": 10, "duration": "once"})
+    # when a promotion code is created already expired, then it is refused
+    with pytest.raises(stripe.InvalidRequestError) as exc:
+        client.v1.promotion_codes.create(
+            params={
+                "promotion": {"type": "coupon", "coupon": coupon.id},
+                "expires_at": int(time.time()) - 60,
+            }
+        )
+    assert exc.value.param == "expires_at"
+    # and likewise a coupon redeemable only in the past
+    with pytest.raises(stripe.InvalidRequestError) as exc:
+        client.v1.coupons.create(
+            params={"percent_off": 10, "duration": "once", "redeem_by": int(time.time()) - 60}
+        )
+    assert exc.value.param == "redeem_by"
+
+
+def test_price_with_a_fractional_decimal_has_no_unit_amount(client: stripe.StripeClient) -> None:
+    # when a price costs 12.5 cents
+    price = client.v1.prices.create(
+        params={"currency": "usd", "unit_amount_decimal": "12.5", "product_data": {"name": "Bolt"}}
+    )
+    # then only the decimal carries it
+    assert price.unit_amount is None
+    assert price.unit_amount_decimal == Decimal("12.5")
+    # and a whole decimal still fills unit_amount
+    whole = client.v1.prices.create(
+        params={"currency": "usd", "unit_amount_decimal": "1200", "product_data": {"name": "Nut"}}
+    )
+    assert whole.unit_amount == 1200
+
+
+def test_metadata_that_is_not_a_hash_is_refused_in_words(client: stripe.StripeClient) -> None:
+    with pytest.raises(stripe.InvalidRequestError) as exc:
+        client.v1.customers.create(params={"metadata": "notadict"})  # type: ignore[typeddict-item]
+    assert exc.value.param == "metadata"
+    assert str(exc.value.user_message) == "Invalid object: metadata must be a hash"
+
+
+def test_subscription_invoice_settings_match_stripe(client: stripe.StripeClient) -> None:
+    cus = client.v1.customers.create(
+        params={
+            "payment_method": "pm_card_visa",
+            "invoice_settings": {"default_payment_method": "pm_card_visa"},
+        }
+    )
+    price = client.v1.prices.create(
+        params={
+            "currency": "usd",
+            "unit_amount": 900,
+            "recurring": {"interval": "month"},
+            "product_data": {"name": "Club"},
+        }
+    )
+    sub = client.v1.subscriptions.create(
+        params={"customer": cus.id, "items": [{"price": price.id}]}
+    )
+    settings = sub.invoice_settings.to_dict()
+    assert settings["custom_fields"] is None
+    assert settings["description"] is None
+    assert settings["footer"] is None

@@ -232,9 +232,9 @@ def test_off_session_authentication_required(client: stripe.StripeClient) -> Non
             }
         )
     assert exc.value.code == "authentication_required"
-    # 3155 only asks on session: off-session it goes through
+    # 0446 only asks on session: off-session it goes through
     pm2 = client.v1.payment_methods.attach(
-        card(client, "4000002500003155").id, params={"customer": cus.id}
+        card(client, "4000003800000446").id, params={"customer": cus.id}
     )
     pi = client.v1.payment_intents.create(
         params={
@@ -326,3 +326,185 @@ def test_refunds_full_partial_and_over_refund(client: stripe.StripeClient) -> No
     open_pi = client.v1.payment_intents.create(params={"amount": 1000, "currency": "usd"})
     with pytest.raises(stripe.InvalidRequestError):
         client.v1.refunds.create(params={"payment_intent": open_pi.id})
+
+
+def off_session_payment(client: stripe.StripeClient, cus: str, pm: str) -> stripe.PaymentIntent:
+    return client.v1.payment_intents.create(
+        params={
+            "amount": 1999,
+            "currency": "usd",
+            "customer": cus,
+            "payment_method": pm,
+            "confirm": True,
+            "off_session": True,
+        }
+    )
+
+
+def test_card_set_up_on_session_pays_off_session_but_a_merely_attached_one_does_not(
+    shared: Server,
+) -> None:
+    client = shared.client
+    # given a customer with the 3155 card only attached
+    cus = client.v1.customers.create()
+    attached = client.v1.payment_methods.attach(
+        "pm_card_authenticationRequiredOnSetup", params={"customer": cus.id}
+    )
+    # when it pays off-session, then the bank asks for authentication
+    with pytest.raises(stripe.CardError) as exc:
+        off_session_payment(client, cus.id, attached.id)
+    assert exc.value.code == "authentication_required"
+    assert exc.value.error.decline_code == "authentication_required"  # type: ignore[union-attr]
+    # given the same card saved by an authenticated on-session payment
+    pi = client.v1.payment_intents.create(
+        params={
+            "amount": 500,
+            "currency": "usd",
+            "customer": cus.id,
+            "payment_method": card(client, "4000002500003155").id,
+            "setup_future_usage": "off_session",
+            "confirm": True,
+            "return_url": RETURN_URL,
+        }
+    )
+    assert pi.status == "requires_action"
+    shared.control(f"payment_intents/{pi.id}/authenticate", {"outcome": "complete"})
+    saved = client.v1.payment_intents.retrieve(pi.id).payment_method
+    # when it pays off-session, then no authentication is needed
+    assert off_session_payment(client, cus.id, str(saved)).status == "succeeded"
+
+
+@pytest.mark.parametrize(
+    ("pm", "decline_code"),
+    [
+        ("pm_card_chargeDeclinedFraudulent", "fraudulent"),
+        ("4100000000000019", "fraudulent"),
+        ("pm_card_visa_chargeDeclinedInsufficientFunds", "insufficient_funds"),
+        ("pm_card_chargeDeclinedVelocityLimitExceeded", "card_velocity_exceeded"),
+        ("4000000000006975", "card_velocity_exceeded"),
+    ],
+)
+def test_documented_decline_cards(client: stripe.StripeClient, pm: str, decline_code: str) -> None:
+    # given a documented declining card
+    if pm.isdigit():
+        pm = card(client, pm).id
+    # when it pays
+    with pytest.raises(stripe.CardError) as exc:
+        client.v1.payment_intents.create(
+            params={
+                "amount": 2000,
+                "currency": "usd",
+                "payment_method": pm,
+                "confirm": True,
+                "return_url": RETURN_URL,
+            }
+        )
+    # then Stripe's card_declined comes back with the card's decline code
+    assert exc.value.code == "card_declined"
+    assert exc.value.error.decline_code == decline_code  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    "pm", ["pm_card_radarBlock", "pm_card_riskLevelHighest", "4000000000004954"]
+)
+def test_radar_blocks_the_highest_risk_cards(client: stripe.StripeClient, pm: str) -> None:
+    # given a card Radar scores as highest risk
+    if pm.isdigit():
+        pm = card(client, pm).id
+    pi = client.v1.payment_intents.create(params={"amount": 2000, "currency": "usd"})
+    # when it pays
+    with pytest.raises(stripe.CardError) as exc:
+        client.v1.payment_intents.confirm(
+            pi.id, params={"payment_method": pm, "return_url": RETURN_URL}
+        )
+    # then the payment is declined as fraudulent and the charge was blocked, never sent
+    assert exc.value.code == "card_declined"
+    assert exc.value.error.decline_code == "fraudulent"  # type: ignore[union-attr]
+    charge = client.v1.charges.retrieve(
+        str(client.v1.payment_intents.retrieve(pi.id).latest_charge)
+    )
+    assert charge.outcome.type == "blocked"  # type: ignore[union-attr]
+    assert charge.outcome.risk_level == "highest"  # type: ignore[union-attr]
+    assert charge.outcome.network_status == "not_sent_to_network"  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("pm", ["pm_card_threeDSecureRequired", "4000000000003063"])
+def test_three_d_secure_required_card_always_asks(client: stripe.StripeClient, pm: str) -> None:
+    # given a card that always requires 3-D Secure, saved on a customer
+    cus = client.v1.customers.create()
+    if pm.isdigit():
+        pm = card(client, pm).id
+    pm = client.v1.payment_methods.attach(pm, params={"customer": cus.id}).id
+    # when it pays on session, then it needs authentication
+    pi = client.v1.payment_intents.create(
+        params={
+            "amount": 2000,
+            "currency": "usd",
+            "customer": cus.id,
+            "payment_method": pm,
+            "confirm": True,
+            "return_url": RETURN_URL,
+        }
+    )
+    assert pi.status == "requires_action"
+    # when it pays off session, then it is declined for want of authentication
+    with pytest.raises(stripe.CardError) as exc:
+        off_session_payment(client, cus.id, pm)
+    assert exc.value.code == "authentication_required"
+
+
+@pytest.mark.parametrize(
+    "pm", ["pm_card_authenticationRequiredChargeDeclinedInsufficientFunds", "4000008260003178"]
+)
+def test_card_declined_after_authentication(shared: Server, pm: str) -> None:
+    client = shared.client
+    # given a card that asks for 3-D Secure and then has insufficient funds
+    if pm.isdigit():
+        pm = card(client, pm).id
+    pi = client.v1.payment_intents.create(
+        params={
+            "amount": 2000,
+            "currency": "usd",
+            "payment_method": pm,
+            "confirm": True,
+            "return_url": RETURN_URL,
+        }
+    )
+    assert pi.status == "requires_action"
+    # when the customer completes authentication
+    shared.control(f"payment_intents/{pi.id}/authenticate", {"outcome": "complete"})
+    # then the payment is declined with insufficient funds
+    pi = client.v1.payment_intents.retrieve(pi.id)
+    assert pi.status == "requires_payment_method"
+    assert pi.last_payment_error.code == "card_declined"  # type: ignore[union-attr]
+    assert pi.last_payment_error.decline_code == "insufficient_funds"  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("pm", "brand", "funding"),
+    [
+        ("pm_card_us", "visa", "credit"),
+        ("pm_card_mastercard_prepaid", "mastercard", "prepaid"),
+        ("pm_card_jcb", "jcb", "credit"),
+        ("pm_card_unionpay", "unionpay", "credit"),
+        ("pm_card_diners", "diners", "credit"),
+    ],
+)
+def test_brand_test_cards_pay(
+    client: stripe.StripeClient, pm: str, brand: str, funding: str
+) -> None:
+    # when a documented card of each brand pays
+    pi = client.v1.payment_intents.create(
+        params={
+            "amount": 2000,
+            "currency": "usd",
+            "payment_method": pm,
+            "confirm": True,
+            "return_url": RETURN_URL,
+            "expand": ["payment_method"],
+        }
+    )
+    # then it succeeds with the card's brand and funding
+    assert pi.status == "succeeded"
+    assert pi.payment_method.card.brand == brand  # type: ignore[union-attr]
+    assert pi.payment_method.card.funding == funding  # type: ignore[union-attr]
