@@ -68,6 +68,7 @@ from shop.pages.receipt import ReceiptState, receipt_page
 from shop.settings import get_settings
 from shop.state.session import SessionState
 from shop.web.asgi import wrap_storefront
+from shop.web.security import event_channel_accepts
 
 _settings = get_settings()
 SHOP_NAME = _settings.shop_name
@@ -95,6 +96,10 @@ app = rx.App(
     # then crawlable product pages and security headers wrap everything.
     api_transformer=[create_api_app(), wrap_storefront],
 )
+if app.sio is not None:
+    # Engine.IO checks the websocket's Origin against a fixed list; ours also takes the shop
+    # opened at its own address (http://127.0.0.1:8000 while PUBLIC_URL says localhost).
+    app.sio.eio.cors_allowed_origins = event_channel_accepts
 
 app.add_page(
     product_page,

@@ -12,6 +12,8 @@ it is a script, curl or an API client, handled like any other, with its cookie o
 Bearer-token requests are exempt: a page of another site cannot add an `Authorization` header
 without CORS, which we do not allow. A sign-in form posted from another site is refused too
 (login CSRF) even without a cookie. This is the rule of Go's `http.CrossOriginProtection`.
+An `Origin` that is the very address the request was sent to (http://127.0.0.1:8000 when
+PUBLIC_URL says localhost) is our own page: see `shop.web.origins`.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from shop.api.errors import error_response
 from shop.services.ratelimit import RateLimiter
 from shop.settings import get_settings
+from shop.web.origins import same_address_origin
 
 UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 # Stripe's webhook deliveries come in bursts from few IPs; the signature is their auth.
@@ -47,7 +50,9 @@ def csrf_refusal(request: Request) -> str | None:
         return None
     trusted = get_settings().trusted_origins
     origin = request.headers.get("origin")
-    trusted_origin = origin is not None and origin.rstrip("/").lower() in trusted
+    trusted_origin = origin is not None and (
+        origin.rstrip("/").lower() in trusted or same_address_origin(origin, request.scope)
+    )
     fetch_site = request.headers.get("sec-fetch-site")
     if fetch_site is not None:
         if fetch_site in ("same-origin", "none") or trusted_origin:

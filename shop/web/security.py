@@ -13,12 +13,14 @@ import re
 from collections.abc import Callable, Iterable
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shop.settings import Settings, get_settings
 from shop.web.build import client_dir
+from shop.web.origins import same_address_origin
 
 STRIPE_JS_ORIGIN = "https://js.stripe.com"
 # Pages that load Stripe.js (or the sandbox stand-in) get the payment origins in their CSP.
@@ -110,6 +112,19 @@ def allowed_origins(settings: Settings) -> set[str]:
     return origins
 
 
+def origin_allowed(origin: str, scope: Scope, settings: Settings) -> bool:
+    """May a page of this origin open the event websocket? PUBLIC_URL's (and the configured
+    ones), or the very address the request was sent to (see `shop.web.origins`)."""
+    return origin in allowed_origins(settings) or same_address_origin(origin, scope)
+
+
+def event_channel_accepts(origin: str | None, environ: dict[str, Any]) -> bool:
+    """Engine.IO's own origin check (it runs after ours), made to agree with `origin_allowed`."""
+    if origin is None:
+        return True
+    return origin_allowed(origin, environ.get("asgi.scope", {}), get_settings())
+
+
 class SecurityHeadersMiddleware:
     """Adds the security headers to every HTTP response and guards websocket origins.
 
@@ -163,7 +178,7 @@ class SecurityHeadersMiddleware:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "websocket":
             origin = _header(scope, b"origin")
-            if origin is not None and origin not in allowed_origins(self._settings()):
+            if origin is not None and not origin_allowed(origin, scope, self._settings()):
                 # Refused before the handshake completes: the client sees HTTP 403.
                 await send({"type": "websocket.close", "code": 1008})
                 return

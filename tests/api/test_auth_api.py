@@ -353,6 +353,19 @@ def test_a_client_signed_in_by_cookie_without_browser_headers_is_not_cross_site(
     assert api_client.get("/api/auth/me").status_code == 401
 
 
+def test_a_page_opened_at_the_shops_ip_address_may_write(api_client: TestClient, customer):
+    # given a browser signed in on the shop opened at 127.0.0.1 while PUBLIC_URL names another
+    _login(api_client, customer.email)
+    here = {"Origin": "http://127.0.0.1:8000", "Host": "127.0.0.1:8000"}
+    # when its page changes the name, then it goes through: that origin is the server asked
+    renamed = api_client.put("/api/auth/me", json={"name": "Carol"}, headers=here)
+    assert renamed.status_code == 200, renamed.text
+    # while the same Origin sent to another address is cross-site
+    elsewhere = {"Origin": "http://127.0.0.1:8000", "Host": "127.0.0.1:9000"}
+    refused = api_client.put("/api/auth/me", json={"name": "Mallory"}, headers=elsewhere)
+    assert refused.status_code == 403
+
+
 def test_a_browser_saying_cross_site_is_refused_even_without_origin(
     api_client: TestClient, customer
 ):

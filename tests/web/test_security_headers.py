@@ -211,6 +211,35 @@ def test_event_websocket_accepts_the_shop_origin(client):
     assert '"sid"' in opening
 
 
+def test_event_websocket_accepts_a_page_opened_at_the_shops_own_address(client):
+    # given a shop whose PUBLIC_URL names it http://shop.test, opened at its IP address instead
+    headers = {"origin": "http://127.0.0.1:8600", "host": "127.0.0.1:8600", "upgrade": "websocket"}
+    # when that page opens the event channel, then it is up: the page came from this server
+    with client.websocket_connect(EVENT_URL, headers=headers) as ws:
+        assert ws.receive_text().startswith("0{")
+
+
+@pytest.mark.parametrize(
+    ("origin", "host"),
+    [
+        ("http://evil.test:8600", "evil.test:8600"),  # a name: DNS can point it anywhere
+        ("http://127.0.0.1:8600", "127.0.0.1:8601"),  # another port is another origin
+        ("https://127.0.0.1:8600", "127.0.0.1:8600"),  # another scheme too
+        ("http://192.168.1.20:8600", "127.0.0.1:8600"),
+    ],
+)
+def test_event_websocket_refuses_an_address_that_is_not_the_one_asked(
+    client, origin: str, host: str
+):
+    headers = {"origin": origin, "host": host, "upgrade": "websocket"}
+    with (
+        pytest.raises(WebSocketDisconnect) as refused,
+        client.websocket_connect(EVENT_URL, headers=headers),
+    ):
+        pass
+    assert refused.value.code == 1008
+
+
 def test_only_checkout_pages_may_load_stripe_js(client):
     # given the sandbox's origin, where its stripe.js stand-in lives
     sandbox = "http://127.0.0.1:12111"
