@@ -22,11 +22,13 @@ import asyncio
 from typing import Any
 
 import reflex as rx
+from sqlmodel import Session
 
 from shop.components.layout import link, not_allowed_notice, page
 from shop.db import session_scope
+from shop.models import Order
 from shop.services import cart as carts
-from shop.services import downloads, orders, payments
+from shop.services import downloads, orders, payments, refunds
 from shop.services.countries import country_names
 from shop.services.errors import ShopError
 from shop.services.money import format_money
@@ -69,10 +71,23 @@ class CheckoutState(BuyerState):
     can_pay: bool = False
     stripe_js: str = ""
     publishable_key: str = ""
+    # Whose choices the fields above hold: a tab is signed into another account, or out and
+    # in again as someone else, and that person must not find the last one's code or province.
+    _chosen_by: int | None = None
 
     @rx.var
     def needs_region(self) -> bool:
         return self.country == "CA"
+
+    def forget_promo_code(self) -> None:
+        """A paid order used the code: the next checkout starts without one."""
+        self.promo_input = self.promo_code = self.promo_message = ""
+
+    def _choices_for(self, user_id: int) -> None:
+        if self._chosen_by != user_id:
+            self.country, self.region = "CA", ""
+            self.forget_promo_code()
+            self._chosen_by = user_id
 
     def _forget(self) -> None:
         self.lines, self.tax_lines = [], []
@@ -152,9 +167,11 @@ class CheckoutState(BuyerState):
 
     @rx.event
     async def load(self):
-        if await self.require(READ_OWN_ORDERS) is None:
+        user = await self.require(READ_OWN_ORDERS)
+        if user is None:
             self._forget()
             return self.refusal()
+        self._choices_for(user.id)
         self.stripe_js = stripe_js_url()
         self.publishable_key = get_settings().effective_stripe_publishable_key
         self.promo_message = ""
@@ -445,6 +462,7 @@ class CheckoutSuccessState(BuyerState):
     order_items: list[dict[str, str]] = []
     download_links: list[dict[str, str]] = []
     failure: str = ""
+    refund_note: str = ""  # a paid order refunded since, in part or in full
 
     @rx.event
     async def load(self):
@@ -452,7 +470,7 @@ class CheckoutSuccessState(BuyerState):
         user = await self.require(READ_OWN_ORDERS, READ_ALL_ORDERS)
         if user is None:
             self.outcome = "forbidden" if self.access == "forbidden" else ""
-            self.order_number = self.order_total = self.failure = ""
+            self.order_number = self.order_total = self.failure = self.refund_note = ""
             self.order_items, self.download_links = [], []
             return self.refusal()
         params = self.router.url.query_parameters
@@ -502,6 +520,7 @@ class CheckoutSuccessState(BuyerState):
                     ],
                     "links": links,
                     "error": payments.payment_error_for_customer(state=state, order=order),
+                    "refund_note": _refund_note(session, order),
                 }
 
         try:
@@ -514,9 +533,12 @@ class CheckoutSuccessState(BuyerState):
         self.order_items = found["items"]
         self.download_links = found["links"]
         self.failure = found["error"]
+        self.refund_note = found["refund_note"]
         if found["paid"]:
             self.outcome = "paid"
             await self.refresh_cart_count(user)
+            checkout = await self.get_state(CheckoutState)
+            checkout.forget_promo_code()
         elif found["status"] in payments.PAYABLE and not found["error"]:
             self.outcome = "pending"
         elif found["status"] == "canceled":
@@ -526,11 +548,25 @@ class CheckoutSuccessState(BuyerState):
         return None
 
 
+def _refund_note(session: Session, order: Order) -> str:
+    refunded = refunds.refunded_amount(session=session, order_id=order.id)  # type: ignore[arg-type]
+    if refunded <= 0:
+        return ""
+    amount = format_money(refunded, order.currency)
+    if refunded >= order.total_amount:
+        return f"Your order {order.number or order.id} was paid, then refunded in full ({amount})."
+    return f"Your order {order.number or order.id} is paid; {amount} of it has been refunded."
+
+
 def paid_view() -> rx.Component:
     s = CheckoutSuccessState
     return rx.el.div(
         rx.el.h1("Payment received", class_name="page-title"),
-        rx.el.p("Thank you! Your order ", rx.el.strong(s.order_number), " is paid."),
+        rx.cond(
+            s.refund_note != "",
+            rx.el.p(s.refund_note, role="status"),
+            rx.el.p("Thank you! Your order ", rx.el.strong(s.order_number), " is paid."),
+        ),
         rx.el.p("Total paid: ", rx.el.strong(s.order_total, class_name="price order-total")),
         rx.el.ul(
             rx.foreach(
