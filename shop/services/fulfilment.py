@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
@@ -93,17 +93,30 @@ def payment_problem(order: Order, payment_intent: PaymentIntentInfo) -> str | No
     return None
 
 
+def _moment(unix_time: int | None, now: datetime) -> datetime:
+    if not unix_time or unix_time <= 0:
+        return now
+    return min(datetime.fromtimestamp(unix_time, UTC), now)
+
+
 def fulfil_order(
     *,
     session: Session,
     order_id: int,
     payment_intent: PaymentIntentInfo,
+    paid_at: int = 0,
     now: datetime | None = None,
 ) -> FulfilmentOutcome:
-    """Mark the order paid and deliver it, exactly once; later calls change nothing."""
+    """Mark the order paid and deliver it, exactly once; later calls change nothing.
+
+    `paid_at` (Unix time) is when Stripe took the payment, when the caller knows it: the
+    `payment_intent.succeeded` event's time, else the charge's (`payment_intent.charged_at`).
+    A payment the shop hears of late (webhooks held up, found by reconciliation) is then paid
+    on its own day in the analytics and on the receipt; never later than now."""
     from shop.services import promo_codes, receipts, refunds
 
     now = now or utcnow()
+    paid = _moment(paid_at or payment_intent.charged_at, now)
     order = session.get(Order, order_id)
     if order is None:
         log.warning("payment for an unknown order", extra={"order_id": order_id})
@@ -127,7 +140,7 @@ def fulfil_order(
         .where(Order.id == order_id, Order.fulfilled_at.is_(None))  # type: ignore[arg-type,union-attr]
         .values(
             status=OrderStatus.PAID.value,
-            paid_at=now,
+            paid_at=paid,
             fulfilled_at=now,
             payment_error=None,
             stripe_payment_intent_id=payment_intent.id,
@@ -141,7 +154,7 @@ def fulfil_order(
     # What the claim wrote, without reading the row back.
     for name, value in (
         ("status", OrderStatus.PAID.value),
-        ("paid_at", now),
+        ("paid_at", paid),
         ("fulfilled_at", now),
         ("payment_error", None),
         ("stripe_payment_intent_id", payment_intent.id),

@@ -294,6 +294,8 @@ class PaymentIntentInfo:
     last_error_type: str | None = None  # "card_error", "invalid_request_error", …
     # Where the customer completes 3-D Secure when `status == "requires_action"`.
     next_action_url: str | None = None
+    # When its latest charge was made (Unix time), when `latest_charge` came expanded.
+    charged_at: int | None = None
 
     @classmethod
     def from_stripe(cls, obj: Any) -> PaymentIntentInfo:
@@ -325,7 +327,17 @@ class PaymentIntentInfo:
             last_error_message=_optional_text(error, "message") if error else None,
             last_error_type=_optional_text(error, "type") if error else None,
             next_action_url=url if isinstance(url, str) else None,
+            charged_at=_charged_at(obj),
         )
+
+
+def _charged_at(obj: Mapping[str, Any]) -> int | None:
+    charge = obj.get("latest_charge")
+    if isinstance(charge, Mapping):
+        created = charge.get("created")
+        if isinstance(created, int) and not isinstance(created, bool):
+            return created
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -366,8 +378,13 @@ def create_payment_intent(
 
 
 def retrieve_payment_intent(*, payment_intent_id: str) -> PaymentIntentInfo:
+    # The charge comes along for its time: a payment found late is paid when it was made.
     return PaymentIntentInfo.from_stripe(
-        _call(client().v1.payment_intents.retrieve, payment_intent_id, params={})
+        _call(
+            client().v1.payment_intents.retrieve,
+            payment_intent_id,
+            params={"expand": ["latest_charge"]},
+        )
     )
 
 

@@ -46,7 +46,8 @@ log = logging.getLogger("shop.webhooks")
 
 # (session, the event's data.object) -> a note for the log; `MalformedObject` when the object
 # is not shaped as Stripe makes it.
-Handler = Callable[[Session, dict[str, Any]], str]
+# (session, the event's data.object, when the event happened as a Unix time) -> a log note
+Handler = Callable[[Session, dict[str, Any], int], str]
 
 __all__ = [
     "HANDLERS",
@@ -120,7 +121,7 @@ def receive_event(*, session: Session, event: StripeEvent) -> ProcessOutcome:
     if store_event(session=session, event=event):
         # Held while the handler runs, so the handler's own look-up finds it in the session.
         order = order_of(session, event.data_object)
-        detail = _dispatch(handler, session, event.type, event.data_object)
+        detail = _dispatch(handler, session, event.type, event.data_object, event.created)
         _mark_processed(session, event.id, order.id if order else None)
         return ProcessOutcome(event.id, event.type, True, False, detail)
     if is_processed(session=session, stripe_event_id=event.id):
@@ -129,10 +130,10 @@ def receive_event(*, session: Session, event: StripeEvent) -> ProcessOutcome:
 
 
 def _dispatch(
-    handler: Handler, session: Session, event_type: str, data_object: dict[str, Any]
+    handler: Handler, session: Session, event_type: str, data_object: dict[str, Any], occurred: int
 ) -> str:
     try:
-        return handler(session, data_object)
+        return handler(session, data_object, occurred)
     except MalformedObject as exc:
         raise WebhookRejected(f"The {event_type} event's object is malformed: {exc}.") from exc
 
@@ -175,9 +176,12 @@ def process_event(*, session: Session, stripe_event_id: str) -> ProcessOutcome:
     handler = HANDLERS.get(row.type)
     detail = None
     data_object = (row.payload.get("data") or {}).get("object") or {}
+    occurred = row.payload.get("created")
     order = order_of(session, data_object)
     if handler is not None:
-        detail = _dispatch(handler, session, row.type, data_object)
+        detail = _dispatch(
+            handler, session, row.type, data_object, occurred if isinstance(occurred, int) else 0
+        )
     row.order_id = order.id if order else None
     row.processed_at = utcnow()
     row.last_error = None
@@ -208,19 +212,21 @@ def _order_for(session: Session, intent: PaymentIntentInfo) -> Order | None:
     return session.exec(select(Order).where(Order.stripe_payment_intent_id == intent.id)).first()
 
 
-def _payment_succeeded(session: Session, data_object: dict[str, Any]) -> str:
+def _payment_succeeded(session: Session, data_object: dict[str, Any], occurred: int) -> str:
     intent = PaymentIntentInfo.from_stripe(data_object)
     order = _order_for(session, intent)
     if order is None or order.id is None:
         log.warning("succeeded payment for no known order", extra={"payment_intent": intent.id})
         return "no order"
-    outcome = fulfil_order(session=session, order_id=order.id, payment_intent=intent)
+    outcome = fulfil_order(
+        session=session, order_id=order.id, payment_intent=intent, paid_at=occurred
+    )
     if outcome.problem:
         return outcome.problem
     return "fulfilled" if outcome.fulfilled_now else "already fulfilled"
 
 
-def _payment_failed(session: Session, data_object: dict[str, Any]) -> str:
+def _payment_failed(session: Session, data_object: dict[str, Any], occurred: int) -> str:
     intent = PaymentIntentInfo.from_stripe(data_object)
     order = _order_for(session, intent)
     if order is None or order.id is None:
@@ -234,7 +240,7 @@ def _payment_failed(session: Session, data_object: dict[str, Any]) -> str:
     return "marked failed" if changed else "unchanged"
 
 
-def _payment_canceled(session: Session, data_object: dict[str, Any]) -> str:
+def _payment_canceled(session: Session, data_object: dict[str, Any], occurred: int) -> str:
     intent = PaymentIntentInfo.from_stripe(data_object)
     order = _order_for(session, intent)
     if order is None or order.id is None:
@@ -244,7 +250,7 @@ def _payment_canceled(session: Session, data_object: dict[str, Any]) -> str:
     return "canceled" if payments.mark_canceled(session=session, order_id=order.id) else "unchanged"
 
 
-def _refund_changed(session: Session, data_object: dict[str, Any]) -> str:
+def _refund_changed(session: Session, data_object: dict[str, Any], occurred: int) -> str:
     from shop.services import refunds
 
     recorded = refunds.record_refund(session=session, refund=RefundInfo.from_stripe(data_object))
@@ -253,7 +259,7 @@ def _refund_changed(session: Session, data_object: dict[str, Any]) -> str:
     return "refund recorded" if recorded.changed else "refund already recorded"
 
 
-def _charge_refunded(session: Session, data_object: dict[str, Any]) -> str:
+def _charge_refunded(session: Session, data_object: dict[str, Any], occurred: int) -> str:
     """The charge lists its refunds (when Stripe includes them); each is recorded once.
     Without the list, the `refund.*` events and reconciliation record them."""
     from shop.services import refunds

@@ -252,6 +252,29 @@ def test_a_succeeded_payment_that_does_not_match_the_order_is_not_fulfilled(shop
     assert shop.grant_count(body["order_id"]) == 0
 
 
+def test_a_payment_event_delivered_hours_late_pays_the_order_when_it_happened(shop: Shop):
+    # given a paid order whose payment_intent.succeeded event Stripe could only deliver hours
+    # after it happened (the shop was down; Stripe retries for days)
+    shop.control("webhooks/pause")
+    customer = shop.customer()
+    body = _order(shop, customer, shop.product())
+    _pay_in_browser(body["payment_intent_id"])
+    event = shop.stripe_event("payment_intent.succeeded", body["payment_intent_id"])
+    happened = int(time.time()) - 5 * 3600
+    event["created"] = happened
+    payload = json.dumps(event)
+
+    # when it finally arrives
+    response = shop.post_event(payload, sign(payload))
+
+    # then the order is paid at the event's time, not at the delivery's
+    assert response.status_code == 200, response.text
+    order = shop.order(body["order_id"])
+    assert order.status == "paid"
+    assert order.paid_at is not None
+    assert int(order.paid_at.timestamp()) == happened
+
+
 def test_unknown_event_types_are_stored_and_acknowledged(shop: Shop):
     # given an event type the shop has no handler for
     event = {

@@ -4,6 +4,7 @@ match the order. The PaymentIntent is given as the adapter's dataclass (a fake a
 from __future__ import annotations
 
 import threading
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sqlmodel import Session, func, select
@@ -113,3 +114,51 @@ def test_a_payment_that_does_not_match_the_order_fulfils_nothing(
     assert session.exec(select(func.count()).select_from(DownloadGrant)).one() == 0
     # and the right payment still fulfils it
     assert fulfil_order(session=session, order_id=order_id, payment_intent=intent).fulfilled_now
+
+
+def test_a_payment_heard_of_late_is_paid_when_stripe_took_it(shop_env: Path, database_url: str):
+    # given a pending order, and a payment Stripe took three hours ago (webhooks held up)
+    order_id, _, intent = _setup(database_url)
+    now = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
+    taken = now - timedelta(hours=3)
+    # when it is fulfilled now, told when the payment event happened
+    with db.session_scope(database_url) as session:
+        fulfil_order(
+            session=session,
+            order_id=order_id,
+            payment_intent=intent,
+            paid_at=int(taken.timestamp()),
+            now=now,
+        )
+    # then the order is paid when the payment was taken, and delivered now
+    with db.session_scope(database_url) as session:
+        order = session.get(Order, order_id)
+        assert order is not None
+        assert (order.paid_at, order.fulfilled_at) == (taken, now)
+
+
+def test_the_charge_time_dates_a_payment_found_by_asking_stripe(shop_env: Path, database_url: str):
+    # given a PaymentIntent read back from Stripe with its charge expanded, made yesterday
+    order_id, _, intent = _setup(database_url)
+    now = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
+    charged = now - timedelta(days=1)
+    read = PaymentIntentInfo.from_stripe(
+        {
+            "id": intent.id,
+            "object": "payment_intent",
+            "status": "succeeded",
+            "amount": intent.amount,
+            "currency": intent.currency,
+            "metadata": intent.metadata,
+            "latest_charge": {
+                "id": "ch_1",
+                "object": "charge",
+                "created": int(charged.timestamp()),
+            },
+        }
+    )
+    # when reconciliation fulfils it, then it is paid yesterday; a time ahead of ours is now
+    with db.session_scope(database_url) as session:
+        fulfil_order(session=session, order_id=order_id, payment_intent=read, now=now)
+    with db.session_scope(database_url) as session:
+        assert session.get(Order, order_id).paid_at == charged  # type: ignore[union-attr]
