@@ -458,6 +458,27 @@ def _notify_password_changed(session: Session, user: User) -> None:
     )
 
 
+def _void_reset_links(session: Session, user_id: int) -> None:
+    """A new password makes every reset link still in a mailbox worthless: whoever once saw
+    an older reset email must not set the password after its owner did."""
+    session.execute(
+        update(AccountToken)
+        .where(
+            col(AccountToken.user_id) == user_id,
+            col(AccountToken.purpose) == TokenPurpose.RESET_PASSWORD.value,
+            col(AccountToken.used_at).is_(None),
+        )
+        .values(used_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+
+
+def wrong_current_password() -> InvalidInput:
+    return InvalidInput(
+        "The current password is not right.", code="wrong_password", field="current_password"
+    )
+
+
 def reset_password(
     *, session: Session, token: str, new_password: str, ip: str | None = None
 ) -> User:
@@ -467,6 +488,7 @@ def reset_password(
     user.hashed_password = passwords.hash_password(new_password)
     user.email_verified = True  # they proved they read this inbox
     session.add(user)
+    _void_reset_links(session, user.id)  # type: ignore[arg-type]
     ended = revoke_user_sessions(session=session, user_id=user.id, reason="password_reset")  # type: ignore[arg-type]
     _notify_password_changed(session, user)
     audit.record(
@@ -488,20 +510,35 @@ def change_password(
     new_password: str,
     end_other_sessions: bool = True,
     ip: str | None = None,
-) -> int:
-    """Change the signed-in user's password; returns how many other sessions were ended."""
+) -> int | None:
+    """Change the signed-in user's password; returns how many other sessions were ended.
+
+    None when `current_password` is wrong. That is a guess at the account's password, made
+    with a stolen cookie or token maybe: it counts against the account and this IP like a
+    failed sign-in, and is audited, so commit anyway and answer `wrong_current_password()`.
+    Raises Throttled (429) when guesses must wait, as sign-in does."""
     user = session.get(User, current.id)
     if user is None:
         raise NotFound("No such user.")
+    keys = throttle.ThrottleKeys.of(ip=ip, email=user.email)
+    throttle.check(session=session, keys=keys)
     if not user.hashed_password or not passwords.verify_password(
         user.hashed_password, current_password
     ):
-        raise InvalidInput(
-            "The current password is not right.", code="wrong_password", field="current_password"
+        throttle.record_failure(session=session, keys=keys)
+        audit.record(
+            session=session,
+            action="user.password_change_failed",
+            actor=current,
+            target=f"user:{user.id}",
+            ip=ip,
+            details={"reason": "wrong_current_password"},
         )
+        return None
     passwords.check_policy(new_password, email=user.email, field="new_password")
     user.hashed_password = passwords.hash_password(new_password)
     session.add(user)
+    _void_reset_links(session, user.id)  # type: ignore[arg-type]
     ended = 0
     if end_other_sessions:
         ended = revoke_user_sessions(

@@ -459,6 +459,86 @@ def test_an_expired_reset_link_is_refused(
     assert response.status_code == 422
 
 
+def _age_reset_links(session: Session) -> None:
+    """Make the links asked for so far older, past the one-request-a-minute limit."""
+    from datetime import timedelta
+
+    from shop.models import AccountToken
+
+    for row in session.exec(select(AccountToken)).all():
+        row.created_at -= timedelta(minutes=2)
+        session.add(row)
+    session.commit()
+
+
+def test_a_new_password_voids_every_older_reset_link(
+    shop_env: Path, api_client: TestClient, customer, session: Session
+):
+    # given two reset links sent to the customer, a while apart, and a third one later
+    api_client.post("/api/auth/password-reset", json={"email": customer.email})
+    older = _link_token(_outbox_texts(shop_env)[-1], "/reset-password")
+    _age_reset_links(session)
+    api_client.post("/api/auth/password-reset", json={"email": customer.email})
+    newer = _link_token(_outbox_texts(shop_env)[-1], "/reset-password")
+    assert newer != older
+    # when the newer one sets a new password
+    confirm = {"token": newer, "new_password": NEW_PASSWORD}
+    assert api_client.post("/api/auth/password-reset/confirm", json=confirm).status_code == 200
+    # then the older one, still in the mailbox, can no longer take the account
+    stolen = {"token": older, "new_password": "Attacker-pass-99"}
+    refused = api_client.post("/api/auth/password-reset/confirm", json=stolen)
+    assert refused.status_code == 422
+    assert refused.json()["error"]["code"] == "invalid_token"
+    assert _login(api_client, customer.email, NEW_PASSWORD).status_code == 200
+
+
+def test_changing_the_password_voids_reset_links_sent_before(
+    shop_env: Path, api_client: TestClient, customer
+):
+    # given a reset link sent to the customer, who then changes the password while signed in
+    api_client.post("/api/auth/password-reset", json={"email": customer.email})
+    link = _link_token(_outbox_texts(shop_env)[-1], "/reset-password")
+    tokens = _login(api_client, customer.email).json()
+    changed = api_client.post(
+        "/api/auth/password",
+        json={"current_password": DEFAULT_PASSWORD, "new_password": NEW_PASSWORD},
+        headers=_bearer(tokens["access_token"]),
+    )
+    assert changed.status_code == 200, changed.text
+    # when the old link is used, then it is refused
+    api_client.cookies.clear()
+    stolen = {"token": link, "new_password": "Attacker-pass-99"}
+    assert api_client.post("/api/auth/password-reset/confirm", json=stolen).status_code == 422
+
+
+def test_wrong_current_passwords_are_throttled_like_sign_ins_and_audited(
+    api_client: TestClient, customer, session: Session
+):
+    from shop.models import AuditLog
+
+    # given a signed-in customer (or someone holding their token)
+    headers = _bearer(_login(api_client, customer.email).json()["access_token"])
+    api_client.cookies.clear()
+    guess = {"current_password": "a wrong guess!", "new_password": NEW_PASSWORD}
+    # when the current password is guessed again and again
+    answers = [api_client.post("/api/auth/password", json=guess, headers=headers) for _ in range(8)]
+    # then the first guesses are told it is wrong, the later ones must wait (429 + Retry-After)
+    codes = [a.status_code for a in answers]
+    assert codes[0] == 422
+    assert answers[0].json()["error"]["code"] == "wrong_password"
+    assert 429 in codes, codes
+    waited = answers[codes.index(429)]
+    assert int(waited.headers["retry-after"]) >= 1
+    # and even the right password waits its turn, while every wrong guess is in the audit log
+    right = {"current_password": DEFAULT_PASSWORD, "new_password": NEW_PASSWORD}
+    assert api_client.post("/api/auth/password", json=right, headers=headers).status_code == 429
+    session.expire_all()
+    failed = session.exec(
+        select(AuditLog).where(AuditLog.action == "user.password_change_failed")
+    ).all()
+    assert len(failed) == codes.count(422)
+
+
 def test_password_change_offers_to_end_other_sessions(
     api_client: TestClient, customer, shop_env: Path
 ):

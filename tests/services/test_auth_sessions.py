@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from sqlmodel import Session, select
 
 from shop import db
-from shop.models import RefreshToken, User, UserSession, utcnow
+from shop.models import RefreshToken, SignInThrottle, User, UserSession, utcnow
 from shop.services import auth, users
 from shop.services.errors import InvalidInput
 from shop.settings import get_settings
@@ -215,15 +215,24 @@ def test_password_change_can_keep_other_sessions(session: Session):
 
 
 def test_password_change_needs_the_current_password(session: Session):
-    signed_in = sign_in_as(session, make_user(session))
-    with pytest.raises(InvalidInput) as refused:
-        auth.change_password(
-            session=session,
-            current=signed_in.user,
-            current_password="not it at all",
-            new_password="a brand new passphrase",
-        )
-    assert refused.value.code == "wrong_password"
+    # given a signed-in user
+    user = make_user(session)
+    signed_in = sign_in_as(session, user)
+    old_hash = user.hashed_password
+    # when the change is asked with a wrong current password
+    outcome = auth.change_password(
+        session=session,
+        current=signed_in.user,
+        current_password="not it at all",
+        new_password="a brand new passphrase",
+    )
+    # then nothing changes (None: the route answers wrong_current_password()), and the guess
+    # is counted against the account like a failed sign-in
+    assert outcome is None
+    assert user.hashed_password == old_hash
+    assert auth.wrong_current_password().code == "wrong_password"
+    counters = session.exec(select(SignInThrottle)).all()
+    assert any(row.key == f"acct:{user.email}" and row.failures == 1 for row in counters)
 
 
 def test_the_reflex_ui_resolves_the_user_from_the_handshake_cookie_header(session: Session):

@@ -281,6 +281,8 @@ def change_password_form(
                 end_other_sessions=end_other_sessions is not None,
                 ip=client_ip(request),
             )
+        if ended is None:
+            raise auth.wrong_current_password()
     except ShopError as exc:
         return _see_other(
             "/account", _form_error(exc, default_field="new_password"), fragment="password"
@@ -421,6 +423,8 @@ def change_password(
             end_other_sessions=body.end_other_sessions,
             ip=client_ip(request),
         )
+    if ended is None:
+        raise auth.wrong_current_password()
     return PasswordChangeOut(message="Your password is changed.", other_sessions_ended=ended)
 
 
