@@ -41,6 +41,14 @@ def customers_href(q: str, offset: int = 0) -> str:
     return "/admin/customers" + (f"?{urlencode(params)}" if params else "")
 
 
+def spent_text(row: backoffice.CustomerRow) -> str:
+    """Net of refunds, each currency with its code ("$0.00 CAD, $10.00 USD")."""
+    amounts = row.spent_by_currency or [
+        backoffice.CurrencyAmount(currency=row.spent_currency, amount=0)
+    ]
+    return ", ".join(format_money(spent.amount, spent.currency) for spent in amounts)
+
+
 class AdminCustomersState(StaffState):
     rows: list[dict[str, str]] = []
     q: str = ""
@@ -71,7 +79,7 @@ class AdminCustomersState(StaffState):
                 "email": row.email,
                 "name": row.name or "",
                 "orders": str(row.orders),
-                "spent": format_money(row.spent, "cad"),
+                "spent": spent_text(row),
                 "since": row.created_at.strftime("%Y-%m-%d"),
                 "state": "active" if row.is_active else "disabled",
             }
@@ -123,7 +131,7 @@ def admin_customers_page() -> rx.Component:
                         s.total, rx.cond(s.total == 1, " account", " accounts"), class_name="muted"
                     ),
                     data_table(
-                        ["Email", "Name", "Paid orders", "Spent", "Since", "State"],
+                        ["Email", "Name", "Paid orders", "Spent, net of refunds", "Since", "State"],
                         s.rows,
                         lambda r: [
                             rx.el.td(link(r["email"], to=r["href"])),
@@ -134,7 +142,7 @@ def admin_customers_page() -> rx.Component:
                             rx.el.td(r["state"]),
                         ],
                         "Customers",
-                        numeric=("Paid orders", "Spent"),
+                        numeric=("Paid orders", "Spent, net of refunds"),
                     ),
                     page_links(
                         s.prev_href, s.next_href, prev_label="← Previous", next_label="Next →"

@@ -27,8 +27,22 @@ def _orders(count: int) -> str:
     return f"{count} order" if count == 1 else f"{count} orders"
 
 
+def _other_currencies(report: analytics.RevenueReport, shown: str) -> str:
+    """One line naming every other currency's gross and net ("" when there is none): they are
+    never added to the figures shown."""
+    others = [
+        f"{figures.currency.upper()} gross {format_money(figures.gross, figures.currency)}, "
+        f"net {format_money(figures.net, figures.currency)}"
+        for figures in report.currencies
+        if figures.currency != shown
+    ]
+    return "Also in other currencies, not counted above: " + "; ".join(others) if others else ""
+
+
 def dashboard_data(report: analytics.RevenueReport) -> dict[str, Any]:
-    """What the overview shows of `report`: the currency with most revenue, as display text."""
+    """What the overview shows of `report`: the currency with most revenue, as display text,
+    and a line naming the other currencies. Net revenue is gross − refunds, tax included; tax
+    collected is net of the refunds' tax share."""
     currency = report.main_currency or DEFAULT_CURRENCY
     figures = report.figures_for(currency)
     tallest = max((day.gross for day in figures.days), default=0)
@@ -47,9 +61,14 @@ def dashboard_data(report: analytics.RevenueReport) -> dict[str, Any]:
             "orders": str(figures.paid_orders),
             "average": format_money(figures.average_order, currency),
             "refunds": format_money(figures.refunds, currency),
-            "tax": format_money(figures.tax, currency),
+            "tax": format_money(figures.tax_net, currency),
+            "tax_detail": (
+                f"{format_money(figures.tax, currency)} charged − "
+                f"{format_money(figures.tax_refunded, currency)} refunded"
+            ),
             "first_day": report.start.isoformat(),
             "last_day": report.end.isoformat(),
+            "other_currencies": _other_currencies(report, currency),
         },
         "bars": bars,
         "top_products": [
@@ -112,10 +131,22 @@ def _card(label: str, path: str, shown_to: str) -> rx.Component:
     return card if shown_to == "staff" else rx.cond(SessionState.is_admin, card)
 
 
-def _figure(label: str, key: str) -> rx.Component:
+def _figure(label: str, key: str, *, detail: str | None = None) -> rx.Component:
+    value = AdminHomeState.figures[key]
     return rx.el.div(
         rx.el.dt(label),
-        rx.el.dd(AdminHomeState.figures[key]),
+        rx.el.dd(
+            rx.fragment(
+                value,
+                rx.el.span(
+                    AdminHomeState.figures[detail],
+                    class_name="muted",
+                    style={"display": "block", "font_size": "0.8rem", "font_weight": "400"},
+                ),
+            )
+            if detail
+            else value
+        ),
         class_name="revenue-figure",
     )
 
@@ -151,12 +182,20 @@ def _dashboard() -> rx.Component:
     return rx.el.section(
         rx.el.h2("Last 30 days", class_name="admin-section-title", id="revenue-title"),
         rx.el.dl(
-            _figure("Net revenue", "net"),
+            _figure("Net revenue (tax included)", "net"),
             _figure("Paid orders", "orders"),
             _figure("Average order", "average"),
             _figure("Refunds", "refunds"),
-            _figure("Tax collected", "tax"),
+            _figure("Tax collected, net of refunds", "tax", detail="tax_detail"),
             class_name="revenue-figures",
+        ),
+        rx.el.p(
+            "Net revenue is paid order totals minus refunds, sales tax included.",
+            class_name="muted",
+        ),
+        rx.cond(
+            s.figures["other_currencies"] != "",
+            rx.el.p(s.figures["other_currencies"], class_name="muted"),
         ),
         rx.cond(
             s.has_sales,

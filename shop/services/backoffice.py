@@ -7,8 +7,9 @@ call these, and check the permission first (`orders:read_all`, `orders:write`,
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import false, func, or_, update
@@ -24,6 +25,7 @@ from shop.models import (
     ProductFile,
     PromoCode,
     Refund,
+    RefundStatus,
     User,
     UserSession,
     WebhookEvent,
@@ -36,6 +38,7 @@ from shop.services.money import format_money
 from shop.settings import get_settings
 
 STATUSES = tuple(status.value for status in OrderStatus)
+DEFAULT_CURRENCY = "cad"  # the main currency of a shop that has not sold yet
 MAX_EXTEND_DAYS = 365
 
 
@@ -95,14 +98,23 @@ class OrderOverview:
 
 
 @dataclass(frozen=True, slots=True)
+class CurrencyAmount:
+    currency: str  # lower case ISO 4217
+    amount: int  # in its minor units
+
+
+@dataclass(frozen=True, slots=True)
 class CustomerRow:
     id: int
     email: str
     name: str | None
     is_active: bool
     created_at: datetime
-    orders: int
-    spent: int
+    orders: int  # paid orders, in every currency, refunded ones too
+    spent: int  # in `spent_currency`: paid order totals net of succeeded refunds
+    spent_currency: str  # the shop's main currency (see `main_currency`)
+    # every currency the customer paid in, net of refunds: the main one first, then by code
+    spent_by_currency: list[CurrencyAmount] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,14 +147,16 @@ def search_orders(
     session: Session,
     q: str | None = None,
     status: str | None = None,
-    date_from: datetime | None = None,
-    date_to: datetime | None = None,
+    date_from: date | datetime | None = None,
+    date_to: date | datetime | None = None,
     customer_id: int | None = None,
     offset: int = 0,
     limit: int = 50,
 ) -> tuple[list[OrderRow], int]:
     """Newest first. `q` is an email (or part of one), an order number or a Stripe id
-    (PaymentIntent `pi_…` or refund `re_…`); `date_to` is exclusive."""
+    (PaymentIntent `pi_…` or refund `re_…`). Orders placed (`created_at`) from `date_from` until
+    `date_to`, both included: a date without a time is its whole UTC day, a datetime (aware)
+    that instant."""
     query: Any = select(Order, User.email).join(
         User,
         col(User.id) == col(Order.user_id),
@@ -174,14 +188,23 @@ def search_orders(
             raise InvalidInput(f"Unknown status {status!r}.", field="status")
         query = query.where(col(Order.status) == status)
     if date_from is not None:
-        query = query.where(col(Order.created_at) >= date_from)
-    if date_to is not None:
-        query = query.where(col(Order.created_at) < date_to)
+        query = query.where(col(Order.created_at) >= _start_of(date_from))
+    if isinstance(date_to, datetime):
+        query = query.where(col(Order.created_at) <= date_to)
+    elif date_to is not None:
+        query = query.where(col(Order.created_at) < _start_of(date_to + timedelta(days=1)))
     if customer_id is not None:
         query = query.where(col(Order.user_id) == customer_id)
     total = session.exec(select(func.count()).select_from(query.subquery())).one()
     rows = session.exec(query.order_by(col(Order.id).desc()).offset(offset).limit(limit)).all()
     return [_row(order, email) for order, email in rows], int(total)
+
+
+def _start_of(day: date | datetime) -> datetime:
+    """A datetime as it is; a date as the first instant of that UTC day."""
+    if isinstance(day, datetime):
+        return day
+    return datetime.combine(day, time.min, tzinfo=UTC)
 
 
 def find_order(*, session: Session, reference: str | int) -> Order:
@@ -399,10 +422,25 @@ def extend_grant(
 # --- customers --------------------------------------------------------------------------------
 
 
+def main_currency(*, session: Session) -> str:
+    """The shop's main currency: the one its paid orders brought most in, CAD before any sale."""
+    currency = func.lower(Order.currency)
+    total = func.sum(Order.total_amount)
+    top = session.exec(
+        select(currency, total)  # type: ignore[call-overload]
+        .where(col(Order.fulfilled_at).is_not(None))
+        .group_by(currency)
+        .order_by(total.desc(), currency)
+        .limit(1)
+    ).first()
+    return str(top[0]) if top else DEFAULT_CURRENCY
+
+
 def search_customers(
     *, session: Session, q: str | None = None, offset: int = 0, limit: int = 50
 ) -> tuple[list[CustomerRow], int]:
-    """Accounts by email or name (part of either), newest first, with their paid orders."""
+    """Accounts by email or name (part of either), newest first, with their paid orders and
+    what they spent: per currency (never added together), net of succeeded refunds."""
     query: Any = select(User)
     text = (q or "").strip().lower()
     if text:
@@ -414,27 +452,53 @@ def search_customers(
         )
     total = session.exec(select(func.count()).select_from(query.subquery())).one()
     users = session.exec(query.order_by(col(User.id).desc()).offset(offset).limit(limit)).all()
-    ids = [user.id for user in users]
-    stats: dict[int, tuple[int, int]] = {}
-    if ids:
-        for user_id, count, spent in session.exec(
-            select(Order.user_id, func.count(), func.coalesce(func.sum(Order.total_amount), 0))
-            .where(col(Order.user_id).in_(ids), col(Order.fulfilled_at).is_not(None))
-            .group_by(col(Order.user_id))
-        ).all():
-            stats[int(user_id)] = (int(count), int(spent))  # type: ignore[arg-type]
-    return [
-        CustomerRow(
-            id=user.id,  # type: ignore[arg-type]
+    user_ids = [user.id for user in users]
+    main = main_currency(session=session)
+    counts: dict[int, int] = {}
+    # {user id: {currency: net spent}}
+    spent: dict[int, dict[str, int]] = {}
+    if user_ids:
+        currency = func.lower(Order.currency)
+        paid = (col(Order.user_id).in_(user_ids), col(Order.fulfilled_at).is_not(None))
+        paid_rows: Sequence[Any] = session.exec(
+            select(  # type: ignore[call-overload]
+                Order.user_id, currency, func.count(), func.sum(Order.total_amount)
+            )
+            .where(*paid)
+            .group_by(col(Order.user_id), currency)
+        ).all()
+        refund_rows: Sequence[Any] = session.exec(
+            select(Order.user_id, currency, func.sum(Refund.amount))  # type: ignore[call-overload]
+            .join(Order, col(Order.id) == col(Refund.order_id))
+            .where(*paid, col(Refund.status) == RefundStatus.SUCCEEDED)
+            .group_by(col(Order.user_id), currency)
+        ).all()
+        for user_id, code, count, amount in paid_rows:
+            counts[int(user_id)] = counts.get(int(user_id), 0) + int(count)
+            spent.setdefault(int(user_id), {})[str(code)] = int(amount or 0)
+        for user_id, code, amount in refund_rows:
+            by_currency = spent.setdefault(int(user_id), {})
+            by_currency[str(code)] = by_currency.get(str(code), 0) - int(amount or 0)
+
+    def row(user: User) -> CustomerRow:
+        assert user.id is not None
+        by_currency = spent.get(user.id, {})
+        return CustomerRow(
+            id=user.id,
             email=user.email,
             name=user.name,
             is_active=user.is_active,
             created_at=user.created_at,
-            orders=stats.get(user.id, (0, 0))[0],  # type: ignore[arg-type]
-            spent=stats.get(user.id, (0, 0))[1],  # type: ignore[arg-type]
+            orders=counts.get(user.id, 0),
+            spent=by_currency.get(main, 0),
+            spent_currency=main,
+            spent_by_currency=[
+                CurrencyAmount(currency=code, amount=amount)
+                for code, amount in sorted(by_currency.items(), key=lambda c: (c[0] != main, c[0]))
+            ],
         )
-        for user in users
-    ], int(total)
+
+    return [row(user) for user in users], int(total)
 
 
 def customer_overview(*, session: Session, user_id: int) -> CustomerOverview:

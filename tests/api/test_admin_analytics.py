@@ -69,7 +69,12 @@ def test_the_default_range_is_the_last_thirty_days_with_money_in_minor_units(
         "gross": 2260,
         "discounts": 0,
         "tax": 260,
-        "taxes": [{"name": "HST", "jurisdiction": "ON", "amount": 260}],
+        # half the order refunded gives back half its tax: 1130 × 260 ÷ 2260
+        "tax_refunded": 130,
+        "tax_net": 130,
+        "taxes": [
+            {"name": "HST", "jurisdiction": "ON", "amount": 260, "refunded": 130, "net": 130}
+        ],
         "refunds": 1130,
         "net": 1130,
         "average_order": 2260,
@@ -78,6 +83,35 @@ def test_the_default_range_is_the_last_thirty_days_with_money_in_minor_units(
     assert cad["days"][-1] == {"date": str(today), "paid_orders": 1, "gross": 2260, "refunds": 1130}
     assert cad["top_products"] == [
         {"product_id": product.id, "name": "Harbour Sketchbook", "units": 1, "revenue": 2000}
+    ]
+
+
+def test_fully_refunded_orders_leave_top_products_and_give_back_their_tax(
+    api_client: TestClient, session: Session
+):
+    # given two Ontario orders of the same ebook on 2 March, one refunded in full the next day
+    admin = _bearer(session, "admin")
+    ebook = make_product(session, name="Audit Ebook")
+    paid = datetime(2026, 3, 2, 15, tzinfo=UTC)
+    make_order(session, paid_at=paid, items=[(ebook, 1, 2000)], taxes=(("HST", "ON", "0.13", 260),))
+    refunded = make_order(
+        session,
+        paid_at=paid,
+        items=[(ebook, 1, 2000)],
+        taxes=(("HST", "ON", "0.13", 260),),
+        status="refunded",
+    )
+    make_refund(session, refunded, amount=2260, at=paid + timedelta(days=1))
+    session.commit()
+    # when the admin asks for 2–3 March
+    answer = api_client.get("/api/admin/analytics?from=2026-03-02&to=2026-03-03", headers=admin)
+    # then both orders were paid, but only one ebook was kept and only its tax is collected
+    assert answer.status_code == 200, answer.text
+    [cad] = answer.json()["currencies"]
+    assert (cad["paid_orders"], cad["gross"], cad["refunds"], cad["net"]) == (2, 4520, 2260, 2260)
+    assert (cad["tax"], cad["tax_refunded"], cad["tax_net"]) == (520, 260, 260)
+    assert cad["top_products"] == [
+        {"product_id": ebook.id, "name": "Audit Ebook", "units": 1, "revenue": 2000}
     ]
 
 

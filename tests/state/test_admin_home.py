@@ -58,8 +58,14 @@ def test_the_owner_sees_the_last_30_days_in_the_main_currency(session: Session):
         "orders": "3",
         "average": "$37.97 CAD",
         "refunds": "$10.00 CAD",
-        "tax": "$3.90 CAD",
+        # the tax kept: 390 charged, less the refund's share 1000 × 390 ÷ 3390 = 115
+        "tax": "$2.75 CAD",
     }
+    assert figures["tax_detail"] == "$3.90 CAD charged − $1.15 CAD refunded"
+    # and the USD sale is named on its own line, never added to CAD
+    assert figures["other_currencies"] == (
+        "Also in other currencies, not counted above: USD gross $25.00 USD, net $25.00 USD"
+    )
     # and one bar per day, today's and two days ago labelled with what sold
     assert len(state.bars) == 30
     today, two_days_ago = utcnow().date(), utcnow().date() - timedelta(days=2)
@@ -100,6 +106,7 @@ def test_an_empty_shop_shows_zeros_in_cad_and_no_chart(session: Session):
         "0",
     )
     assert state.top_products == []
+    assert state.figures["other_currencies"] == ""
 
 
 def test_the_main_currency_is_the_one_with_most_revenue(session: Session):
@@ -115,4 +122,8 @@ def test_the_main_currency_is_the_one_with_most_revenue(session: Session):
         "USD",
         "$30.00 USD",
         "1",
+    )
+    # and the CAD sale is named under them
+    assert state.figures["other_currencies"] == (
+        "Also in other currencies, not counted above: CAD gross $10.00 CAD, net $10.00 CAD"
     )

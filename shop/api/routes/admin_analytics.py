@@ -27,7 +27,9 @@ _QUERY_NAMES = {"start": "from", "end": "to"}
 class TaxTotalOut(BaseModel):
     name: str
     jurisdiction: str
-    amount: int
+    amount: int = Field(description="Charged on the orders paid in the range (gross of refunds).")
+    refunded: int = Field(description="This tax's pro-rata share of the refunds made in the range.")
+    net: int = Field(description="amount − refunded")
 
 
 class DayOut(BaseModel):
@@ -40,8 +42,10 @@ class DayOut(BaseModel):
 class TopProductOut(BaseModel):
     product_id: int
     name: str
-    units: int
-    revenue: int = Field(description="Line amounts at the price paid, before discounts and tax.")
+    units: int = Field(description="Units kept: fully refunded orders are left out.")
+    revenue: int = Field(
+        description="Line amounts at the price paid, before discounts, tax and partial refunds."
+    )
 
 
 class CurrencyFiguresOut(BaseModel):
@@ -51,15 +55,29 @@ class CurrencyFiguresOut(BaseModel):
     paid_orders: int
     gross: int = Field(description="Totals of the orders paid in the range (tax included).")
     discounts: int
-    tax: int
-    taxes: list[TaxTotalOut]
+    tax: int = Field(description="Tax charged on the orders paid in the range, gross of refunds.")
+    tax_refunded: int = Field(
+        description=(
+            "The tax share of the refunds made in the range: each refund × its order's tax ÷ "
+            "its order's total, rounded half up (several refunds of an order cumulatively, so "
+            "a full refund gives back exactly the order's tax)."
+        )
+    )
+    tax_net: int = Field(description="tax − tax_refunded: the tax collected and kept.")
+    taxes: list[TaxTotalOut] = Field(
+        description="Per tax line; the refunded shares are split over the lines pro rata, the "
+        "rounding remainder on the largest line, so they add up to `tax_refunded`."
+    )
     refunds: int = Field(
         description="Succeeded refunds made in the range, whatever the order's day."
     )
-    net: int = Field(description="gross − refunds")
+    net: int = Field(description="gross − refunds; tax included.")
     average_order: int
     days: list[DayOut]
-    top_products: list[TopProductOut]
+    top_products: list[TopProductOut] = Field(
+        description="By revenue; fully refunded orders are left out, partially refunded ones "
+        "count in full."
+    )
 
 
 class AnalyticsOut(BaseModel):
@@ -81,8 +99,16 @@ def _out(report: analytics.RevenueReport) -> AnalyticsOut:
                 gross=c.gross,
                 discounts=c.discounts,
                 tax=c.tax,
+                tax_refunded=c.tax_refunded,
+                tax_net=c.tax_net,
                 taxes=[
-                    TaxTotalOut(name=t.name, jurisdiction=t.jurisdiction, amount=t.amount)
+                    TaxTotalOut(
+                        name=t.name,
+                        jurisdiction=t.jurisdiction,
+                        amount=t.amount,
+                        refunded=t.refunded,
+                        net=t.net,
+                    )
                     for t in c.taxes
                 ],
                 refunds=c.refunds,
@@ -119,7 +145,8 @@ def _report(start: date, end: date) -> analytics.RevenueReport:
     response_model=AnalyticsOut,
     summary="Revenue figures per currency",
     description=(
-        "Paid orders, gross, discounts, tax (total and per tax line), refunds, net and average "
+        "Paid orders, gross, discounts, tax (total and per tax line, charged, refunded and net "
+        "of refunds), refunds, net (tax included) and average "
         "order for the UTC days `from` to `to` (both included, at most "
         f"{analytics.MAX_DAYS} days; `to` defaults to today, `from` to {DEFAULT_DAYS - 1} days before `to`), "
         "with a series of every day and the top products by revenue. An order counts on the "

@@ -8,11 +8,19 @@ support may refund beyond that is the refund service's policy (403 above it).
 from __future__ import annotations
 
 import dataclasses
-from datetime import UTC, datetime
+import re
+from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import BaseModel, Field
+from pydantic import (
+    BaseModel,
+    Field,
+    PlainValidator,
+    TypeAdapter,
+    ValidationError,
+    WithJsonSchema,
+)
 from starlette.concurrency import run_in_threadpool
 
 from shop.api.deps import client_ip, require_permission
@@ -31,6 +39,34 @@ OrderWriter = Annotated[AuthUser, Depends(require_permission("orders:write"))]
 CustomerReader = Annotated[AuthUser, Depends(require_permission("customers:read"))]
 CustomerWriter = Annotated[AuthUser, Depends(require_permission("customers:write"))]
 Reconciler = Annotated[AuthUser, Depends(require_permission("payments:reconcile"))]
+
+
+_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+_INSTANT = TypeAdapter(datetime)
+
+
+def _day_or_instant(value: Any) -> date:
+    """Text with a date alone ("2026-11-29") is a day (a `date`); with a time, an instant (a
+    `datetime`)."""
+    if isinstance(value, date):
+        return value
+    text = str(value).strip()
+    try:
+        if _DAY.fullmatch(text):
+            return date.fromisoformat(text)
+        return _INSTANT.validate_python(text)
+    except (ValueError, ValidationError) as exc:
+        raise ValueError("Write a date as YYYY-MM-DD, or a date and time (ISO 8601).") from exc
+
+
+# A query date: a day without a time means that whole UTC day, in both bounds.
+DayOrInstant = Annotated[
+    date,
+    PlainValidator(_day_or_instant),
+    WithJsonSchema(
+        {"anyOf": [{"type": "string", "format": "date"}, {"type": "string", "format": "date-time"}]}
+    ),
+]
 
 
 class RefundIn(BaseModel):
@@ -142,14 +178,28 @@ class ExtendIn(BaseModel):
     days: int = Field(strict=True, ge=1, le=backoffice.MAX_EXTEND_DAYS)
 
 
+class CurrencyAmountOut(BaseModel):
+    currency: str = Field(description="ISO 4217 code, lower case")
+    amount: int = Field(description="in the currency's minor units")
+
+
 class CustomerRowOut(BaseModel):
     id: int
     email: str
     name: str | None
     is_active: bool
     created_at: datetime
-    orders: int
-    spent: int
+    orders: int = Field(description="paid orders in every currency, refunded ones included")
+    spent: int = Field(
+        description="paid order totals net of succeeded refunds, in `spent_currency` only"
+    )
+    spent_currency: str = Field(
+        description="the shop's main currency (most paid in; CAD before any sale), lower case"
+    )
+    spent_by_currency: list[CurrencyAmountOut] = Field(
+        description="net spent in each currency the customer paid in, never added together; "
+        "the main currency first"
+    )
 
 
 class CustomerPageOut(BaseModel):
@@ -252,13 +302,30 @@ def refund(body: RefundIn, request: Request, staff: Refunder) -> RefundOut:
 # --- orders -----------------------------------------------------------------------------------
 
 
-@router.get("/api/admin/orders", response_model=OrderPageOut)
+@router.get(
+    "/api/admin/orders",
+    response_model=OrderPageOut,
+    description=(
+        "Newest first; `q` is an email (or part of one), an order number or a Stripe id. "
+        "`date_from` and `date_to` bound when the order was placed, both included: a date "
+        "(YYYY-MM-DD) is that whole UTC day, as the admin page's Since and Until boxes are."
+    ),
+)
 def list_orders(
     staff: OrderReader,
     q: Annotated[str | None, Query(max_length=320)] = None,
     status: Annotated[str | None, Query(max_length=30)] = None,
-    date_from: datetime | None = None,
-    date_to: datetime | None = None,
+    date_from: Annotated[
+        DayOrInstant | None,
+        Query(description="Placed from: YYYY-MM-DD (that whole UTC day) or a date and time."),
+    ] = None,
+    date_to: Annotated[
+        DayOrInstant | None,
+        Query(
+            description="Placed until, included: YYYY-MM-DD (that whole UTC day) or a date and "
+            "time (up to that instant)."
+        ),
+    ] = None,
     offset: Offset = 0,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
 ) -> OrderPageOut:
@@ -279,8 +346,9 @@ def list_orders(
     )
 
 
-def _aware(value: datetime | None) -> datetime | None:
-    if value is None or value.tzinfo is not None:
+def _aware(value: date | datetime | None) -> date | datetime | None:
+    """A date as it is (a whole UTC day); a datetime without a zone is UTC."""
+    if not isinstance(value, datetime) or value.tzinfo is not None:
         return value
     return value.replace(tzinfo=UTC)
 
