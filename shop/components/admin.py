@@ -102,6 +102,18 @@ def page_links(
     )
 
 
+def sign_in_here_href() -> rx.Var:
+    """/login?next=<this page's path and query>: after signing in, staff are back on the page
+    they asked for (the sign-in form keeps `next` only when it is a local path)."""
+    url = rx.State.router.url
+    here = url.path + rx.cond(url.query != "", "?" + url.query, "")
+    return rx.Var(
+        f"('/login?next=' + encodeURIComponent({here!s} || '/'))",
+        _var_type=str,
+        _var_data=here._get_all_var_data(),
+    )
+
+
 def access_notice(state: type[StaffState] = StaffState) -> rx.Component:
     return rx.match(
         state.access,
@@ -110,7 +122,7 @@ def access_notice(state: type[StaffState] = StaffState) -> rx.Component:
             rx.el.div(
                 rx.el.p("Please sign in with a staff account to see this page."),
                 # Not "Sign in": the header has that link on this page too.
-                link("Go to the sign-in page", to="/login", class_name="button"),
+                link("Go to the sign-in page", to=sign_in_here_href(), class_name="button"),
                 class_name="notice",
                 role="alert",
             ),

@@ -8,9 +8,11 @@ page. `native_form` renders a bare <form action method> that the browser submits
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import reflex as rx
+from reflex.vars.function import FunctionStringVar
 from reflex_components_core.el.elements.forms import Form
 
 
@@ -30,6 +32,32 @@ class NativeForm(Form):
 
 def native_form(*children: rx.Component, action: str, **props: Any) -> rx.Component:
     return NativeForm.create(*children, action=action, method="post", **props)
+
+
+def kept_after_refusal(box_id: str) -> dict[str, Any]:
+    """Props for a box of a native form (not a password) whose text the page shows again
+    when the server sends the form back refused (`?error=…` in the address): sign-in after a
+    wrong password, sign-up after a weak one.
+
+    It all happens in the browser: the text is kept in this tab's sessionStorage as it is
+    typed, put back into the box on the refused page, and forgotten on any other visit. A
+    round trip through the event websocket could be cut short by the form's own navigation.
+    The handlers are compiled into the bundle (no eval, which the CSP forbids)."""
+    key, box = json.dumps(f"shop-typed-{box_id}"), json.dumps(box_id)
+    remember: rx.Var = FunctionStringVar.create(
+        f"((value) => {{ try {{ sessionStorage.setItem({key}, String(value ?? '')); }} "
+        "catch (error) {} })"
+    )
+    restore: rx.Var = FunctionStringVar.create(
+        "(() => { try { "
+        "const refused = new URLSearchParams(window.location.search).has('error'); "
+        f"const typed = sessionStorage.getItem({key}); "
+        f"if (!refused) {{ sessionStorage.removeItem({key}); return; }} "
+        f"const input = document.getElementById({box}); "
+        "if (input && typed && !input.value) { input.value = typed; } "
+        "} catch (error) {} })"
+    )
+    return {"on_change": remember, "on_mount": restore}
 
 
 def field(

@@ -59,3 +59,10 @@ def skeleton_grid(count: int = 4) -> rx.Component:
         class_name="product-grid",
         aria_hidden="true",
     )
+
+
+def download_terms(limit: int, days: int, *, what: str = "it") -> str:
+    """How often and how long a purchase can be downloaded, as fulfilment grants it:
+    "download it up to 5 times within 7 days of payment"."""
+    times = "once" if limit == 1 else "twice" if limit == 2 else f"up to {limit} times"
+    return f"download {what} {times} within {days} day{'' if days == 1 else 's'} of payment"

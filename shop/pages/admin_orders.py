@@ -9,7 +9,7 @@ applies support's policy on top).
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -116,12 +116,8 @@ class AdminOrdersState(StaffState):
         self.filter_error = ""
         if (self.since and since_day is None) or (self.until and until_day is None):
             self.filter_error = "Dates are written YYYY-MM-DD."
-        date_from = datetime.combine(since_day, time(), tzinfo=UTC) if since_day else None
-        date_to = (
-            datetime.combine(until_day + timedelta(days=1), time(), tzinfo=UTC)
-            if until_day
-            else None
-        )
+        # whole UTC days, both included (the service's rule for dates, as in the API)
+        date_from, date_to = since_day, until_day
         q, status_filter = self.q or None, self.status or None
 
         def read(session: Any) -> tuple[list[backoffice.OrderRow], int]:
@@ -400,6 +396,17 @@ class AdminOrderState(StaffState):
 
     def _reference(self) -> str:
         return self.router.url.path.rstrip("/").rsplit("/", 1)[-1]
+
+    @rx.var
+    def heading(self) -> str:
+        """The page's one heading: the order's number once it is found, "Order not found"
+        when the server has no such order, plain "Order" until then (and for visitors
+        who may not see it)."""
+        if not self.loaded:
+            return "Order"
+        if self.found and self.order.get("number"):
+            return f"Order {self.order['number']}"
+        return "Order not found"
 
     async def _read(self) -> None:
         reference = self._reference()
@@ -746,9 +753,8 @@ def _order_view() -> rx.Component:
 
 def admin_order_page() -> rx.Component:
     # The page's one heading names the order, as the customer's order page does.
-    number = AdminOrderState.order["number"]  # a Var of the state, at compile time
     return admin_page(
-        rx.cond(number != "", "Order " + number, "Order"),
+        AdminOrderState.heading,
         one_record(
             AdminOrderState,
             _order_view(),

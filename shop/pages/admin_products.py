@@ -27,7 +27,15 @@ from shop.services.auth import CurrentUser
 from shop.services.errors import NotFound, Problem, ShopError
 from shop.services.markdown import render_description_html
 from shop.services.money import format_money
-from shop.services.product_form import LABELS, form_field, form_values, humanize, parse_form
+from shop.services.product_form import (
+    LABELS,
+    form_field,
+    form_values,
+    humanize,
+    parse_form,
+    parse_price,
+)
+from shop.settings import get_settings
 from shop.state.staff import StaffState
 
 PAGE_SIZE = 20
@@ -368,6 +376,59 @@ def admin_products_page() -> rx.Component:
 # --- create and edit -----------------------------------------------------------------------
 
 
+INTERVAL_LABELS = {"month": "Monthly", "year": "Yearly"}
+
+
+def product_facts(values: dict[str, str], categories: list[dict[str, str]]) -> list[dict[str, str]]:
+    """What staff who may not edit see of a product: each form box as label and text (no box
+    that looks editable), in the form's order, empty ones said in words."""
+    if not values:
+        return []
+    settings = get_settings()
+    currency = values.get("currency") or "cad"
+    try:
+        price = format_money(parse_price(values.get("price", ""), currency), currency)
+    except ValueError:
+        price = values.get("price") or "—"
+    kind = KIND_LABELS.get(values.get("kind", ""), values.get("kind", ""))
+    if values.get("kind") == "subscription":
+        interval = INTERVAL_LABELS.get(values.get("interval", ""), "no interval")
+        kind = f"{kind}, {interval.lower()}"
+    category = next(
+        (c["name"] for c in categories if c["slug"] == values.get("category")), "No category"
+    )
+    inventory = values.get("inventory", "")
+    limit, days = values.get("download_limit", ""), values.get("download_days", "")
+    facts = [
+        ("name", values.get("name") or "—"),
+        ("slug", f"/products/{values['slug']}" if values.get("slug") else "—"),
+        ("price", price),
+        ("kind", kind),
+        ("category", category),
+        ("seo_title", values.get("seo_title") or "None (the name is used)"),
+        (
+            "seo_description",
+            values.get("seo_description") or "None (the start of the description is used)",
+        ),
+        (
+            "inventory",
+            "Unlimited" if inventory == "" else "0 (sold out)" if inventory == "0" else inventory,
+        ),
+        (
+            "download_limit",
+            limit or f"Shop default ({settings.default_download_limit})",
+        ),
+        (
+            "download_days",
+            days or f"Shop default ({settings.default_download_days})",
+        ),
+    ]
+    status = "On sale in the storefront" if values.get("is_active") == "true" else "Archived"
+    return [{"label": FIELD_LABELS[name], "value": text} for name, text in facts] + [
+        {"label": "Status", "value": status}
+    ]
+
+
 def _category_options() -> list[dict[str, str]]:
     with session_scope() as session:
         return [{"slug": c.slug, "name": c.name} for c in catalog.list_categories(session=session)]
@@ -492,6 +553,10 @@ class AdminProductEditState(StaffState):
     @rx.var
     def editing(self) -> bool:
         return self.product_id > 0
+
+    @rx.var
+    def facts(self) -> list[dict[str, str]]:
+        return product_facts(self.values, self.categories) if not self.can_write else []
 
     @rx.var
     def upload_image_url(self) -> str:
@@ -783,20 +848,43 @@ def product_form() -> rx.Component:
             class_name="admin-fieldset",
         ),
         _error("form"),
-        rx.cond(
-            s.can_write,
-            rx.el.button(
-                rx.cond(s.editing, "Save changes", "Create product"),
-                type="submit",
-                class_name="button button-primary",
-            ),
-            rx.el.p("Your account may look at products but not change them.", class_name="muted"),
+        # Only staff who may change products get this form (see product_details for the rest).
+        rx.el.button(
+            rx.cond(s.editing, "Save changes", "Create product"),
+            type="submit",
+            class_name="button button-primary",
         ),
         key=s.form_key.to_string(),  # type: ignore[attr-defined]
         on_submit=s.save,
         class_name="form",
         aria_label="Product details",
         no_validate=True,
+    )
+
+
+def product_details() -> rx.Component:
+    """The product for staff who may look but not change it (support): its facts as text and
+    its description as the storefront shows it; no boxes that look editable."""
+    s = AdminProductEditState
+    return rx.el.section(
+        rx.el.p("Your account may look at products but not change them.", class_name="muted"),
+        rx.el.dl(
+            rx.foreach(
+                s.facts,
+                lambda fact: rx.el.div(
+                    rx.el.dt(fact["label"]),
+                    rx.el.dd(fact["value"]),
+                    class_name="facts-row",
+                    # The labels are longer than the account page's, for which .facts is made.
+                    style={"grid_template_columns": "minmax(8rem, 13rem) 1fr"},
+                ),
+            ),
+            class_name="facts product-facts",
+        ),
+        rx.el.h2(FIELD_LABELS["description"], class_name="field-label"),
+        rx.html(s.preview_html, class_name="markdown-preview"),
+        class_name="admin-fieldset",
+        aria_label="Product details",
     )
 
 
@@ -846,6 +934,9 @@ def uploads_section() -> rx.Component:
         rx.cond(
             s.files.length() > 0,  # type: ignore[attr-defined]
             rx.el.table(
+                # A caption, not an aria-label: get_by_label("Downloadable file") must find the
+                # upload box only.
+                rx.el.caption("Downloadable files", class_name="visually-hidden"),
                 rx.el.thead(
                     rx.el.tr(
                         rx.el.th("File", scope="col"),
@@ -864,7 +955,6 @@ def uploads_section() -> rx.Component:
                     )
                 ),
                 class_name="table",
-                aria_label="Downloadable files",
             ),
             rx.el.p("No files yet: buyers would get nothing to download.", class_name="muted"),
         ),
@@ -936,9 +1026,13 @@ def _edit_body() -> rx.Component:
             s.loaded,
             rx.cond(
                 s.found,
-                rx.fragment(
-                    product_form(),
-                    rx.cond(s.editing & s.can_write, rx.fragment(uploads_section(), _actions())),
+                rx.cond(
+                    s.can_write,
+                    rx.fragment(
+                        product_form(),
+                        rx.cond(s.editing, rx.fragment(uploads_section(), _actions())),
+                    ),
+                    product_details(),
                 ),
                 rx.el.p("No such product.", class_name="notice notice-error", role="alert"),
             ),
@@ -952,4 +1046,7 @@ def admin_product_new_page() -> rx.Component:
 
 
 def admin_product_edit_page() -> rx.Component:
-    return admin_page("Edit product", _edit_body(), state=AdminProductEditState)
+    s = AdminProductEditState
+    # Support may look, not edit: its page is not called "Edit product".
+    title = rx.cond(s.allowed & s.loaded & ~s.can_write, "Product details", "Edit product")
+    return admin_page(title, _edit_body(), state=s)

@@ -152,11 +152,13 @@ def _row(promo: Any) -> rx.Component:
         rx.el.td(promo["uses"], class_name="nowrap"),
         rx.el.td(promo["status"], rx.el.br(), rx.el.small(promo["stripe"])),
         rx.el.td(
+            # Named by its text ("Withdraw SAVE10"), not by aria-label: a label finder looking
+            # for a box ("Code") would match an aria-label holding a code that contains it.
             rx.el.button(
                 action,
+                rx.el.span(" ", code, class_name="visually-hidden"),
                 type="button",
                 class_name="button button-ghost",
-                aria_label=action + " " + code,
                 on_click=s.set_active(promo["id"], promo["active"] == ""),  # type: ignore[operator]
             )
         ),
@@ -254,7 +256,8 @@ def _create_form() -> rx.Component:
         key="create-" + s.form_key.to_string(),  # type: ignore[attr-defined]
         on_submit=s.create,
         class_name="form",
-        aria_label="New promo code",
+        # Not "New promo code": get_by_label("Code") matched the form as well as its Code box.
+        aria_label="New discount",
     )
 
 
@@ -266,6 +269,9 @@ def admin_promo_codes_page() -> rx.Component:
         rx.cond(
             s.codes.length() > 0,  # type: ignore[attr-defined]
             rx.el.table(
+                # A caption names the table without an aria-label that get_by_label("Code")
+                # would match.
+                rx.el.caption("Promo codes", class_name="visually-hidden"),
                 rx.el.thead(
                     rx.el.tr(
                         rx.el.th("Code", scope="col"),
@@ -278,7 +284,6 @@ def admin_promo_codes_page() -> rx.Component:
                 ),
                 rx.el.tbody(rx.foreach(s.codes, _row)),
                 class_name="table",
-                aria_label="Promo codes",
             ),
             rx.el.p("No promo codes yet.", class_name="muted"),
         ),

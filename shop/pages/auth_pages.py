@@ -14,7 +14,14 @@ from urllib.parse import quote
 
 import reflex as rx
 
-from shop.components.forms import field, form_notice, native_form, new_password_field, text_input
+from shop.components.forms import (
+    field,
+    form_notice,
+    kept_after_refusal,
+    native_form,
+    new_password_field,
+    text_input,
+)
 from shop.components.layout import link, page
 from shop.services import auth
 from shop.services.errors import ShopError
@@ -135,7 +142,11 @@ def _submit(label: str) -> rx.Component:
     return rx.el.button(label, type="submit", class_name="button button-primary button-block")
 
 
-def email_field(*, error: rx.Var | str | None = None, autocomplete: str = "email") -> rx.Component:
+def email_field(
+    *, error: rx.Var | str | None = None, autocomplete: str = "email", keep: bool = False
+) -> rx.Component:
+    """The Email box; with `keep`, it shows again what was typed when the server sends the
+    form back refused (shop.components.forms.kept_after_refusal)."""
     invalid = error != "" if isinstance(error, rx.Var) else False
     return field(
         "Email",
@@ -147,6 +158,7 @@ def email_field(*, error: rx.Var | str | None = None, autocomplete: str = "email
             required=True,
             invalid=invalid,
             max_length=320,
+            **(kept_after_refusal("email") if keep else {}),
         ),
         control_id="email",
         error=error,
@@ -159,12 +171,12 @@ def email_field(*, error: rx.Var | str | None = None, autocomplete: str = "email
 def login_page() -> rx.Component:
     return auth_card(
         "Sign in",
-        "Welcome back. Sign in to reach your orders, downloads and subscriptions.",
+        "Welcome back. Sign in to reach your orders, downloads and receipts.",
         form_notice(LoginState.notice),
         form_notice(LoginState.error, tone="error"),
         native_form(
             rx.el.input(type="hidden", name="next", value=LoginState.next_path),
-            email_field(autocomplete="username"),
+            email_field(autocomplete="username", keep=True),
             field(
                 "Password",
                 text_input(
@@ -201,7 +213,7 @@ def register_page() -> rx.Component:
         form_notice(RegisterState.other_error, tone="error"),
         native_form(
             rx.el.input(type="hidden", name="next", value=RegisterState.next_path),
-            email_field(error=RegisterState.email_error),
+            email_field(error=RegisterState.email_error, keep=True),
             new_password_field(
                 label="Password",
                 name="password",
@@ -210,7 +222,13 @@ def register_page() -> rx.Component:
             ),
             field(
                 "Name (optional)",
-                text_input(id="name", name="name", autocomplete="name", max_length=200),
+                text_input(
+                    id="name",
+                    name="name",
+                    autocomplete="name",
+                    max_length=200,
+                    **kept_after_refusal("name"),
+                ),
                 control_id="name",
             ),
             _submit("Create account"),

@@ -5,7 +5,8 @@ from __future__ import annotations
 import reflex as rx
 
 from shop.components.layout import link, page
-from shop.components.product_card import product_grid, skeleton_grid
+from shop.components.product_card import download_terms, product_grid, skeleton_grid
+from shop.settings import get_settings
 from shop.state import catalog_data
 
 
@@ -33,15 +34,16 @@ def hero() -> rx.Component:
             ),
             rx.el.p(
                 "Practical e-books, ready-to-use templates and royalty-free audio from independent "
-                "Canadian creators. Pay once in CAD, download right away, keep it forever.",
+                "Canadian creators. Pay once in CAD and download right away.",
                 class_name="hero-lead",
             ),
             rx.el.div(
                 link("Browse the catalogue", to="/products", class_name="button button-primary"),
-                # Not "Memberships": that is the category link further down the page.
+                # Not "Templates & Tools": that is the category link further down the page.
+                # (No memberships button: they are not on sale online yet.)
                 link(
-                    "Membership plans",
-                    to="/products?category=memberships",
+                    "Ready-to-use templates",
+                    to="/products?category=templates",
                     class_name="button button-ghost",
                 ),
                 class_name="hero-actions",
@@ -94,10 +96,15 @@ def featured() -> rx.Component:
 
 
 def promises() -> rx.Component:
+    settings = get_settings()
+    terms = download_terms(
+        settings.default_download_limit, settings.default_download_days, what="each purchase"
+    )
     items = [
         ("Instant delivery", "A secure download link arrives the moment your payment clears."),
         ("Canadian pricing", "Prices in CAD; GST/HST, PST or QST added by province at checkout."),
-        ("Yours to keep", "One-time purchases never expire. Memberships cancel any time."),
+        # What the shop grants by default (a product may set its own; its page says so).
+        ("Save your files", f"{terms.capitalize()}, and keep the files on your own devices."),
     ]
     return rx.el.section(
         rx.el.div(

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import reflex as rx
 
 from shop.components.forms import native_form
 from shop.components.layout import link, page
+from shop.components.product_card import download_terms as describe_terms
+from shop.services import products_admin
 from shop.settings import get_settings
 from shop.state import catalog_data
 
@@ -40,11 +44,30 @@ class ProductState(rx.State):
         self.cart_error = self.router.url.query_parameters.get("cart_error", "")
         self.loaded = False
         found = (
-            await catalog_data.in_session(lambda s: catalog_data.product(s, slug)) if slug else None
+            await catalog_data.in_session(lambda s: _product_with_terms(s, slug)) if slug else None
         )
         self.found = found is not None
         self.product, self.description_html = found or ({}, "")
         self.loaded = True
+
+
+def download_terms(*, session: Any, product_id: int) -> str:
+    """What a buyer of the product is granted, as fulfilment grants it: the product's own
+    download limit and period, else the shop's defaults."""
+    settings = get_settings()
+    product = products_admin.get_product(session=session, product_id=product_id)
+    limit = product.download_limit or settings.default_download_limit
+    days = product.download_days or settings.default_download_days
+    return describe_terms(limit, days)
+
+
+def _product_with_terms(session: Any, slug: str) -> tuple[dict[str, str], str] | None:
+    found = catalog_data.product(session, slug)
+    if found is None:
+        return None
+    data, description = found
+    data["download_terms"] = download_terms(session=session, product_id=int(data["id"]))
+    return data, description
 
 
 def details() -> rx.Component:
@@ -98,7 +121,8 @@ def details() -> rx.Component:
                         class_name="product-facts",
                     ),
                     rx.el.ul(
-                        rx.el.li("One-time purchase — download it again whenever you need"),
+                        # What the grant allows, not "whenever you need": downloads expire.
+                        rx.el.li("One-time purchase — ", p["download_terms"]),
                         rx.el.li("Delivered by a secure download link right after payment"),
                         rx.el.li(
                             "Price in Canadian dollars; sales tax added by province at checkout"

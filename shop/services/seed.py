@@ -144,7 +144,7 @@ DEMO_PRODUCTS = [
         "memberships",
         900,
         "Every new guide, template and recording the month it comes out, plus the "
-        "members' archive. Billed monthly; cancel any time.",
+        "members' archive.",
         "maple-club-welcome.txt",
         ("#b91c1c", "#fca5a5"),
         kind=ProductKind.SUBSCRIPTION.value,
@@ -155,8 +155,7 @@ DEMO_PRODUCTS = [
         "Maple Club — Yearly",
         "memberships",
         9000,
-        "Everything in the monthly membership with two months free. Billed yearly; "
-        "cancel any time.",
+        "Everything in the monthly membership, with two months free over the year.",
         "maple-club-welcome.txt",
         ("#991b1b", "#fde68a"),
         kind=ProductKind.SUBSCRIPTION.value,

@@ -65,7 +65,10 @@ class SessionState(rx.State):
         return user
 
     def sign_in_redirect(self) -> EventSpec:
-        here = self.router.url.path or "/"
+        """To /login, coming back to this very page after: its path and query string (e.g.
+        /checkout/success?order=3); /login keeps `next` only when it is a local path."""
+        url = self.router.url
+        here = (url.path or "/") + (f"?{url.query}" if url.query else "")
         return rx.redirect(f"/login?next={quote(here, safe='/')}")
 
     def cart_owner(self, user: CurrentUser | None) -> tuple[int | None, str | None]:

@@ -1,6 +1,6 @@
 /* stripe.js stand-in served by the Stripe sandbox (offline). Implements the subset of
  * Stripe.js v3 used by a payment page: Stripe(pk), elements(), the Payment Element with
- * "Card number", "Expiration date" and "Security code (CVC)" inputs, confirmPayment, confirmCardPayment,
+ * "Card number", "Expiration date" and "CVC" inputs, confirmPayment, confirmCardPayment,
  * handleNextAction, retrievePaymentIntent, createPaymentMethod, and a 3-D Secure challenge
  * overlay with "Complete authentication" / "Fail authentication" buttons. */
 (function () {
@@ -79,7 +79,7 @@
     var fields = [
       ["number", "Card number", "cc-number", "1234 1234 1234 1234", "numeric"],
       ["expiry", "Expiration date", "cc-exp", "MM / YY", "numeric"],
-      ["cvc", "Security code (CVC)", "cc-csc", "CVC", "numeric"],
+      ["cvc", "CVC", "cc-csc", "CVC", "numeric"],
     ];
     var inputs = {};
     var self = this;

@@ -213,8 +213,9 @@ def test_each_sign_in_and_create_account_link_is_the_only_one_of_its_name(page: 
     # and a staff page asks a stranger to sign in without a second "Sign in" link
     _check(page, "/admin", "Administration", lambda p: p.get_by_role("alert"))
     expect(page.get_by_role("link", name="Sign in")).to_have_count(1)
+    # (which comes back to the staff page after signing in)
     page.get_by_role("link", name="Go to the sign-in page").click()
-    expect(page).to_have_url(re.compile(r"/login/?$"))
+    expect(page).to_have_url(re.compile(r"/login/?\?next=%2Fadmin(%2F)?$"))
 
 
 def test_customer_pages_have_one_h1_and_no_two_controls_of_one_name(

@@ -318,3 +318,46 @@ def test_profile_verification_mail_and_password_change_on_the_account_page(
     other.close()
     expect(page.get_by_role("banner").get_by_role("button", name="Sign out")).to_be_visible()
     assert page.problems.console_errors == []
+
+
+def test_a_wrong_password_keeps_the_email_and_clears_the_password(page: Page, live_shop: LiveShop):
+    # given an account
+    address = _address("typo")
+    _register_by_api(live_shop, address)
+
+    # when its owner signs in with a wrong password
+    page.goto("/login")
+    page.get_by_label("Email", exact=True).fill(address)
+    page.get_by_label("Password", exact=True).fill("not the right one")
+    page.get_by_role("button", name="Sign in").click()
+
+    # then the page says so, with the email still filled in and the password box empty
+    expect(page.get_by_role("alert")).to_contain_text("Wrong email or password.")
+    expect(page.get_by_label("Email", exact=True)).to_have_value(address)
+    expect(page.get_by_label("Password", exact=True)).to_have_value("")
+
+    # and fixing only the password signs them in
+    page.get_by_label("Password", exact=True).fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page).to_have_url(re.compile(r"/account/?$"))
+
+
+def test_a_refused_password_keeps_the_email_and_name_on_the_sign_up_form(page: Page):
+    # when a visitor signs up with a password that is too short
+    address = _address("hasty")
+    page.goto("/register")
+    page.get_by_label("Email", exact=True).fill(address)
+    page.get_by_label("Password", exact=True).fill("short")
+    page.get_by_label("Name (optional)").fill("Hasty Hare")
+    page.get_by_role("button", name="Create account").click()
+
+    # then the password is refused, and what they typed besides it is still there
+    expect(page.get_by_text("Use at least 8 characters.")).to_be_visible()
+    expect(page.get_by_label("Email", exact=True)).to_have_value(address)
+    expect(page.get_by_label("Name (optional)")).to_have_value("Hasty Hare")
+    expect(page.get_by_label("Password", exact=True)).to_have_value("")
+
+    # and a better password alone is enough to create the account
+    page.get_by_label("Password", exact=True).fill(PASSWORD)
+    page.get_by_role("button", name="Create account").click()
+    expect(page).to_have_url(re.compile(r"/account/?$"))

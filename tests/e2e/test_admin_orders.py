@@ -126,3 +126,37 @@ def test_the_admin_runs_reconciliation_from_its_page(page: Page, live_shop: Live
     )
     expect(page.get_by_role("table", name="Recent runs")).to_contain_text("manual")
     assert page.problems.console_errors == []
+
+
+def test_the_order_page_heading_never_says_undefined_and_sign_in_comes_back(
+    page: Page, live_shop: LiveShop
+):
+    # given a paid order
+    number = _paid_order(live_shop)["order_number"]
+
+    # when a visitor without a session opens its staff page
+    page.goto(f"/admin/orders/{number}")
+
+    # then the heading is plain "Order" and the sign-in link comes back to this page
+    expect(page.get_by_role("alert")).to_contain_text("Please sign in with a staff account")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Order")
+    sign_in = page.get_by_role("link", name="Go to the sign-in page")
+    expect(sign_in).to_have_attribute("href", f"/login?next=%2Fadmin%2Forders%2F{number}")
+
+    # when an admin follows it and signs in
+    admin = _account(live_shop, "admin")
+    sign_in.click()
+    expect(page.locator('input[name="next"]')).to_have_value(f"/admin/orders/{number}")
+    page.get_by_label("Email", exact=True).fill(admin)
+    page.get_by_label("Password", exact=True).fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+
+    # then they are on the order's page, its heading naming it
+    expect(page).to_have_url(re.compile(re.escape(f"/admin/orders/{number}") + "/?$"))
+    expect(page.get_by_role("heading", level=1)).to_have_text(f"Order {number}")
+
+    # and an order that does not exist is "Order not found"
+    page.goto("/admin/orders/ORD-NOPE-NOPE")
+    expect(page.get_by_text("There is no such order.")).to_be_visible()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Order not found")
+    expect(page.locator("body")).not_to_contain_text("undefined")

@@ -17,6 +17,7 @@ from sqlmodel import select
 
 from shop import db
 from shop.models import Product
+from shop.services.money import format_money
 from tests.e2e.conftest import OUTPUT_DIR, LiveShop, create_account
 
 pytestmark = pytest.mark.browser
@@ -275,3 +276,29 @@ def test_archive_then_delete_from_the_edit_page(page: Page, live_shop: LiveShop)
     expect(page).to_have_url(re.compile(r"/admin/products/?$"))
     expect(page.get_by_role("status").filter(has_text=f"{name} was deleted.")).to_be_visible()
     assert page.request.get(f"/api/admin/products/{product['id']}").status == 404
+
+
+def test_support_staff_see_a_product_read_only(page: Page, live_shop: LiveShop):
+    # given a support agent and a seeded product
+    email = f"helper-{secrets.token_hex(3)}@example.com"
+    product = httpx.get(f"{live_shop.url}/api/products/freelancer-tax-primer", timeout=10).json()
+    path = f"/admin/products/{product['id']}"
+
+    # when they open the product's staff page
+    _sign_in(page, email, create_account(live_shop, email, "support"), path)
+
+    # then they read its details as text: no box, no save button, no upload or delete
+    expect(page.get_by_role("heading", level=1)).to_have_text("Product details")
+    details = page.get_by_role("region", name="Product details")
+    expect(details).to_contain_text(product["name"])
+    price = product["price"]
+    expect(details).to_contain_text(format_money(price["amount"], price["currency"]))
+    expect(details).to_contain_text("may look at products but not change them")
+    main = page.locator("main")
+    expect(main.get_by_role("textbox")).to_have_count(0)
+    expect(main.get_by_role("combobox")).to_have_count(0)
+    expect(main.get_by_role("checkbox")).to_have_count(0)
+    expect(page.get_by_role("button", name="Save changes")).to_have_count(0)
+    expect(page.get_by_role("button", name="Delete")).to_have_count(0)
+    page.screenshot(path=str(OUTPUT_DIR / "admin-product-support.png"), full_page=True)
+    assert page.problems.console_errors == []

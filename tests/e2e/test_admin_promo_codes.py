@@ -70,3 +70,25 @@ def test_a_customer_is_not_allowed_on_the_promo_codes_page(page: Page, live_shop
     expect(page.get_by_role("alert")).to_contain_text("not allowed")
     expect(page.get_by_role("table", name="Promo codes")).to_have_count(0)
     assert page.request.get("/api/admin/promo-codes").status == 403
+
+
+def test_the_code_box_is_the_only_thing_labelled_code(page: Page, live_shop: LiveShop):
+    # given an admin on the promo codes page, with a code already listed (its table shown)
+    email = f"labels-{secrets.token_hex(3)}@example.com"
+    _sign_in(page, email, create_account(live_shop, email, "admin"), "/admin/promo-codes")
+    first = f"CODE{secrets.token_hex(3).upper()}"
+    page.get_by_label("Code").fill(first)
+    page.get_by_label("Percent off").fill("5")
+    page.get_by_role("button", name="Create promo code").click()
+    expect(page.get_by_role("table", name="Promo codes")).to_contain_text(first)
+
+    # then "Code" finds the Code box alone, not the form, the table or a button naming a code
+    expect(page.get_by_label("Code")).to_have_count(1)
+    expect(page.get_by_role("form", name="New discount")).to_be_visible()
+    expect(page.get_by_role("button", name=f"Withdraw {first}")).to_be_visible()
+    # and a second code can be created by that label
+    second = f"E2E{secrets.token_hex(3).upper()}"
+    page.get_by_label("Code").fill(second)
+    page.get_by_label("Percent off").fill("5")
+    page.get_by_role("button", name="Create promo code").click()
+    expect(page.get_by_role("table", name="Promo codes")).to_contain_text(second)

@@ -115,3 +115,33 @@ def test_a_membership_page_says_it_is_not_on_sale_instead_of_a_dead_button(page,
     expect(facts).to_contain_text("A membership, billed per month once it is on sale online")
     expect(facts).not_to_contain_text("Renews automatically")
     expect(facts).not_to_contain_text("download")
+
+
+def test_pages_promise_only_what_the_shop_does(page):
+    # given the default download terms (5 downloads within 7 days of payment)
+    promises = re.compile(r"never expire|whenever you need|cancel any time|Membership plans", re.I)
+
+    # when a visitor reads the home page, then it states those terms and offers no membership
+    page.goto("/")
+    expect(page.get_by_role("region", name="Why shop with us")).to_contain_text(
+        "Download each purchase up to 5 times within 7 days of payment"
+    )
+    expect(page.get_by_role("link", name="Membership plans")).to_have_count(0)
+    expect(page.locator("main")).not_to_contain_text(promises)
+
+    # and a product page says the same of that product
+    page.goto("/products/freelancer-tax-primer")
+    expect(page.locator(".product-facts")).to_contain_text(
+        "One-time purchase — download it up to 5 times within 7 days of payment"
+    )
+    expect(page.locator("main")).not_to_contain_text(promises)
+
+    # and a membership's page neither bills nor cancels anything
+    page.goto("/products/maple-club-monthly")
+    expect(page.get_by_text("Memberships are not on sale online yet")).to_be_visible()
+    expect(page.locator("main")).not_to_contain_text(promises)
+
+    # and the sign-in page does not speak of subscriptions
+    page.goto("/login")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Sign in")
+    expect(page.locator("main")).not_to_contain_text("subscription")

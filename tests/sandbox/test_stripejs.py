@@ -80,7 +80,7 @@ def intent(shared: Server, amount: int = 2000) -> Any:
 def fill(page: Any, number: str, expiry: str = "12 / 34", cvc: str = "123") -> None:
     page.get_by_label("Card number").fill(number)
     page.get_by_label("Expiration date").fill(expiry)
-    page.get_by_label("CVC").fill(cvc)
+    page.get_by_label("CVC", exact=True).fill(cvc)
 
 
 def test_card_payment_succeeds(shared: Server, page_origin: str, page: Any) -> None:
@@ -88,11 +88,10 @@ def test_card_payment_succeeds(shared: Server, page_origin: str, page: Any) -> N
     page.goto(f"{page_origin}/pay?secret={pi.client_secret}")
     page.get_by_role("button", name="Pay").click()
     page.get_by_text("error:incomplete_number").wait_for()
-    # Stripe's Payment Element calls the third field "Security code"; the stand-in answers to
-    # that name as well as to "CVC".
-    page.get_by_label("Card number").fill("4242 4242 4242 4242")
-    page.get_by_label("Expiration date").fill("12 / 34")
-    page.get_by_label("Security code").fill("123")
+    # The inputs are named exactly "Card number", "Expiration date" and "CVC" (issue 3).
+    page.get_by_label("Card number", exact=True).fill("4242 4242 4242 4242")
+    page.get_by_label("Expiration date", exact=True).fill("12 / 34")
+    page.get_by_label("CVC", exact=True).fill("123")
     page.get_by_text("complete", exact=True).wait_for()
     page.get_by_role("button", name="Pay").click()
     page.get_by_text("status:succeeded").wait_for()

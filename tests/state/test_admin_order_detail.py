@@ -82,3 +82,23 @@ def test_an_order_without_discount_or_tax_shows_neither(session: Session):
     # then there is no discount and no tax line, and the total is the subtotal
     assert (state.order["discount"], state.taxes) == ("", [])
     assert (state.order["tax"], state.order["total"]) == ("$0.00 CAD", "$40.00 CAD")
+
+
+def test_the_heading_names_the_order_and_never_says_undefined(session: Session):
+    # given a paid order, an admin, a customer, and a visitor without a session
+    order = make_order(session, paid_at=utcnow(), items=[(make_product(session), 1, 1000)])
+    admin = _cookie(session, make_user(session, roles=("admin",)))
+    customer = _cookie(session, make_user(session, roles=("customer",)))
+    session.commit()
+
+    def heading(url: str, cookie: str = "") -> str:
+        state = page_state(AdminOrderState, url=url, cookie=cookie)
+        run(state.load())
+        return state.heading
+
+    # when each opens the order's page, or the admin an order that does not exist
+    # then the heading is the order's number, "Order not found", or plain "Order"
+    assert heading(f"/admin/orders/{order.number}", admin) == f"Order {order.number}"
+    assert heading("/admin/orders/ORD-NOPE-NOPE", admin) == "Order not found"
+    assert heading(f"/admin/orders/{order.number}", customer) == "Order"
+    assert heading(f"/admin/orders/{order.number}") == "Order"

@@ -11,7 +11,7 @@ from shop.models import Product
 from shop.pages.admin_products import AdminProductEditState
 from shop.services.auth import SESSION_COOKIE
 from shop.services.product_form import form_values
-from tests.factories import make_user, sign_in_as
+from tests.factories import make_product, make_user, sign_in_as
 from tests.state.harness import page_state, run
 
 # What a new product's form holds once the admin has typed a name and a price.
@@ -91,3 +91,37 @@ def test_problems_only_the_product_rules_find_are_all_marked_too(
     }
     assert state.message == "Not saved: please correct the marked fields."
     assert session.exec(select(Product)).all() == []
+
+
+def test_support_staff_see_the_product_as_text_not_as_a_form(session: Session):
+    # given a support agent and a product with its own download terms and no inventory limit
+    product = make_product(
+        session, name="Harbour Sketchbook", price_amount=1250, download_limit=3, download_days=30
+    )
+    agent = make_user(session, roles=("support",))
+    token = sign_in_as(session, agent).session_token
+    session.commit()
+
+    # when they open the product
+    state = page_state(
+        AdminProductEditState,
+        url=f"/admin/products/{product.id}",
+        cookie=f"{SESSION_COOKIE}={token}",
+    )
+    _updates(state.load())
+
+    # then they may not write, and the page has its facts as text, empty ones said in words
+    assert (state.found, state.can_write) == (True, False)
+    facts = {fact["label"]: fact["value"] for fact in state.facts}
+    assert facts["Name"] == "Harbour Sketchbook"
+    assert facts["Price"] == "$12.50 CAD"
+    assert facts["Kind"] == "One-time"
+    assert facts["Inventory"] == "Unlimited"
+    assert (facts["Download limit"], facts["Download period (days)"]) == ("3", "30")
+    assert facts["Status"] == "On sale in the storefront"
+
+
+def test_an_admin_gets_the_form_not_the_read_only_facts(session: Session):
+    state = _admin_on_the_new_product_page(session)
+    assert state.can_write
+    assert state.facts == []
