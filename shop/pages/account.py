@@ -99,9 +99,9 @@ class AccountState(SessionState):
     @rx.event
     async def load(self):
         self.loaded = False
-        user = await self.require_user()
+        user = await self._require_user()
         if user is None:
-            return self.sign_in_redirect()
+            return self._sign_in_redirect()
         self._fill(user, await self._sessions_of(user))
         params = self.router.url.query_parameters
         self.profile_notice = self.verify_notice = self.sessions_notice = ""
@@ -125,9 +125,9 @@ class AccountState(SessionState):
 
     @rx.event
     async def save_profile(self, form: dict[str, Any]):
-        user = await self.require_user()
+        user = await self._require_user()
         if user is None:
-            return self.sign_in_redirect()
+            return self._sign_in_redirect()
         name = str(form.get("name") or "")[:200]
         saved = await in_session(
             lambda s: auth.update_profile(session=s, current=user, changes={"name": name}).name
@@ -139,9 +139,9 @@ class AccountState(SessionState):
 
     @rx.event
     async def resend_verification(self):
-        user = await self.require_user()
+        user = await self._require_user()
         if user is None:
-            return self.sign_in_redirect()
+            return self._sign_in_redirect()
         if user.email_verified:
             self.email_verified = True
             self.verify_notice = "Your email address is already confirmed."
@@ -156,9 +156,9 @@ class AccountState(SessionState):
 
     @rx.event
     async def end_session(self, session_id: str):
-        user = await self.require_user()
+        user = await self._require_user()
         if user is None:
-            return self.sign_in_redirect()
+            return self._sign_in_redirect()
         target = ids.parse_id(session_id)
         if target is None:
             return None

@@ -74,8 +74,8 @@ class AccountDownloadsState(BuyerState):
         self.rows = await in_session(lambda s: download_rows(s, user_id))
         self.downloads_loaded = True
 
-    async def _require(self) -> CurrentUser | None:
-        user = await self.require(READ_OWN_DOWNLOADS)
+    async def _require_reader(self) -> CurrentUser | None:
+        user = await self._require(READ_OWN_DOWNLOADS)
         if user is None:
             self.rows = []
         return user
@@ -84,18 +84,18 @@ class AccountDownloadsState(BuyerState):
     async def load(self):
         self.downloads_loaded = False
         self.download_error = ""
-        user = await self._require()
+        user = await self._require_reader()
         if user is None:
-            return self.refusal()
+            return self._refusal()
         await self._refresh(user.id)
         return None
 
     @rx.event
     async def download(self, grant_id: str):
         """A fresh signed link for one of this user's grants, handed to the browser."""
-        user = await self._require()
+        user = await self._require_reader()
         if user is None:
-            return self.refusal()
+            return self._refusal()
         self.download_error = ""
         target = ids.parse_id(grant_id)
         if target is None:
@@ -112,9 +112,9 @@ class AccountDownloadsState(BuyerState):
 
     @rx.event
     async def refresh(self):
-        user = await self._require()
+        user = await self._require_reader()
         if user is None:
-            return self.refusal()
+            return self._refusal()
         await self._refresh(user.id)
         return None
 

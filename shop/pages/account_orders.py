@@ -106,10 +106,10 @@ class AccountOrdersState(BuyerState):
     @rx.event
     async def load(self):
         self.orders_loaded = False
-        user = await self.require(READ_OWN_ORDERS)
+        user = await self._require(READ_OWN_ORDERS)
         if user is None:
             self.orders = []
-            return self.refusal()
+            return self._refusal()
         self.orders = await in_session(lambda s: customer_orders(s, user.id))
         self.orders_loaded = True
         return None
@@ -129,10 +129,10 @@ class AccountOrderState(BuyerState):
     @rx.event
     async def load(self):
         self.order_loaded = False
-        user = await self.require(READ_OWN_ORDERS)
+        user = await self._require(READ_OWN_ORDERS)
         if user is None:
             self.order_found, self.order, self.items, self.taxes = False, {}, [], []
-            return self.refusal()
+            return self._refusal()
         reference = self.router.url.path.rstrip("/").rsplit("/", 1)[-1][:40]
         view = await in_session(lambda s: order_view(s, user.id, reference)) if reference else None
         self.order_found = view is not None

@@ -78,7 +78,7 @@ class AuditState(StaffState):
     async def load(self):
         self.loaded = False
         self.entries = []
-        if await self.require(PERMISSION) is None:
+        if await self._require(PERMISSION) is None:
             return
         params = self.router.url.query_parameters
         self.action = (params.get("action") or "")[:60]
@@ -124,7 +124,7 @@ class AuditState(StaffState):
 
     @rx.event
     async def apply(self, form: dict[str, Any]):
-        if await self.require(PERMISSION) is None:
+        if await self._require(PERMISSION) is None:
             return None
         filters = {name: str(form.get(name) or "").strip()[:320] for name in FILTERS}
         return rx.redirect(audit_href(filters))

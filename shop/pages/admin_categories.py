@@ -81,13 +81,13 @@ class AdminCategoriesState(StaffState):
         self.categories = []
         self._say("")
         self.create_error = self.rename_error = ""
-        if await self.require("catalog:write") is None:
+        if await self._require("catalog:write") is None:
             return
         await self._fetch()
 
     @rx.event
     async def create(self, form_data: dict[str, Any]):
-        user = await self.require("catalog:write")
+        user = await self._require("catalog:write")
         if user is None:
             return
         try:
@@ -103,7 +103,7 @@ class AdminCategoriesState(StaffState):
 
     @rx.event
     async def rename(self, form_data: dict[str, Any]):
-        user = await self.require("catalog:write")
+        user = await self._require("catalog:write")
         if user is None:
             return
         category_id = ids.parse_id(form_data.get("category_id"))
@@ -125,7 +125,7 @@ class AdminCategoriesState(StaffState):
 
     @rx.event
     async def move(self, category_id: str, offset: int):
-        user = await self.require("catalog:write")
+        user = await self._require("catalog:write")
         target = ids.parse_id(category_id)
         if user is None or target is None or offset not in (-1, 1):
             return
@@ -139,7 +139,7 @@ class AdminCategoriesState(StaffState):
 
     @rx.event
     async def delete(self, category_id: str):
-        user = await self.require("catalog:write")
+        user = await self._require("catalog:write")
         target = ids.parse_id(category_id)
         if user is None or target is None:
             return

@@ -61,7 +61,7 @@ class AdminCustomersState(StaffState):
     async def load(self):
         self.loaded = False
         self.rows = []
-        if await self.require(READ) is None:
+        if await self._require(READ) is None:
             return
         params = self.router.url.query_parameters
         self.q = (params.get("q") or "").strip()[:320]
@@ -93,7 +93,7 @@ class AdminCustomersState(StaffState):
 
     @rx.event
     async def apply(self, form: dict[str, Any]):
-        if await self.require(READ) is None:
+        if await self._require(READ) is None:
             return None
         return rx.redirect(customers_href(str(form.get("q") or "").strip()[:320]))
 
@@ -238,7 +238,7 @@ class AdminCustomerState(StaffState):
     async def load(self):
         self.loaded = False
         self.message = self.error = ""
-        user = await self.require(READ)
+        user = await self._require(READ)
         if user is None:
             return
         self.can_end_sessions = user.can(WRITE)
@@ -248,7 +248,7 @@ class AdminCustomerState(StaffState):
     @rx.event
     async def end_sessions(self):
         self.message = self.error = ""
-        actor = await self.require(WRITE)
+        actor = await self._require(WRITE)
         user_id = self._user_id()
         if actor is None or user_id is None:
             self.error = "You are not allowed to do this."

@@ -93,7 +93,7 @@ class AdminHomeState(StaffState):
     @rx.event
     async def load(self):
         self.show_figures = False
-        user = await self.require("catalog:read")
+        user = await self._require("catalog:read")
         if user is None or not user.can("analytics:read"):
             return
         end = utcnow().date()

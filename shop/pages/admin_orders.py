@@ -103,7 +103,7 @@ class AdminOrdersState(StaffState):
     async def load(self):
         self.loaded = False
         self.rows = []
-        if await self.require(READ) is None:
+        if await self._require(READ) is None:
             return
         params = self.router.url.query_parameters
         self.q = (params.get("q") or "").strip()[:320]
@@ -142,7 +142,7 @@ class AdminOrdersState(StaffState):
 
     @rx.event
     async def apply(self, form: dict[str, Any]):
-        if await self.require(READ) is None:
+        if await self._require(READ) is None:
             return None
         filters = {name: str(form.get(name) or "").strip()[:320] for name in FILTERS}
         return rx.redirect(orders_href(filters))
@@ -436,7 +436,7 @@ class AdminOrderState(StaffState):
     async def load(self):
         self.loaded = False
         self.message = self.error = self.refund_error = ""
-        user = await self.require(READ)
+        user = await self._require(READ)
         if user is None:
             return
         self.can_refund = user.can(REFUND)
@@ -447,7 +447,7 @@ class AdminOrderState(StaffState):
     async def _act(self, permission: str, work: Any, done: str) -> None:
         """Run one staff action (after its permission check) and show what happened."""
         self.message = self.error = ""
-        user = await self.require(permission)
+        user = await self._require(permission)
         if user is None:
             self.error = "You are not allowed to do this."
             return

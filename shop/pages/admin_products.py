@@ -157,7 +157,7 @@ class AdminProductsState(StaffState):
         # The edit form must not show the last product's values while the next one loads.
         editor = await self.get_state(AdminProductEditState)
         editor.loaded = False
-        user = await self.require("catalog:read")
+        user = await self._require("catalog:read")
         if user is None:
             return
         self.can_write = "catalog:write" in user.permissions
@@ -168,7 +168,7 @@ class AdminProductsState(StaffState):
 
     @rx.event
     async def apply_filters(self, form_data: dict[str, Any]):
-        if await self.require("catalog:read") is None:
+        if await self._require("catalog:read") is None:
             return
         self.q = str(form_data.get("q") or "")[:200]
         self.category = str(form_data.get("category") or "")[:120]
@@ -180,21 +180,21 @@ class AdminProductsState(StaffState):
 
     @rx.event
     async def next_page(self):
-        if await self.require("catalog:read") is None or not self.has_next:
+        if await self._require("catalog:read") is None or not self.has_next:
             return
         self.page_number += 1
         await self._fetch()
 
     @rx.event
     async def previous_page(self):
-        if await self.require("catalog:read") is None or self.page_number <= 1:
+        if await self._require("catalog:read") is None or self.page_number <= 1:
             return
         self.page_number -= 1
         await self._fetch()
 
     @rx.event
     async def retry_sync(self, product_id: str):
-        if await self.require("catalog:write") is None:
+        if await self._require("catalog:write") is None:
             return
         target = ids.parse_id(product_id)
         if target is None:
@@ -593,7 +593,7 @@ class AdminProductEditState(StaffState):
         self.loaded = False
         yield  # hide the previous product's form at once
         last = self.router.url.path.rstrip("/").rsplit("/", 1)[-1]
-        user = await self.require("catalog:write" if last == "new" else "catalog:read")
+        user = await self._require("catalog:write" if last == "new" else "catalog:read")
         if user is None:
             return
         self.can_write = "catalog:write" in user.permissions
@@ -615,13 +615,13 @@ class AdminProductEditState(StaffState):
 
     @rx.event
     async def preview(self, text: str):
-        if await self.require("catalog:read") is None:
+        if await self._require("catalog:read") is None:
             return
         self.preview_html = render_description_html(str(text)[: products_admin.DESCRIPTION_MAX])
 
     @rx.event
     async def save(self, form_data: dict[str, Any]):
-        user = await self.require("catalog:write")
+        user = await self._require("catalog:write")
         if user is None:
             return
         parsed = parse_form(form_data)
@@ -672,7 +672,7 @@ class AdminProductEditState(StaffState):
 
     @rx.event
     async def archive(self):
-        user = await self.require("catalog:write")
+        user = await self._require("catalog:write")
         if user is None or not self.product_id:
             return
         try:
@@ -686,7 +686,7 @@ class AdminProductEditState(StaffState):
 
     @rx.event
     async def delete(self):
-        user = await self.require("catalog:write")
+        user = await self._require("catalog:write")
         if user is None or not self.product_id:
             return
         try:
@@ -706,7 +706,7 @@ class AdminProductEditState(StaffState):
     @rx.event
     async def refresh_uploads(self):
         """Clicked by /admin-uploads.js after an upload finished."""
-        if await self.require("catalog:read") is None or not self.product_id:
+        if await self._require("catalog:read") is None or not self.product_id:
             return
         await self._reload()
 

@@ -97,13 +97,13 @@ class AdminPromoCodesState(StaffState):
         self.codes, self.products = [], []
         self._say("")
         self.form_error = self.error_field = self.general_error = ""
-        if await self.require(PERMISSION) is None:
+        if await self._require(PERMISSION) is None:
             return
         await self._fetch()
 
     @rx.event
     async def create(self, form_data: dict[str, Any]):
-        user = await self.require(PERMISSION)
+        user = await self._require(PERMISSION)
         if user is None:
             return
         try:
@@ -126,7 +126,7 @@ class AdminPromoCodesState(StaffState):
 
     @rx.event
     async def set_active(self, promo_code_id: str, active: bool):
-        user = await self.require(PERMISSION)
+        user = await self._require(PERMISSION)
         target = ids.parse_id(promo_code_id)
         if user is None or target is None:
             return

@@ -90,7 +90,7 @@ class ReconciliationState(StaffState):
     async def load(self):
         self.loaded = False
         self.message = ""
-        if await self.require(PERMISSION) is None:
+        if await self._require(PERMISSION) is None:
             return
         await self._read()
         self.loaded = True
@@ -98,7 +98,7 @@ class ReconciliationState(StaffState):
     @rx.event
     async def run_now(self):
         self.message = ""
-        actor = await self.require(PERMISSION)
+        actor = await self._require(PERMISSION)
         if actor is None or self.running:
             return
         self.running = True

@@ -51,9 +51,9 @@ class CartState(SessionState):
 
     async def _run(self, work: Any) -> None:
         """Do `work(session, cart)` on this visitor's cart (if any) and show the result."""
-        user = await self.current_user()
+        user = await self._current_user()
         self._show(user)
-        user_id, token = self.cart_owner(user)
+        user_id, token = self._cart_owner(user)
 
         def run() -> carts.CartView:
             with session_scope() as session:

@@ -79,14 +79,14 @@ class CheckoutState(BuyerState):
     def needs_region(self) -> bool:
         return self.country == "CA"
 
-    def forget_promo_code(self) -> None:
+    def _forget_promo_code(self) -> None:
         """A paid order used the code: the next checkout starts without one."""
         self.promo_input = self.promo_code = self.promo_message = ""
 
     def _choices_for(self, user_id: int) -> None:
         if self._chosen_by != user_id:
             self.country, self.region = "CA", ""
-            self.forget_promo_code()
+            self._forget_promo_code()
             self._chosen_by = user_id
 
     def _forget(self) -> None:
@@ -97,7 +97,7 @@ class CheckoutState(BuyerState):
     async def _quote(self, promo_code: str) -> str | None:
         """Price the cart on the server; None when priced, else the refusal."""
         # Paying places an order of one's own: the API's `POST /api/payments/intent` rule.
-        user = await self.require(READ_OWN_ORDERS)
+        user = await self._require(READ_OWN_ORDERS)
         if user is None:
             self._forget()
             if self.access == "sign_in":
@@ -167,10 +167,10 @@ class CheckoutState(BuyerState):
 
     @rx.event
     async def load(self):
-        user = await self.require(READ_OWN_ORDERS)
+        user = await self._require(READ_OWN_ORDERS)
         if user is None:
             self._forget()
-            return self.refusal()
+            return self._refusal()
         self._choices_for(user.id)
         self.stripe_js = stripe_js_url()
         self.publishable_key = get_settings().effective_stripe_publishable_key
@@ -467,12 +467,12 @@ class CheckoutSuccessState(BuyerState):
     @rx.event
     async def load(self):
         # Own orders for buyers, every order for staff: the API's payment status rule.
-        user = await self.require(READ_OWN_ORDERS, READ_ALL_ORDERS)
+        user = await self._require(READ_OWN_ORDERS, READ_ALL_ORDERS)
         if user is None:
             self.outcome = "forbidden" if self.access == "forbidden" else ""
             self.order_number = self.order_total = self.failure = self.refund_note = ""
             self.order_items, self.download_links = [], []
-            return self.refusal()
+            return self._refusal()
         params = self.router.url.query_parameters
         reference = (params.get("order") or params.get("payment_intent") or "").strip()[:255]
         if not reference:
@@ -536,9 +536,9 @@ class CheckoutSuccessState(BuyerState):
         self.refund_note = found["refund_note"]
         if found["paid"]:
             self.outcome = "paid"
-            await self.refresh_cart_count(user)
+            await self._refresh_cart_count(user)
             checkout = await self.get_state(CheckoutState)
-            checkout.forget_promo_code()
+            checkout._forget_promo_code()
         elif found["status"] in payments.PAYABLE and not found["error"]:
             self.outcome = "pending"
         elif found["status"] == "canceled":

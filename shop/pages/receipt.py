@@ -36,12 +36,12 @@ class ReceiptState(BuyerState):
 
     @rx.event
     async def load(self):
-        user = await self.require(READ_OWN_ORDERS, READ_ALL_ORDERS)
+        user = await self._require(READ_OWN_ORDERS, READ_ALL_ORDERS)
         if user is None:
             self.receipt_status = "forbidden" if self.access == "forbidden" else ""
             self.shop_name = self.number = self.paid_on = self.customer = self.billing = ""
             self.rows, self.totals, self.downloads_url = [], [], ""
-            return self.refusal()
+            return self._refusal()
         parts = self.router.url.path.rstrip("/").split("/")
         reference = parts[-2] if len(parts) >= 2 else ""
 

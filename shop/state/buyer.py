@@ -1,7 +1,7 @@
 """Base state for the buyer's own pages: account orders and downloads, checkout, receipts.
 
 The same check as the staff pages (shop.state.staff), with the buyer's permissions: every
-on_load and event handler calls `require(...)` on the server. Anonymous visitors are sent to
+on_load and event handler calls `_require(...)` on the server. Anonymous visitors are sent to
 /login; a signed-in account without the permission (say its customer role was revoked) sees
 "not allowed" and none of its data, as the API answers it 403.
 """
@@ -23,16 +23,16 @@ class BuyerState(SessionState):
     # "" until the first check; "ok", "sign_in" or "forbidden" after it.
     access: str = ""
 
-    async def require(self, *any_of: str) -> CurrentUser | None:
+    async def _require(self, *any_of: str) -> CurrentUser | None:
         """The user when they hold one of `any_of`, else None (and the page shows why)."""
-        user = await self.require_user()
+        user = await self._require_user()
         self.access = access_for(user, *any_of)
         return user if self.access == "ok" else None
 
-    def refusal(self) -> EventSpec | None:
+    def _refusal(self) -> EventSpec | None:
         """What a refused handler answers: the sign-in page for anonymous visitors; nothing
         more for the others, whose page now shows "not allowed"."""
-        return self.sign_in_redirect() if self.access == "sign_in" else None
+        return self._sign_in_redirect() if self.access == "sign_in" else None
 
     @rx.var
     def refused(self) -> bool:

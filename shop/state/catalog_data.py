@@ -25,8 +25,16 @@ async def in_session(work: Callable[[Any], T]) -> T:
     return await asyncio.to_thread(run)
 
 
+def card(view: catalog.ProductView) -> dict[str, str]:
+    """A card's fields; its picture is the thumbnail (400 px), not the product page's large one.
+    "image" is "" when the product has no picture (the card shows a placeholder)."""
+    data = product_card_data(view)
+    data["image"] = view.thumbnail_url or view.image_url or ""
+    return data
+
+
 def featured(session: Any, limit: int = 4) -> list[dict[str, str]]:
-    return [product_card_data(p) for p in catalog.featured_products(session=session, limit=limit)]
+    return [card(p) for p in catalog.featured_products(session=session, limit=limit)]
 
 
 def categories(session: Any) -> list[dict[str, str]]:
@@ -36,22 +44,31 @@ def categories(session: Any) -> list[dict[str, str]]:
 def listing(
     session: Any, *, category: str | None, q: str | None, page: int, per_page: int
 ) -> dict[str, Any]:
-    """One numbered page of the catalog (cursors walked from the start: catalogs are small)."""
+    """One numbered page of the catalog (cursors walked from the start: catalogs are small).
+
+    A page past the last one (a stale link, products archived since) is the last page, and
+    "page" says which page was shown, so its number, "Previous" and "Next" stay right."""
     total = catalog.count_products(session=session, category=category, q=q)
+    last_page = max(1, -(-total // per_page))
+    wanted = max(1, min(page, last_page, MAX_PAGE))
     cursor: str | None = None
     result = None
-    for _ in range(max(1, min(page, MAX_PAGE))):
+    shown = 0
+    while shown < wanted:
         result = catalog.list_products(
             session=session, category=category, q=q, cursor=cursor, limit=per_page
         )
+        shown += 1
         if result.next_cursor is None:
             break
         cursor = result.next_cursor
     assert result is not None
     return {
-        "items": [product_card_data(p) for p in result.items],
+        "items": [card(p) for p in result.items],
         "total": total,
-        "has_next": result.next_cursor is not None,
+        "page": shown,
+        "page_count": last_page,
+        "has_next": result.next_cursor is not None and shown < MAX_PAGE,
     }
 
 

@@ -6,8 +6,8 @@ reconnects with the new cookie). Event handlers read it from the websocket hands
 header on the server; the browser only ever receives display facts (email, name, whether to
 show staff links), never a token.
 
-Every handler that reads or changes protected data checks on the server itself: `require(...)`
-of shop.state.staff or shop.state.buyer where a permission guards it, `current_user()` where
+Every handler that reads or changes protected data checks on the server itself: `_require(...)`
+of shop.state.staff or shop.state.buyer where a permission guards it, `_current_user()` where
 signing in is enough. The display vars below are not authorisation.
 """
 
@@ -44,7 +44,7 @@ class SessionState(rx.State):
     # Items in the visitor's cart, for the header link; the cart pages keep it current.
     cart_count: int = 0
 
-    async def current_user(self) -> CurrentUser | None:
+    async def _current_user(self) -> CurrentUser | None:
         """The live session's user, resolved on the server at every call (a revoked session,
         disabled account or changed role takes effect on the next event)."""
         return await asyncio.to_thread(
@@ -58,28 +58,28 @@ class SessionState(rx.State):
         self.is_admin = bool(user and "admin" in user.roles)
         self.is_staff = bool(user and any(role in STAFF_ROLES for role in user.roles))
 
-    async def require_user(self) -> CurrentUser | None:
+    async def _require_user(self) -> CurrentUser | None:
         """The user, or None after sending the browser to /login (come back here after)."""
-        user = await self.current_user()
+        user = await self._current_user()
         self._show(user)
         return user
 
-    def sign_in_redirect(self) -> EventSpec:
+    def _sign_in_redirect(self) -> EventSpec:
         """To /login, coming back to this very page after: its path and query string (e.g.
         /checkout/success?order=3); /login keeps `next` only when it is a local path."""
         url = self.router.url
         here = (url.path or "/") + (f"?{url.query}" if url.query else "")
         return rx.redirect(f"/login?next={quote(here, safe='/')}")
 
-    def cart_owner(self, user: CurrentUser | None) -> tuple[int | None, str | None]:
+    def _cart_owner(self, user: CurrentUser | None) -> tuple[int | None, str | None]:
         """Whose cart this visitor sees: the account's, or the anonymous cookie's (read from the
         websocket handshake; the HttpOnly token never reaches page scripts)."""
         if user is not None:
             return user.id, None
         return None, cart.token_from_cookie_header(self.router.headers.cookie)
 
-    async def refresh_cart_count(self, user: CurrentUser | None) -> None:
-        user_id, token = self.cart_owner(user)
+    async def _refresh_cart_count(self, user: CurrentUser | None) -> None:
+        user_id, token = self._cart_owner(user)
         if user_id is None and token is None:
             self.cart_count = 0
             return
@@ -94,6 +94,6 @@ class SessionState(rx.State):
     @rx.event
     async def load_session(self):
         """on_load of every page: refresh what the header shows."""
-        user = await self.current_user()
+        user = await self._current_user()
         self._show(user)
-        await self.refresh_cart_count(user)
+        await self._refresh_cart_count(user)
