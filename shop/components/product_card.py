@@ -9,17 +9,31 @@ import reflex as rx
 from shop.components.layout import link
 
 
+def image_placeholder(name: Any) -> rx.Component:
+    """Where a product without a picture would show one: its name on the shop's colours
+    (decorative: the name is read out by the card or the page heading already)."""
+    return rx.el.div(
+        rx.el.span(name, class_name="image-placeholder-name"),
+        class_name="image-placeholder",
+        aria_hidden="true",
+    )
+
+
 def product_card(item: Any) -> rx.Component:
     return rx.el.li(
         link(
             rx.el.div(
-                rx.el.img(
-                    src=item["image"],
-                    alt="",
-                    width="640",
-                    height="480",
-                    loading="lazy",
-                    class_name="card-image",
+                rx.cond(
+                    item["image"] != "",
+                    rx.el.img(
+                        src=item["image"],
+                        alt="",
+                        width="400",
+                        height="300",
+                        loading="lazy",
+                        class_name="card-image",
+                    ),
+                    image_placeholder(item["name"]),
                 ),
                 class_name="card-media",
             ),

@@ -2,12 +2,39 @@
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
+import sqlalchemy as sa
+from sqlalchemy import event
 from sqlmodel import Field, SQLModel
 
 from shop.models.base import UTCDateTime, created_at_field, updated_at_field
+
+# Accents of Latin, Greek and Cyrillic letters; Japanese voiced marks (U+3099) are not folded.
+_ACCENTS = range(0x0300, 0x0370)
+_LOOKALIKES = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"'})
+# Between the fields of `search_text`: a query never contains it (control characters are
+# stripped from queries), so no match spans a product's name and its description.
+SEARCH_FIELD_SEPARATOR = "\x1f"
+
+
+def fold_for_search(text: str) -> str:
+    """Text as search compares it: case and accents folded, whitespace runs made one space.
+
+    `fold_for_search("Crème  BRÛLÉE")` → `"creme brulee"`. Done in Python, the same on SQLite
+    (whose lower() folds ASCII only) and PostgreSQL (no unaccent extension needed).
+    """
+    decomposed = unicodedata.normalize("NFKD", unicodedata.normalize("NFKD", text).casefold())
+    bare = "".join(c for c in decomposed if ord(c) not in _ACCENTS)
+    return " ".join(unicodedata.normalize("NFC", bare).translate(_LOOKALIKES).split())
+
+
+def product_search_text(name: str, slug: str, description: str) -> str:
+    """What catalog search matches a product on: its name, slug and description, folded."""
+    return SEARCH_FIELD_SEPARATOR.join(fold_for_search(t or "") for t in (name, slug, description))
 
 
 class ProductKind(StrEnum):
@@ -78,8 +105,16 @@ class Product(SQLModel, table=True):
     inventory_count: int | None = Field(default=None, ge=0)
     download_limit: int | None = Field(default=None, ge=1)
     download_days: int | None = Field(default=None, ge=1)
+    # product_search_text(name, slug, description), kept current on every write (see below).
+    search_text: str = Field(default="", sa_type=sa.Text, sa_column_kwargs={"server_default": ""})
     created_at: datetime = created_at_field()
     updated_at: datetime = updated_at_field()
+
+
+@event.listens_for(Product, "before_insert")
+@event.listens_for(Product, "before_update")
+def _keep_search_text(_mapper: Any, _connection: Any, product: Product) -> None:
+    product.search_text = product_search_text(product.name, product.slug, product.description)
 
 
 class ProductFile(SQLModel, table=True):

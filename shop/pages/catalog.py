@@ -3,25 +3,26 @@
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 import reflex as rx
 
 from shop.components.layout import link, page
 from shop.components.product_card import product_grid, skeleton_grid
-from shop.services import ids
+from shop.services import catalog, ids
 from shop.state import catalog_data
 
 PER_PAGE = 12  # fills rows of 2, 3 or 4 cards alike
 
 
 def catalog_href(category: str = "", q: str = "", page_number: int = 1) -> str:
+    """A catalogue URL, every parameter percent-encoded ("&", "#", "+" and "%" stay text)."""
     params = {
         k: v
         for k, v in (("category", category), ("q", q), ("page", str(page_number)))
         if v and (k != "page" or page_number > 1)
     }
-    return "/products" + (f"?{urlencode(params)}" if params else "")
+    return "/products" + (f"?{urlencode(params, quote_via=quote)}" if params else "")
 
 
 class CatalogState(rx.State):
@@ -40,6 +41,15 @@ class CatalogState(rx.State):
             if c["slug"] == self.category:
                 return c["name"]
         return ""
+
+    @rx.var
+    def category_links(self) -> list[dict[str, str]]:
+        """The category chips ("All" first), each keeping the current search."""
+        chips = [{"slug": "", "name": "All"}, *self.categories]
+        return [
+            {"slug": c["slug"], "name": c["name"], "href": catalog_href(c["slug"], self.q)}
+            for c in chips
+        ]
 
     @rx.var
     def prev_href(self) -> str:
@@ -65,7 +75,7 @@ class CatalogState(rx.State):
     async def load(self):
         params = self.router.url.query_parameters
         self.category = (params.get("category") or "")[:64]
-        self.q = (params.get("q") or "").strip()[:200]
+        self.q = catalog.clean_query(params.get("q"))
         page_number = ids.parse_whole(params.get("page"), ids.MAX_ID) or 1
         self.page_number = min(page_number, catalog_data.MAX_PAGE)
         self.categories = await catalog_data.in_session(catalog_data.categories)
@@ -77,29 +87,23 @@ class CatalogState(rx.State):
         )
         self.items = result["items"]
         self.total = result["total"]
+        self.page_number = result["page"]  # a page past the end shows the last one
         self.has_next = result["has_next"]
         self.loaded = True
 
     @rx.event
     def search(self, form: dict[str, Any]):
-        q = str(form.get("q") or "").strip()[:200]
+        q = catalog.clean_query(str(form.get("q") or ""))
         return rx.redirect(catalog_href(self.category, q))
 
 
 def filters() -> rx.Component:
-    def chip(label: Any, slug: Any, active: Any) -> rx.Component:
+    def chip(c: Any) -> rx.Component:
+        active = CatalogState.category == c["slug"]
         return rx.el.li(
             link(
-                label,
-                to=rx.cond(
-                    slug == "",
-                    rx.cond(CatalogState.q == "", "/products", "/products?q=" + CatalogState.q),
-                    rx.cond(
-                        CatalogState.q == "",
-                        "/products?category=" + slug,
-                        "/products?category=" + slug + "&q=" + CatalogState.q,
-                    ),
-                ),
+                c["name"],
+                to=c["href"],
                 class_name=rx.cond(active, "chip chip-active", "chip"),
                 aria_current=rx.cond(active, "page", "false"),
             )
@@ -124,14 +128,7 @@ def filters() -> rx.Component:
             class_name="search-form",
         ),
         rx.el.nav(
-            rx.el.ul(
-                chip("All", "", CatalogState.category == ""),
-                rx.foreach(
-                    CatalogState.categories,
-                    lambda c: chip(c["name"], c["slug"], CatalogState.category == c["slug"]),
-                ),
-                class_name="chip-list",
-            ),
+            rx.el.ul(rx.foreach(CatalogState.category_links, chip), class_name="chip-list"),
             aria_label="Categories",
         ),
         class_name="filters",

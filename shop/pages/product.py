@@ -9,6 +9,7 @@ import reflex as rx
 from shop.components.forms import native_form
 from shop.components.layout import link, page
 from shop.components.product_card import download_terms as describe_terms
+from shop.components.product_card import image_placeholder
 from shop.services import products_admin
 from shop.settings import get_settings
 from shop.state import catalog_data
@@ -89,12 +90,16 @@ def details() -> rx.Component:
         ),
         rx.el.div(
             rx.el.div(
-                rx.el.img(
-                    src=p["image"],
-                    alt="Cover of " + p["name"],
-                    width="640",
-                    height="480",
-                    class_name="product-image",
+                rx.cond(
+                    p["image"] != "",
+                    rx.el.img(
+                        src=p["image"],
+                        alt="Cover of " + p["name"],
+                        width="640",
+                        height="480",
+                        class_name="product-image",
+                    ),
+                    image_placeholder(p["name"]),
                 ),
                 class_name="product-media",
             ),

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import base64
 import binascii
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, or_
+from sqlalchemy import ColumnElement, func
 from sqlmodel import Session, col, select
 
 from shop.models import Category, Product
+from shop.models.catalog import fold_for_search
 from shop.services import ids
 from shop.services.errors import InvalidInput
 from shop.services.markdown import plain_text
@@ -46,6 +48,8 @@ class ProductView:
     updated_at: datetime
     # None = unlimited; 0 = sold out (shown, not buyable).
     inventory_count: int | None = None
+    # The small image (IMAGE_THUMBNAIL_PX) made with `image_url`, for cards; None when absent.
+    thumbnail_url: str | None = None
 
     @property
     def path(self) -> str:
@@ -82,6 +86,9 @@ def _to_view(product: Product, category: Category | None) -> ProductView:
         seo_description=product.seo_description or summary[:300],
         updated_at=product.updated_at,
         inventory_count=product.inventory_count,
+        thumbnail_url=(
+            f"/media/{product.image_thumbnail_path}" if product.image_thumbnail_path else None
+        ),
     )
 
 
@@ -101,21 +108,34 @@ def decode_cursor(cursor: str) -> int:
         raise InvalidInput("The cursor is not one this API gave out.", field="cursor") from exc
 
 
+def clean_query(q: str | None) -> str:
+    """A search query as typed, without control characters (a NUL would end SQLite's LIKE
+    pattern early and match everything) and with whitespace runs made one space; "" = no search.
+    """
+    text = "".join(c for c in q or "" if c.isspace() or unicodedata.category(c) != "Cc")
+    return " ".join(text.split())[:MAX_QUERY_LENGTH].strip()
+
+
+def search_condition(q: str | None) -> ColumnElement[bool] | None:
+    """The WHERE clause matching products whose name, slug or description contains `q`,
+    ignoring case and accents alike on SQLite and PostgreSQL; None when `q` is no search.
+    Storefront, API and admin lists all search through this."""
+    query = fold_for_search(clean_query(q))
+    if not query:
+        return None
+    pattern = "%" + query.replace("\\", "\\\\").replace("%", r"\%").replace("_", r"\_") + "%"
+    return col(Product.search_text).like(pattern, escape="\\")
+
+
 def _active_listing(statement, *, category: str | None, q: str | None):  # type: ignore[no-untyped-def]
     statement = statement.join(
         Category, col(Product.category_id) == col(Category.id), isouter=True
     ).where(col(Product.is_active).is_(True))
     if category:
         statement = statement.where(col(Category.slug) == category)
-    query = (q or "").strip()[:MAX_QUERY_LENGTH].lower()
-    if query:
-        pattern = "%" + query.replace("\\", "\\\\").replace("%", r"\%").replace("_", r"\_") + "%"
-        statement = statement.where(
-            or_(
-                func.lower(Product.name).like(pattern, escape="\\"),
-                func.lower(Product.description).like(pattern, escape="\\"),
-            )
-        )
+    condition = search_condition(q)
+    if condition is not None:
+        statement = statement.where(condition)
     return statement
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 
 CURRENCY_SYMBOLS = {"cad": "$", "usd": "$", "eur": "€", "gbp": "£"}
 ZERO_DECIMAL_CURRENCIES = {"jpy", "krw", "vnd", "clp", "pyg", "xof", "xaf", "ugx", "rwf"}
@@ -45,3 +46,16 @@ def parse_amount(text: str, currency: str = "cad", *, noun: str = "amount") -> i
             raise ValueError(f"{code.upper()} has no cents: enter a whole amount.")
         return int(whole)
     return int(whole) * 100 + int(cents.ljust(2, "0") or 0)
+
+
+def minor_unit_exponent(currency: str) -> int:
+    """Digits after the decimal point of `currency`: 0 for JPY (amounts are whole yen), else 2."""
+    return 0 if currency.lower() in ZERO_DECIMAL_CURRENCIES else 2
+
+
+def decimal_amount(amount: int, currency: str) -> str:
+    """Minor units as a plain decimal number in the currency's major unit, as schema.org and
+    Open Graph prices want it: `decimal_amount(1999, "cad")` → `"19.99"`, `(1000, "jpy")` → `"1000"`.
+    """
+    exponent = minor_unit_exponent(currency)
+    return f"{Decimal(amount).scaleb(-exponent):.{exponent}f}"

@@ -27,7 +27,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from sqlalchemy import func, or_
+from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -35,7 +35,7 @@ from shop.models import Category, OrderItem, Product, ProductFile, PromoCode, Su
 from shop.models.catalog import BillingInterval, ProductKind, SyncStatus
 from shop.services import storage
 from shop.services.audit import Actor
-from shop.services.catalog import decode_cursor, encode_cursor
+from shop.services.catalog import decode_cursor, encode_cursor, search_condition
 from shop.services.catalog_events import after_commit, catalog_changed
 from shop.services.categories import get_category
 from shop.services.errors import Conflict, InvalidInput, NotFound, Problem, ShopError, refusal
@@ -140,8 +140,8 @@ def list_products(
     limit: int = 25,
 ) -> AdminProductPage:
     """Every product (archived too) for the admin list: search, filters, cursor pages."""
-    if not 1 <= limit <= 200:
-        raise InvalidInput("limit must be between 1 and 200.", field="limit")
+    if limit < 1:  # the API caps it at API_PAGE_SIZE_MAX
+        raise InvalidInput("limit must be at least 1.", field="limit")
     filters: list[Any] = []
     if category:
         filters.append(col(Category.slug) == category)
@@ -151,15 +151,9 @@ def list_products(
         filters.append(col(Product.kind) == kind)
     if sync_status:
         filters.append(col(Product.sync_status) == sync_status)
-    query = " ".join((q or "").split())[:200].lower()
-    if query:
-        pattern = "%" + query.replace("\\", "\\\\").replace("%", r"\%").replace("_", r"\_") + "%"
-        filters.append(
-            or_(
-                func.lower(Product.name).like(pattern, escape="\\"),
-                func.lower(Product.slug).like(pattern, escape="\\"),
-            )
-        )
+    search = search_condition(q)  # name, slug or description; case and accents ignored
+    if search is not None:
+        filters.append(search)
     join = (Category, col(Product.category_id) == col(Category.id))
     total = session.exec(
         select(func.count(col(Product.id)))

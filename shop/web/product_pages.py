@@ -24,12 +24,15 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from shop.services.catalog import ProductView
 from shop.services.markdown import render_description_html
+from shop.services.money import decimal_amount
 from shop.settings import Settings, get_settings
 from shop.web.build import read_shell
 
 PRODUCT_PATH = re.compile(r"^/products/(?P<slug>[^/]+)/?$")
 PRODUCT_SHELL = "__spa-fallback.html"
 NOT_FOUND_SHELL = "404.html"
+# The shop's 1200×630 preview image (assets/og-image.png), for products without their own.
+DEFAULT_SOCIAL_IMAGE = "/og-image.png"
 _GENERIC_HEAD_TAGS = re.compile(
     rb"""<title>.*?</title>"""
     rb"""|<meta\b[^>]*\b(?:name|property)\s*=\s*"(?:description|og:[^"]*|twitter:[^"]*)"[^>]*>"""
@@ -58,8 +61,8 @@ def head_tags(product: ProductView, settings: Settings) -> str:
     e = html.escape
     title = f"{product.seo_title} | {settings.shop_name}"
     url = absolute_url(settings, f"/products/{product.slug}")
-    image = absolute_url(settings, product.image_url or "/favicon.ico")
-    price = f"{product.price_amount / 100:.2f}"
+    image = absolute_url(settings, product.image_url or DEFAULT_SOCIAL_IMAGE)
+    price = decimal_amount(product.price_amount, product.currency)
     json_ld = {
         "@context": "https://schema.org",
         "@type": "Product",

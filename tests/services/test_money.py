@@ -1,5 +1,6 @@
 import pytest
 
+from shop.services import money
 from shop.services.money import format_money, parse_amount
 
 
@@ -17,3 +18,11 @@ def test_amounts_in_other_scripts_digits_are_refused(text: str):
     # then it is refused like any other amount that is not dollars
     with pytest.raises(ValueError, match="in dollars"):
         parse_amount(text, "cad")
+
+
+@pytest.mark.parametrize(
+    ("amount", "currency", "text"),
+    [(1999, "cad", "19.99"), (5, "CAD", "0.05"), (1000, "jpy", "1000"), (1000, "JPY", "1000")],
+)
+def test_decimal_amount_follows_the_currencys_minor_unit(amount: int, currency: str, text: str):
+    assert money.decimal_amount(amount, currency) == text

@@ -207,3 +207,34 @@ def test_meta_and_open_graph_descriptions_are_plain_text_not_markdown(client, se
     assert _meta(page, "name", "description") == "A bold test with style."
     assert _meta(page, "property", "og:description") == "A bold test with style."
     assert ld["description"] == "A bold test with style."
+
+
+def _json_ld(page: str) -> dict:
+    raw = re.search(r'<script type="application/ld\+json">(.*?)</script>', page)
+    assert raw
+    return json.loads(raw.group(1))
+
+
+def test_structured_price_follows_the_currencys_minor_unit(client, session):
+    # given a product priced 1000 JPY (no minor unit) and one at 1999 CAD cents
+    yen_product = make_product(session, slug="yen-test", name="Yen test", price_amount=1000)
+    yen_product.currency = "jpy"
+    make_product(session, slug="cad-test", name="CAD test", price_amount=1999)
+    session.commit()
+    yen = client.get("/products/yen-test").text
+    cad = client.get("/products/cad-test").text
+    # then the machine-readable prices say 1000 yen and 19.99 dollars, as the page shows
+    assert "1,000 JPY" in yen
+    assert _meta(yen, "property", "product:price:amount") == "1000"
+    assert _json_ld(yen)["offers"]["price"] == "1000"
+    assert _meta(cad, "property", "product:price:amount") == "19.99"
+    assert _json_ld(cad)["offers"]["price"] == "19.99"
+
+
+def test_a_product_without_an_image_offers_the_shops_social_image(client, session):
+    make_product(session, slug="no-image", name="No image")
+    session.commit()
+    page = client.get("/products/no-image").text
+    assert _meta(page, "property", "og:image") == "http://shop.test/og-image.png"
+    assert _json_ld(page)["image"] == "http://shop.test/og-image.png"
+    assert "favicon" not in page

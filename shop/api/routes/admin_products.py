@@ -20,7 +20,13 @@ from starlette.concurrency import run_in_threadpool
 from shop.api.deps import client_ip, require_permission
 from shop.api.middleware import body_limit
 from shop.api.params import CategoryId, ProductFileId, ProductId, RowId
-from shop.api.routes.products import CategoryOut, Money
+from shop.api.routes.products import (
+    PAGE_SIZE_CEILING,
+    PAGE_SIZE_HELP,
+    CategoryOut,
+    Money,
+    page_size,
+)
 from shop.db import session_scope
 from shop.models import Category, Product, ProductFile
 from shop.services import catalog_sync, categories, images, products_admin, storage, uploads
@@ -289,8 +295,11 @@ def list_admin_products(
     kind: Literal["one_time", "subscription"] | None = None,
     sync_status: Literal["pending", "synced", "not_synced"] | None = None,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
-    limit: Annotated[int, Query(ge=1, le=200)] = 25,
+    limit: Annotated[
+        int | None, Query(ge=1, le=PAGE_SIZE_CEILING, description=PAGE_SIZE_HELP)
+    ] = None,
 ) -> AdminProductList:
+    limit = page_size(limit, default=25)
     with session_scope() as session:
         page = products_admin.list_products(
             session=session,

@@ -9,6 +9,7 @@ from pydantic import BaseModel
 
 from shop.api.deps import client_ip, require_permission
 from shop.api.params import Offset, RowId, UserId
+from shop.api.routes.products import PAGE_SIZE_CEILING, PAGE_SIZE_HELP, page_size
 from shop.db import session_scope
 from shop.services import audit, users
 from shop.services.auth import CurrentUser as AuthUser
@@ -68,8 +69,11 @@ def list_users(
     q: Annotated[str | None, Query(max_length=320)] = None,
     role: Annotated[str | None, Query(max_length=50)] = None,
     offset: Offset = 0,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    limit: Annotated[
+        int | None, Query(ge=1, le=PAGE_SIZE_CEILING, description=PAGE_SIZE_HELP)
+    ] = None,
 ) -> UserListOut:
+    limit = page_size(limit, default=50)
     with session_scope() as session:
         items, total = users.list_users(session=session, q=q, role=role, offset=offset, limit=limit)
     next_offset = offset + limit if offset + limit < total else None
@@ -125,8 +129,11 @@ def list_audit(
     action: Annotated[str | None, Query(max_length=60)] = None,
     actor_email: Annotated[str | None, Query(max_length=320)] = None,
     before_id: Annotated[RowId | None, Query()] = None,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    limit: Annotated[
+        int | None, Query(ge=1, le=PAGE_SIZE_CEILING, description=PAGE_SIZE_HELP)
+    ] = None,
 ) -> AuditListOut:
+    limit = page_size(limit, default=50)
     with session_scope() as session:
         rows = audit.list_entries(
             session=session,

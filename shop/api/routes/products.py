@@ -9,9 +9,29 @@ from pydantic import BaseModel
 
 from shop.api.deps import DbSession
 from shop.services import catalog
-from shop.services.errors import NotFound
+from shop.services.errors import InvalidInput, NotFound
+from shop.settings import get_settings
 
 router = APIRouter(prefix="/api/products", tags=["products"])
+
+
+# `limit` of the product, user and audit lists: at most API_PAGE_SIZE_MAX (up to 1000).
+PAGE_SIZE_HELP = (
+    "Items per page: at most the shop's API_PAGE_SIZE_MAX (100 by default); "
+    "omitted, the route's default or that maximum if smaller."
+)
+PAGE_SIZE_CEILING = 1000
+
+
+def page_size(limit: int | None, *, default: int) -> int:
+    """`limit` if the shop's API_PAGE_SIZE_MAX allows it, else a 422 naming the maximum;
+    without a `limit`, the route's default (no larger than the maximum)."""
+    largest = get_settings().api_page_size_max
+    if limit is None:
+        return min(default, largest)
+    if limit > largest:
+        raise InvalidInput(f"limit must be at most {largest}.", field="limit")
+    return limit
 
 
 class Money(BaseModel):
@@ -69,10 +89,12 @@ def list_products(
     category: Annotated[str | None, Query(max_length=120)] = None,
     q: Annotated[str | None, Query(max_length=200)] = None,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
-    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    limit: Annotated[
+        int | None, Query(ge=1, le=PAGE_SIZE_CEILING, description=PAGE_SIZE_HELP)
+    ] = None,
 ) -> ProductList:
     page = catalog.list_products(
-        session=session, category=category, q=q, cursor=cursor, limit=limit
+        session=session, category=category, q=q, cursor=cursor, limit=page_size(limit, default=20)
     )
     return ProductList(
         items=[ProductOut.from_view(view) for view in page.items], next_cursor=page.next_cursor

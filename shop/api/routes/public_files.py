@@ -27,7 +27,8 @@ def sitemap(session: DbSession) -> Response:
     base = get_settings().public_url
     urls = [
         f"<url><loc>{escape(base)}/</loc></url>",
-        f"<url><loc>{escape(base)}/products</loc></url>",
+        # The catalogue's build is products/index.html: "/products" answers 307 to "/products/".
+        f"<url><loc>{escape(base)}/products/</loc></url>",
     ]
     for slug, updated_at in catalog.sitemap_entries(session=session):
         urls.append(
