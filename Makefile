@@ -49,8 +49,8 @@ test-sqlite: install
 test-postgres: install
 	SHOP_TEST_BACKEND=postgres $(PY) -m pytest -p no:cacheprovider -m "not browser" --ignore=tests/sandbox
 
-test-fast: install ## everyday loop: no browser, SQLite only
-	$(PY) -m pytest -p no:cacheprovider -q -m "not browser and not slow" -x
+test-fast: install ## everyday loop: no browser, SQLite only, three pytest workers
+	$(PY) -m pytest -p no:cacheprovider -q -m "not browser and not slow" -x -n 3 --dist worksteal
 
 test-sandbox: install ## the Stripe sandbox's own suite
 	$(PY) -m pytest -p no:cacheprovider -q tests/sandbox
