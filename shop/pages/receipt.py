@@ -28,6 +28,9 @@ class ReceiptState(BuyerState):
     billing: str = ""
     rows: list[dict[str, str]] = []
     totals: list[dict[str, str]] = []
+    refunds: list[dict[str, str]] = []
+    closing: str = ""  # where the files are, or why they are not any more
+    refunded_in_full: bool = False
     downloads_url: str = ""
 
     @rx.var
@@ -40,7 +43,8 @@ class ReceiptState(BuyerState):
         if user is None:
             self.receipt_status = "forbidden" if self.access == "forbidden" else ""
             self.shop_name = self.number = self.paid_on = self.customer = self.billing = ""
-            self.rows, self.totals, self.downloads_url = [], [], ""
+            self.rows, self.totals, self.refunds, self.downloads_url = [], [], [], ""
+            self.closing, self.refunded_in_full = "", False
             return self._refusal()
         parts = self.router.url.path.rstrip("/").split("/")
         reference = parts[-2] if len(parts) >= 2 else ""
@@ -73,6 +77,9 @@ class ReceiptState(BuyerState):
         self.rows = [{"label": label, "amount": amount} for label, amount in figures.rows]
         self.totals = [{"label": label, "amount": amount} for label, amount in figures.totals]
         self.downloads_url = figures.downloads_url
+        self.refunds = [{"label": label, "amount": amount} for label, amount in figures.refunds]
+        self.refunded_in_full = figures.refunded_in_full
+        self.closing = receipts.closing_line(figures)
         self.receipt_status = "ok"
         return None
 
@@ -101,6 +108,8 @@ def receipt_view() -> rx.Component:
         rx.cond(s.billing != "", rx.el.p("Billing: ", s.billing)),
         _table(s.rows, "receipt-items"),
         _table(s.totals, "receipt-totals"),
+        rx.cond(s.refunds.length() > 0, _table(s.refunds, "receipt-refunds")),  # type: ignore[attr-defined]
+        rx.cond(s.refunded_in_full, rx.el.p(s.closing, role="status")),
         rx.el.p(
             # A file from the API, not a page: the browser must ask the server.
             link(
@@ -109,8 +118,11 @@ def receipt_view() -> rx.Component:
                 reload_document=True,
                 class_name="button button-primary",
             ),
-            " ",
-            link("Your downloads", to="/account/downloads"),
+            rx.cond(
+                s.refunded_in_full,
+                "",
+                rx.fragment(" ", link("Your downloads", to="/account/downloads")),
+            ),
             class_name="receipt-actions no-print",
         ),
         class_name="receipt",

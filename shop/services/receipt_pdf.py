@@ -9,7 +9,7 @@ from __future__ import annotations
 from fpdf import FPDF
 
 from shop.services.latin1 import to_latin1 as _latin1
-from shop.services.receipts import ReceiptFigures
+from shop.services.receipts import ReceiptFigures, closing_line
 
 
 def receipt_pdf(figures: ReceiptFigures) -> bytes:
@@ -56,13 +56,11 @@ def receipt_pdf(figures: ReceiptFigures) -> bytes:
     pdf.ln(2)
     for n, (label, amount) in enumerate(figures.totals):
         row(label, amount, bold=n == len(figures.totals) - 1)
+    if figures.refunds:
+        pdf.ln(2)
+        for label, amount in figures.refunds:
+            row(label, amount)
     pdf.ln(6)
     pdf.set_font("Helvetica", "", 10)
-    pdf.cell(
-        width,
-        6,
-        _latin1(f"Download your files: {figures.downloads_url}"),
-        new_x="LMARGIN",
-        new_y="NEXT",
-    )
+    pdf.cell(width, 6, _latin1(closing_line(figures)), new_x="LMARGIN", new_y="NEXT")
     return bytes(pdf.output())

@@ -22,8 +22,17 @@ from sqlalchemy import event, update
 from sqlmodel import Session, col, select
 
 from shop.db import after_unlock, writer_turn
-from shop.models import Order, OrderEmail, OrderItem, OrderTaxLine, User, utcnow
-from shop.services import mail
+from shop.models import (
+    Order,
+    OrderEmail,
+    OrderItem,
+    OrderStatus,
+    OrderTaxLine,
+    RefundStatus,
+    User,
+    utcnow,
+)
+from shop.services import mail, refunds
 from shop.services.money import format_money
 from shop.services.tax import tax_line_label
 from shop.settings import get_settings
@@ -60,6 +69,9 @@ class ReceiptFigures:
     totals: list[tuple[str, str]]  # subtotal, discount, each tax with its number, total
     total: str
     downloads_url: str
+    # Money given back since: ("Refunded 2026-11-30", "-$10.00 CAD"), oldest first.
+    refunds: tuple[tuple[str, str], ...] = ()
+    refunded_in_full: bool = False  # then its downloads are gone too
 
 
 def receipt_figures(*, session: Session, order: Order) -> ReceiptFigures:
@@ -105,7 +117,20 @@ def receipt_figures(*, session: Session, order: Order) -> ReceiptFigures:
         totals=totals,
         total=money(order.total_amount),
         downloads_url=downloads_url(),
+        refunds=tuple(
+            (f"Refunded {r.created_at:%Y-%m-%d}", money(-r.amount))
+            for r in refunds.refunds_of(session=session, order_id=order.id)  # type: ignore[arg-type]
+            if r.status in RefundStatus.COUNTED
+        ),
+        refunded_in_full=order.status == OrderStatus.REFUNDED.value,
     )
+
+
+def closing_line(figures: ReceiptFigures) -> str:
+    """Where the files are, or why they are not any more."""
+    if figures.refunded_in_full:
+        return "Refunded in full: this order's downloads are no longer available."
+    return f"Download your files: {figures.downloads_url}"
 
 
 def build_receipt(*, session: Session, order: Order, to: str) -> Receipt:
@@ -127,7 +152,9 @@ def build_receipt(*, session: Session, order: Order, to: str) -> Receipt:
     lines += [f"{label:<{width}}{amount}" for label, amount in rows]
     lines.append("")
     lines += [f"{label:<{width}}{amount}" for label, amount in totals]
-    lines += ["", f"Download your files: {downloads}", ""]
+    if figures.refunds:
+        lines += [""] + [f"{label:<{width}}{amount}" for label, amount in figures.refunds]
+    lines += ["", closing_line(figures), ""]
     text = "\n".join(lines)
 
     def table(pairs: list[tuple[str, str]], *, bold_last: bool = False) -> str:
@@ -150,8 +177,13 @@ def build_receipt(*, session: Session, order: Order, to: str) -> Receipt:
         f"<p>Paid {paid_on}</p>"
         f"<table>{table(rows)}</table><hr>"
         f"<table>{table(totals, bold_last=True)}</table>"
-        f'<p><a href="{html.escape(downloads)}">Download your files</a></p>'
-        "</body></html>"
+        + (f"<table>{table(list(figures.refunds))}</table>" if figures.refunds else "")
+        + (
+            f"<p>{html.escape(closing_line(figures))}</p>"
+            if figures.refunded_in_full
+            else f'<p><a href="{html.escape(downloads)}">Download your files</a></p>'
+        )
+        + "</body></html>"
     )
     return Receipt(to=to, subject=subject, text=text, html=body)
 
