@@ -192,7 +192,10 @@ def orders_filters() -> rx.Component:
             "Status",
             rx.el.select(
                 rx.el.option("Any status", value=""),
-                *[rx.el.option(status, value=status) for status in backoffice.STATUSES],
+                *[
+                    rx.el.option(STATUS_LABELS.get(status, status), value=status)
+                    for status in backoffice.STATUSES
+                ],
                 id="orders-status",
                 name="status",
                 default_value=s.status,
@@ -513,7 +516,7 @@ class AdminOrderState(StaffState):
             lambda s, user, ip: (
                 backoffice.reset_download_count(session=s, grant_id=target, actor=user, ip=ip).id
             ),
-            "Download count of grant {result} reset.",
+            "The download count was reset: the customer has all their downloads again.",
         )
 
     @rx.event
