@@ -67,6 +67,32 @@ def test_downgrade_then_upgrade_round_trip(empty_database: str):
     assert set(inspect(db.get_engine(empty_database)).get_table_names()) >= CORE_TABLES
 
 
+def test_stepping_back_one_migration_keeps_the_shops_rows(empty_database: str):
+    from shop.models import ProductFile
+    from tests.factories import make_product
+
+    # given a shop at head with a product and its file
+    db.migrate(empty_database)
+    with db.session_scope(empty_database) as session:
+        product = make_product(session)
+        session.add(
+            ProductFile(
+                product_id=product.id,  # type: ignore[arg-type]
+                storage_key="files/kept.zip",
+                original_name="kept.zip",
+                size_bytes=1,
+                sha256="0" * 64,
+            )
+        )
+    # when the newest migration is rolled back (what an operator does first)
+    db.downgrade(empty_database, "-1")
+    # then the product and its file are still there (on SQLite a rebuilt table lost them)
+    with db.get_engine(empty_database).connect() as connection:
+        assert connection.execute(text("SELECT count(*) FROM products")).scalar_one() == 1
+        assert connection.execute(text("SELECT count(*) FROM product_files")).scalar_one() == 1
+    db.migrate(empty_database)
+
+
 def test_sqlite_runs_with_wal_foreign_keys_busy_timeout_and_durable_commits(tmp_path: Path):
     engine = db.get_engine(f"sqlite:///{tmp_path / 'pragmas.sqlite3'}")
     with engine.connect() as connection:

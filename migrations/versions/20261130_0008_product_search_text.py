@@ -51,5 +51,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('products', schema=None) as batch_op:
+    # ALTER TABLE … DROP COLUMN in place (SQLite >= 3.35): rebuilding the table would drop
+    # `products`, and with foreign keys on SQLite would empty product_files (and the grants
+    # hanging off them) or refuse because order_items point at it.
+    with op.batch_alter_table('products', schema=None, recreate='never') as batch_op:
         batch_op.drop_column('search_text')
