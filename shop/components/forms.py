@@ -40,7 +40,8 @@ def kept_after_refusal(box_id: str) -> dict[str, Any]:
     wrong password, sign-up after a weak one.
 
     It all happens in the browser: the text is kept in this tab's sessionStorage as it is
-    typed, put back into the box on the refused page, and forgotten on any other visit. A
+    typed (and, when the page comes alive, what was typed before), put back into the box on
+    the refused page, and forgotten on any other visit. A
     round trip through the event websocket could be cut short by the form's own navigation.
     The handlers are compiled into the bundle (no eval, which the CSP forbids)."""
     key, box = json.dumps(f"shop-typed-{box_id}"), json.dumps(box_id)
@@ -52,8 +53,10 @@ def kept_after_refusal(box_id: str) -> dict[str, Any]:
         "(() => { try { "
         "const refused = new URLSearchParams(window.location.search).has('error'); "
         f"const typed = sessionStorage.getItem({key}); "
-        f"if (!refused) {{ sessionStorage.removeItem({key}); return; }} "
         f"const input = document.getElementById({box}); "
+        # Not refused: start afresh, but keep what was typed before the page came alive.
+        f"if (!refused) {{ if (input && input.value) {{ sessionStorage.setItem({key}, "
+        f"input.value); }} else {{ sessionStorage.removeItem({key}); }} return; }} "
         "if (input && typed && !input.value) { input.value = typed; } "
         "} catch (error) {} })"
     )
