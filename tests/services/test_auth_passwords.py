@@ -102,6 +102,8 @@ def test_sign_in_rehashes_a_password_stored_with_weaker_parameters(session: Sess
     assert not passwords.needs_rehash(user.hashed_password)
 
 
+# A timing comparison: kept out of test-fast, whose parallel workers skew the clocks.
+@pytest.mark.slow
 def test_unknown_emails_take_as_long_as_wrong_passwords(session: Session):
     # given a real account
     user = make_user(session)
