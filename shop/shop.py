@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
+from typing import cast
 
 import reflex as rx
 
@@ -104,9 +105,10 @@ if app.sio is not None:
 app.add_page(
     product_page,
     route="/products/[slug]",
+    # From the product's state, as the server renders them (shop/web/product_pages.py).
     title=ProductState.page_title,
-    description=DESCRIPTION,
-    image=OG_IMAGE,
+    description=rx.cond(ProductState.found, ProductState.meta_description, DESCRIPTION),
+    image=cast(str, ProductState.social_image),  # a Var works; the signature says str
     on_load=[SessionState.load_session, ProductState.load],
 )
 app.add_page(

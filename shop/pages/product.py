@@ -1,7 +1,14 @@
-"""/products/[slug]: one product. Crawlers get the same facts from shop/web/product_pages.py."""
+"""/products/[slug]: one product. Crawlers get the same facts from shop/web/product_pages.py.
+
+Once the app runs, it writes the page's head tags (title, description, canonical link,
+Open Graph, JSON-LD) from the same `product_head` as the server, whose copies
+assets/product-head.js takes out: one set, for the product shown, also after in-app
+navigation; React removes them when the visitor leaves the product pages.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import reflex as rx
@@ -10,9 +17,10 @@ from shop.components.forms import native_form
 from shop.components.layout import link, page
 from shop.components.product_card import download_terms as describe_terms
 from shop.components.product_card import image_placeholder
-from shop.services import products_admin
+from shop.services import catalog, products_admin
 from shop.settings import get_settings
 from shop.state import catalog_data
+from shop.web.product_pages import DEFAULT_SOCIAL_IMAGE, absolute_url, product_head
 
 SHOP_NAME = get_settings().shop_name
 
@@ -24,11 +32,25 @@ class ProductState(rx.State):
     found: bool = False
     added: bool = False  # back from the "Add to cart" form
     cart_error: str = ""
+    head: dict[str, str] = {}  # shop.web.product_pages.ProductHead's fields
 
     @rx.var
     def page_title(self) -> str:
-        name = self.product.get("name") if self.found else "Product"
-        return f"{name} | {SHOP_NAME}"
+        """The SEO title when the merchant set one, else the name: what the server renders."""
+        if self.found:
+            return self.head.get("title", "")
+        return f"{'Product not found' if self.loaded else 'Product'} | {SHOP_NAME}"
+
+    @rx.var
+    def meta_description(self) -> str:
+        return self.head.get("description", "")
+
+    @rx.var
+    def social_image(self) -> str:
+        """og:image, an absolute URL as link previews need."""
+        if self.found:
+            return self.head.get("image", "")
+        return absolute_url(get_settings(), DEFAULT_SOCIAL_IMAGE)
 
     @rx.var
     def sold_out(self) -> bool:
@@ -48,7 +70,7 @@ class ProductState(rx.State):
             await catalog_data.in_session(lambda s: _product_with_terms(s, slug)) if slug else None
         )
         self.found = found is not None
-        self.product, self.description_html = found or ({}, "")
+        self.product, self.description_html, self.head = found or ({}, "", {})
         self.loaded = True
 
 
@@ -62,13 +84,35 @@ def download_terms(*, session: Any, product_id: int) -> str:
     return describe_terms(limit, days)
 
 
-def _product_with_terms(session: Any, slug: str) -> tuple[dict[str, str], str] | None:
-    found = catalog_data.product(session, slug)
-    if found is None:
+def _product_with_terms(
+    session: Any, slug: str
+) -> tuple[dict[str, str], str, dict[str, str]] | None:
+    view = catalog.get_product(session=session, id_or_slug=slug)
+    found = catalog_data.product(session, slug) if view is not None else None
+    if view is None or found is None:
         return None
     data, description = found
     data["download_terms"] = download_terms(session=session, product_id=int(data["id"]))
-    return data, description
+    return data, description, dataclasses.asdict(product_head(view, get_settings()))
+
+
+def head_tags() -> rx.Component:
+    """The product's head tags besides the title, description and og:image (which the page's
+    registration in shop/shop.py gives). React hoists <meta> and <link> into the head; the
+    JSON-LD stays in the body, where search engines read it too."""
+    h = ProductState.head
+    return rx.fragment(
+        rx.el.link(rel="canonical", href=h["url"]),
+        rx.el.meta(property="og:type", content="product"),
+        rx.el.meta(property="og:site_name", content=h["site_name"]),
+        rx.el.meta(property="og:title", content=h["seo_title"]),
+        rx.el.meta(property="og:description", content=h["description"]),
+        rx.el.meta(property="og:url", content=h["url"]),
+        rx.el.meta(property="product:price:amount", content=h["price"]),
+        rx.el.meta(property="product:price:currency", content=h["currency"]),
+        rx.el.meta(name="twitter:card", content="summary_large_image"),
+        rx.el.script(h["json_ld"], type="application/ld+json"),
+    )
 
 
 def details() -> rx.Component:
@@ -225,6 +269,7 @@ def product_page() -> rx.Component:
                     rx.cond(ProductState.found, details(), not_found()),
                     loading(),
                 ),
+                rx.cond(ProductState.found, head_tags()),
                 class_name="container",
             ),
             class_name="section",

@@ -7,7 +7,9 @@ description, Open Graph tags, canonical link and JSON-LD in the head, and a no-J
 of the product (name, price, image, and the description as sanitised HTML from
 shop/services/markdown.py) in the body. The product is read from
 the catalog service at every request, so changes show at once; an unknown or archived
-slug gets the 404 page with status 404. The React app hydrates over the same shell.
+slug gets the 404 page with status 404. The React app hydrates over the same shell; a
+small same-origin script (assets/product-head.js) first takes out the head tags written
+here, as the app writes the same ones (shop/pages/product.py) and keeps them up to date.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import html
 import json
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from urllib.parse import unquote
 
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -39,6 +42,9 @@ _GENERIC_HEAD_TAGS = re.compile(
     rb"""|<link\b[^>]*\brel\s*=\s*"canonical"[^>]*>""",
     re.S | re.I,
 )
+# Takes the server's head tags out before the app starts and writes its own from the same
+# `product_head` (shop/pages/product.py): one set of tags once JavaScript runs.
+HEAD_SCRIPT = "/product-head.js"
 
 
 def lookup_product(slug: str) -> ProductView | None:
@@ -56,10 +62,23 @@ def absolute_url(settings: Settings, path_or_url: str) -> str:
     return settings.public_url + "/" + path_or_url.lstrip("/")
 
 
-def head_tags(product: ProductView, settings: Settings) -> str:
-    """The per-product <head> tags, every value HTML-escaped."""
-    e = html.escape
-    title = f"{product.seo_title} | {settings.shop_name}"
+@dataclass(frozen=True, slots=True)
+class ProductHead:
+    """What a product page's <head> says: written by the server for clients without
+    JavaScript, and by the React app (shop/pages/product.py) once it runs."""
+
+    title: str  # the document title
+    seo_title: str
+    description: str
+    url: str  # canonical
+    image: str  # absolute
+    price: str
+    currency: str
+    site_name: str
+    json_ld: str  # safe inside <script>
+
+
+def product_head(product: ProductView, settings: Settings) -> ProductHead:
     url = absolute_url(settings, f"/products/{product.slug}")
     image = absolute_url(settings, product.image_url or DEFAULT_SOCIAL_IMAGE)
     price = decimal_amount(product.price_amount, product.currency)
@@ -81,21 +100,41 @@ def head_tags(product: ProductView, settings: Settings) -> str:
     }
     # Inside <script>, "<" must not appear raw, or "</script>" could end the block.
     ld = json.dumps(json_ld, ensure_ascii=False).replace("<", "\\u003c").replace(">", "\\u003e")
+    return ProductHead(
+        title=f"{product.seo_title} | {settings.shop_name}",
+        seo_title=product.seo_title,
+        description=product.seo_description,
+        url=url,
+        image=image,
+        price=price,
+        currency=product.currency.upper(),
+        site_name=settings.shop_name,
+        json_ld=ld,
+    )
+
+
+def head_tags(product: ProductView, settings: Settings) -> str:
+    """The per-product <head> tags, every value HTML-escaped, and the script that takes them
+    out when JavaScript runs (the app then writes the same tags itself)."""
+    e = html.escape
+    head = product_head(product, settings)
     return "".join(
         [
-            f"<title>{e(title)}</title>",
-            f'<meta name="description" content="{e(product.seo_description)}"/>',
-            f'<link rel="canonical" href="{e(url)}"/>',
+            f"<title>{e(head.title)}</title>",
+            f'<meta name="description" content="{e(head.description)}"/>',
+            f'<link rel="canonical" href="{e(head.url)}"/>',
             '<meta property="og:type" content="product"/>',
-            f'<meta property="og:site_name" content="{e(settings.shop_name)}"/>',
-            f'<meta property="og:title" content="{e(product.seo_title)}"/>',
-            f'<meta property="og:description" content="{e(product.seo_description)}"/>',
-            f'<meta property="og:url" content="{e(url)}"/>',
-            f'<meta property="og:image" content="{e(image)}"/>',
-            f'<meta property="product:price:amount" content="{e(price)}"/>',
-            f'<meta property="product:price:currency" content="{e(product.currency.upper())}"/>',
+            f'<meta property="og:site_name" content="{e(head.site_name)}"/>',
+            f'<meta property="og:title" content="{e(head.seo_title)}"/>',
+            f'<meta property="og:description" content="{e(head.description)}"/>',
+            f'<meta property="og:url" content="{e(head.url)}"/>',
+            f'<meta property="og:image" content="{e(head.image)}"/>',
+            f'<meta property="product:price:amount" content="{e(head.price)}"/>',
+            f'<meta property="product:price:currency" content="{e(head.currency)}"/>',
             '<meta name="twitter:card" content="summary_large_image"/>',
-            f'<script type="application/ld+json">{ld}</script>',
+            f'<script type="application/ld+json">{head.json_ld}</script>',
+            # Parser-blocking on purpose: it must run before the app hydrates.
+            f'<script src="{HEAD_SCRIPT}"></script>',
         ]
     )
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 import json
 import re
+from pathlib import Path
 
 from tests.factories import make_category, make_product
 
@@ -238,3 +239,20 @@ def test_a_product_without_an_image_offers_the_shops_social_image(client, sessio
     assert _meta(page, "property", "og:image") == "http://shop.test/og-image.png"
     assert _json_ld(page)["image"] == "http://shop.test/og-image.png"
     assert "favicon" not in page
+
+
+def test_the_app_takes_the_head_tags_over_when_javascript_runs(client, session):
+    # given a product whose merchant set an SEO title
+    make_product(session, slug="seo", name="Seo Product", seo_title="Search Title")
+    session.commit()
+
+    # when its page is served
+    page = client.get("/products/seo").text
+    head = page[: page.index("</head>")]
+
+    # then the title is the SEO title, the one the app shows too (shop/pages/product.py)
+    assert "<title>Search Title | Maple &amp; Pine Digital</title>" in head
+    # and last in the head, after the tags, is the same-origin script that takes them out
+    # before the app writes its own (no inline script: the CSP stays as it is)
+    assert head.endswith('<script src="/product-head.js"></script>')
+    assert (Path(__file__).resolve().parents[2] / "assets" / "product-head.js").is_file()
