@@ -32,7 +32,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('products', schema=None) as batch_op:
+    # In place (SQLite >= 3.35): a rebuilt `products` would take product_files with it.
+    with op.batch_alter_table('products', schema=None, recreate='never') as batch_op:
         batch_op.drop_index(batch_op.f('ix_products_sync_status'))
         batch_op.drop_column('synced_at')
         batch_op.drop_column('sync_revision')
