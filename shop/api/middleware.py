@@ -5,9 +5,9 @@ the size of the API's request bodies."""
 from __future__ import annotations
 
 import logging
+import os
 import re
 import time
-import uuid
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -45,8 +45,12 @@ class RequestIdMiddleware:
         if scope["type"] != "http" or _SCOPE_KEY in scope:
             await self.app(scope, receive, send)
             return
-        incoming = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
-        request_id = incoming if _SAFE_REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        incoming = next(
+            (value.decode("latin-1") for key, value in scope["headers"] if key == b"x-request-id"),
+            "",
+        )
+        # 32 random hex digits, like uuid4().hex without building a UUID on every request.
+        request_id = incoming if _SAFE_REQUEST_ID.match(incoming) else os.urandom(16).hex()
         scope[_SCOPE_KEY] = request_id
         token = request_id_var.set(request_id)
         started = time.perf_counter()
