@@ -26,7 +26,7 @@ from sqlmodel import Session
 
 from shop.components.layout import link, not_allowed_notice, page
 from shop.db import session_scope
-from shop.models import Order
+from shop.models import Order, OrderStatus
 from shop.services import cart as carts
 from shop.services import downloads, orders, payments, refunds
 from shop.services.countries import country_names
@@ -553,7 +553,7 @@ def _refund_note(session: Session, order: Order) -> str:
     if refunded <= 0:
         return ""
     amount = format_money(refunded, order.currency)
-    if refunded >= order.total_amount:
+    if order.status == OrderStatus.REFUNDED.value:  # as the receipt decides it
         return f"Your order {order.number or order.id} was paid, then refunded in full ({amount})."
     return f"Your order {order.number or order.id} is paid; {amount} of it has been refunded."
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
@@ -43,7 +43,7 @@ from shop.models import (
 )
 from shop.services.catalog_cache import bump_catalog_version
 from shop.services.catalog_events import after_commit
-from shop.services.stripe_api import PaymentIntentInfo
+from shop.services.stripe_api import PaymentIntentInfo, happened_at
 from shop.settings import get_settings
 
 log = logging.getLogger("shop.fulfilment")
@@ -93,12 +93,6 @@ def payment_problem(order: Order, payment_intent: PaymentIntentInfo) -> str | No
     return None
 
 
-def _moment(unix_time: int | None, now: datetime) -> datetime:
-    if not unix_time or unix_time <= 0:
-        return now
-    return min(datetime.fromtimestamp(unix_time, UTC), now)
-
-
 def fulfil_order(
     *,
     session: Session,
@@ -116,7 +110,7 @@ def fulfil_order(
     from shop.services import promo_codes, receipts, refunds
 
     now = now or utcnow()
-    paid = _moment(paid_at or payment_intent.charged_at, now)
+    paid = happened_at(paid_at or payment_intent.charged_at, now=now)
     order = session.get(Order, order_id)
     if order is None:
         log.warning("payment for an unknown order", extra={"order_id": order_id})

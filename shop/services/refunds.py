@@ -37,7 +37,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import case, delete, func, update
@@ -466,15 +466,6 @@ def order_for_refund(*, session: Session, refund: RefundInfo) -> Order | None:
     return None
 
 
-def made_at(refund: RefundInfo, *, now: datetime) -> datetime:
-    """When Stripe made the refund: a refund the shop hears of late (webhooks held up, found
-    by reconciliation) counts on its own day, as the README's analytics promise. Never later
-    than now, should Stripe's clock run ahead of ours."""
-    if refund.created <= 0:
-        return now
-    return min(datetime.fromtimestamp(refund.created, UTC), now)
-
-
 def record_refund(*, session: Session, refund: RefundInfo, now: datetime | None = None) -> Recorded:
     """Record a Stripe refund against its order, once, and bring the order's status up to date."""
     now = now or utcnow()
@@ -504,7 +495,9 @@ def record_refund(*, session: Session, refund: RefundInfo, now: datetime | None 
             "reason": (reason or "")[:MAX_REASON] or None,
             "source": "shop" if requested_by else "stripe",
             "requested_by": requested_by,
-            "created_at": made_at(refund, now=now),
+            # When Stripe made it: a refund heard of late (webhooks held up, found by
+            # reconciliation) counts on its own day, as the README's analytics promise.
+            "created_at": stripe_api.happened_at(refund.created, now=now),
             "updated_at": now,
         },
     )

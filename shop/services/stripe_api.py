@@ -12,6 +12,7 @@ import json
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any, cast
 
@@ -256,6 +257,14 @@ def _amount(obj: Mapping[str, Any], key: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_INT:
         raise MalformedObject(f"{key} must be a whole number of minor units")
     return value
+
+
+def happened_at(unix_time: int | None, *, now: datetime) -> datetime:
+    """When Stripe says something happened (a Unix time; 0 or None: unknown, so now), never
+    later than `now`, should Stripe's clock run ahead of ours."""
+    if not unix_time or unix_time <= 0:
+        return now
+    return min(datetime.fromtimestamp(unix_time, UTC), now)
 
 
 def _timestamp(obj: Mapping[str, Any], key: str) -> int:
