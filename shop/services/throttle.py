@@ -37,6 +37,7 @@ from sqlmodel import Session, col, delete, select
 
 from shop.models import AuditLog, SignInThrottle, User, utcnow
 from shop.models.base import UTCDateTime
+from shop.services import audit
 from shop.services.addresses import canonical_email
 from shop.services.errors import ShopError
 from shop.settings import get_settings
@@ -211,10 +212,26 @@ def record_failure(*, session: Session, keys: ThrottleKeys, now: datetime | None
     if account.failures >= settings.login_account_failures_per_hour:
         account.blocked_until = account.window_started_at + WINDOW
         session.add(account)
+        if account.failures == settings.login_account_failures_per_hour:
+            # Once per window: the refusals that follow are not audited one by one (a guesser
+            # would fill the log at the throttle's answer rate), so the owner reads it here.
+            audit.record(
+                session=session,
+                action="auth.account_capped",
+                actor_email=keys.email,
+                target=_user_target(session, keys.email),
+                ip=keys.address,
+                details={"failures": account.failures, "until": account.blocked_until},
+            )
         if not known_to_account(session=session, keys=keys, now=now):
             longest = max(longest, (account.blocked_until - now).total_seconds())
     session.flush()
     return longest
+
+
+def _user_target(session: Session, email: str) -> str | None:
+    user_id = session.exec(select(User.id).where(User.email == email)).first()
+    return f"user:{user_id}" if user_id is not None else None
 
 
 def record_success(*, session: Session, keys: ThrottleKeys) -> None:

@@ -10,10 +10,10 @@ from functools import partial
 from pathlib import Path
 
 import pytest
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from shop import db
-from shop.models import SignInThrottle, utcnow
+from shop.models import AuditLog, SignInThrottle, utcnow
 from shop.services import auth, throttle
 from shop.services.throttle import Throttled, ThrottleKeys
 from shop.settings import get_settings
@@ -262,3 +262,21 @@ def test_a_burst_of_parallel_guesses_gets_no_more_tries_than_one_after_another(
 
     # then only the free tries were checked against the password, as if sent in turn
     assert sorted(outcomes) == ["throttled"] * (12 - free) + ["wrong password"] * free
+
+
+def test_capping_an_account_is_audited_once_per_window(session: Session):
+    # given an account
+    user = make_user(session)
+    # when strangers use up its hourly cap and keep failing past it
+    _strangers_cap_the_account(session, user.email)
+    for _ in range(3):
+        throttle.record_failure(
+            session=session, keys=ThrottleKeys.of(ip="10.9.1.1", email=user.email)
+        )
+    # then the audit log says once that the account was capped, naming it, until when
+    capped = session.exec(select(AuditLog).where(AuditLog.action == "auth.account_capped")).all()
+    assert len(capped) == 1
+    assert capped[0].target == f"user:{user.id}"
+    assert capped[0].actor_email == user.email
+    assert capped[0].details["failures"] == get_settings().login_account_failures_per_hour
+    assert capped[0].details["until"]
