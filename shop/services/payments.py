@@ -143,6 +143,13 @@ def payment_error_for_customer(*, state: PaymentState, order: Order) -> str:
     return GENERIC_PAYMENT_ERROR if order.payment_error else ""
 
 
+def order_error_for_customer(*, order: Order) -> str | None:
+    """Why an unpaid order is unpaid, in customer words, from the order alone (no Stripe call):
+    a closed order's stored reason, or the generic words for a failed attempt (what is stored is
+    Stripe's own text, for the staff). None for a paid order or one with no failure."""
+    return _state(order, None).customer_error
+
+
 def order_key(order: Order) -> str:
     """What Stripe idempotency keys of an order start with. The random order number is in it
     because ids come again after a restore from backup, and Stripe remembers a key for 24 h:

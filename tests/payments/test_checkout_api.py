@@ -190,6 +190,15 @@ def test_3d_secure_failed_leaves_the_order_payable(shop: Shop):
     # then the order shows the failure, delivers nothing, and can still be paid
     wait_until(lambda: shop.order(body["order_id"]).status == "failed")
     assert shop.status(customer, body["order_id"]).json()["status"] == "failed"
+    # in words for the customer wherever they read it, not Stripe's words for developers
+    status_error = shop.status(customer, body["order_id"]).json()["payment_error"]["message"]
+    order_error = shop.http.get(f"/api/orders/{body['order_id']}", headers=customer.headers).json()[
+        "payment_error"
+    ]
+    for said in (status_error, order_error):
+        assert "PaymentMethod" not in said
+        assert "payment_method_data" not in said
+        assert said.strip()
     assert shop.grant_count(body["order_id"]) == 0
     assert (
         shop.confirm(customer, body["payment_intent_id"], "pm_card_visa").json()["status"] == "paid"

@@ -144,6 +144,8 @@ class OrderOut(BaseModel):
     items: list[OrderItemOut]
     billing_country: str | None
     billing_region: str | None
+    # Why an unpaid order is unpaid, in words for the customer (the staff's order view has
+    # Stripe's own text); None once paid or when no attempt failed.
     payment_error: str | None
     created_at: datetime
     paid_at: datetime | None
@@ -427,7 +429,7 @@ def get_order(reference: OrderReference, user: OrderViewer, session: DbSession) 
         items=[OrderItemOut.of(i) for i in detail.items],
         billing_country=order.billing_country,
         billing_region=order.billing_region,
-        payment_error=order.payment_error,
+        payment_error=payments.order_error_for_customer(order=order),
         created_at=order.created_at,
         paid_at=order.paid_at,
     )
