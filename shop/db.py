@@ -14,6 +14,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, create_engine
 
+from shop.services import clock
 from shop.settings import get_settings
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -65,6 +66,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # which Stripe would then never send again.
     cursor.execute("PRAGMA synchronous=FULL")
     cursor.close()
+    clock.register_sqlite_functions(dbapi_connection)
 
 
 def _restore_busy_timeout(dbapi_connection: Any, record: Any) -> None:

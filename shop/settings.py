@@ -8,6 +8,7 @@ from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlparse
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -24,6 +25,9 @@ class Settings(BaseSettings):
 
     shop_env: Literal["development", "test", "production"] = "development"
     shop_name: str = "Maple & Pine Digital"
+    # The merchant's time zone (IANA name, e.g. America/Toronto): what a day is in reports,
+    # date filters and receipts, and the times pages show. Moments are stored in UTC whatever it is.
+    shop_time_zone: str = "UTC"
     shop_data_dir: Path = Path("./data")
     # Unset: http://localhost:<PORT>, so a shop moved to another port still trusts its own origin.
     public_url: str = ""
@@ -148,6 +152,18 @@ class Settings(BaseSettings):
                     f"{entry!r} is not an IP address or network (e.g. 172.18.0.1 or 172.16.0.0/12)"
                 ) from None
         return ",".join(entries)
+
+    @field_validator("shop_time_zone")
+    @classmethod
+    def _known_time_zone(cls, value: str) -> str:
+        name = value.strip()
+        try:
+            ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"{value!r} is not a time zone name (e.g. America/Toronto, America/Vancouver, UTC)"
+            ) from None
+        return name
 
     @field_validator("public_url")
     @classmethod

@@ -17,7 +17,7 @@ from shop.components.forms import field, form_notice, native_form, new_password_
 from shop.components.layout import link, page
 from shop.models import UserSession
 from shop.pages.account_orders import account_tabs
-from shop.services import auth, ids
+from shop.services import auth, clock, ids
 from shop.services.auth import CurrentUser
 from shop.settings import get_settings
 from shop.state.auth_messages import error_text
@@ -56,7 +56,7 @@ def describe_agent(user_agent: str | None) -> str:
 
 
 def _when(moment: Any) -> str:
-    return moment.strftime("%Y-%m-%d %H:%M UTC")
+    return clock.format_moment(moment)
 
 
 def session_rows(rows: list[UserSession], current_id: int) -> list[dict[str, str]]:

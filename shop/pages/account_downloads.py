@@ -15,7 +15,7 @@ import reflex as rx
 
 from shop.components.layout import link
 from shop.pages.account_orders import account_frame, day, loading, status_badge
-from shop.services import downloads, ids
+from shop.services import clock, downloads, ids
 from shop.services.auth import CurrentUser
 from shop.services.errors import ShopError
 from shop.state.buyer import READ_OWN_DOWNLOADS, BuyerState
@@ -39,7 +39,7 @@ def human_size(size: int) -> str:
 
 
 def until(moment: datetime) -> str:
-    return f"{day(moment)}, {moment:%H:%M} UTC"
+    return f"{day(moment)}, {clock.local(moment):%H:%M %Z}"
 
 
 def download_rows(session: Any, user_id: int) -> list[dict[str, str]]:

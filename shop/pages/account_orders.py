@@ -15,6 +15,7 @@ import reflex as rx
 
 from shop.components.layout import link, not_allowed_notice, page
 from shop.models import Order, OrderStatus
+from shop.services import clock
 from shop.services import orders as order_service
 from shop.services.errors import NotFound
 from shop.services.money import format_money
@@ -35,8 +36,11 @@ STATUS_LABELS = {
 
 
 def day(moment: datetime | None) -> str:
-    """`28 Nov 2026` (UTC)."""
-    return f"{moment.day} {moment:%b %Y}" if moment else ""
+    """`28 Nov 2026`, the shop's day (SHOP_TIME_ZONE)."""
+    if moment is None:
+        return ""
+    shown = clock.local(moment)
+    return f"{shown.day} {shown:%b %Y}"
 
 
 def order_summary(order: Order) -> dict[str, str]:

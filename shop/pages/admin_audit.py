@@ -6,7 +6,7 @@ every load checks "audit:read" on the server before reading a single row.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -16,7 +16,7 @@ from shop.components.admin import admin_page, page_links
 from shop.components.forms import field, text_input
 from shop.components.layout import link
 from shop.models import AuditLog
-from shop.services import audit, ids
+from shop.services import audit, clock, ids
 from shop.state.catalog_data import in_session
 from shop.state.staff import StaffState
 
@@ -45,7 +45,7 @@ def entry_row(row: AuditLog) -> dict[str, str]:
     )
     return {
         "id": str(row.id),
-        "at": row.at.strftime("%Y-%m-%d %H:%M:%S"),
+        "at": clock.format_moment(row.at, seconds=True),
         "actor": row.actor_email or "—",
         "action": row.action,
         "target": row.target or "",
@@ -91,13 +91,9 @@ class AuditState(StaffState):
             self.filter_error = "Dates are written YYYY-MM-DD."
         elif since_day and until_day and until_day < since_day:
             self.filter_error = "The end date is before the start date."
-        since = datetime.combine(since_day, time(), tzinfo=UTC) if since_day else None
-        # "until" names a day: everything on that day counts.
-        until = (
-            datetime.combine(until_day + timedelta(days=1), time(), tzinfo=UTC)
-            if until_day
-            else None
-        )
+        # Days are the shop's (SHOP_TIME_ZONE); "until" names a day: all of that day counts.
+        since = clock.start_of_day(since_day) if since_day else None
+        until = clock.start_of_day(until_day + timedelta(days=1)) if until_day else None
 
         action, actor = self.action or None, self.actor or None
         before_id, after_id = ids.parse_id(params.get("before")), ids.parse_id(params.get("after"))
@@ -208,7 +204,7 @@ def log_table() -> rx.Component:
                     rx.el.tr(
                         *[
                             rx.el.th(label, scope="col")
-                            for label in ("#", "Time (UTC)", "Actor", "Action", "Target", "IP")
+                            for label in ("#", "Time", "Actor", "Action", "Target", "IP")
                         ],
                         rx.el.th("Details", scope="col"),
                     )

@@ -23,7 +23,7 @@ from shop.components.admin import (
 from shop.components.forms import field
 from shop.components.layout import link
 from shop.pages.admin_orders import order_row, status_badge, when
-from shop.services import backoffice, ids
+from shop.services import backoffice, clock, ids
 from shop.services.errors import ShopError
 from shop.services.money import format_money
 from shop.state.catalog_data import in_session
@@ -80,7 +80,7 @@ class AdminCustomersState(StaffState):
                 "name": row.name or "",
                 "orders": str(row.orders),
                 "spent": spent_text(row),
-                "since": row.created_at.strftime("%Y-%m-%d"),
+                "since": clock.format_day(row.created_at),
                 "state": "active" if row.is_active else "disabled",
             }
             for row in found

@@ -10,8 +10,7 @@ import reflex as rx
 
 from shop.components.admin import ADMIN_SECTIONS, admin_page, data_table
 from shop.components.layout import link
-from shop.models import utcnow
-from shop.services import analytics
+from shop.services import analytics, clock
 from shop.services.money import format_money
 from shop.state.catalog_data import in_session
 from shop.state.session import SessionState
@@ -96,7 +95,7 @@ class AdminHomeState(StaffState):
         user = await self._require("catalog:read")
         if user is None or not user.can("analytics:read"):
             return
-        end = utcnow().date()
+        end = clock.today()
         start = end - timedelta(days=DASHBOARD_DAYS - 1)
         report = await in_session(
             lambda session: analytics.revenue_report(session=session, start=start, end=end)

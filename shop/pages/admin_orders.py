@@ -26,7 +26,7 @@ from shop.components.admin import (
 )
 from shop.components.forms import field
 from shop.components.layout import link
-from shop.services import backoffice, ids, refunds
+from shop.services import backoffice, clock, ids, refunds
 from shop.services.errors import ShopError
 from shop.services.money import format_money
 from shop.services.tax import tax_line_label
@@ -48,7 +48,7 @@ def _day(text: str) -> date | None:
 
 
 def when(value: datetime | None) -> str:
-    return value.strftime("%Y-%m-%d %H:%M") if value else "—"
+    return clock.format_moment(value) if value else "—"
 
 
 def orders_href(filters: dict[str, str], offset: int = 0) -> str:
@@ -116,7 +116,7 @@ class AdminOrdersState(StaffState):
         self.filter_error = ""
         if (self.since and since_day is None) or (self.until and until_day is None):
             self.filter_error = "Dates are written YYYY-MM-DD."
-        # whole UTC days, both included (the service's rule for dates, as in the API)
+        # whole days of the shop's time zone, both included (the service's rule, as in the API)
         date_from, date_to = since_day, until_day
         q, status_filter = self.q or None, self.status or None
 

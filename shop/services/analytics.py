@@ -1,7 +1,8 @@
 """The owner's revenue figures: what was paid, discounted, taxed and refunded over a range of
 days, per currency.
 
-An order counts on the UTC day it was paid (`paid_at`, set once by fulfilment), whatever
+An order counts on the day it was paid (`paid_at`, set once by fulfilment; days are the shop's,
+`SHOP_TIME_ZONE`, see `clock`), whatever
 happened to it since: refunded and partially refunded orders were paid too. A refund counts on
 the day it was made (its own `created_at`), which may fall in a later range than its order.
 Amounts are never added across currencies: each currency has its own figures.
@@ -22,13 +23,14 @@ made in the range.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Date, cast, func, literal_column
+from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from shop.models import Order, OrderItem, OrderStatus, OrderTaxLine, Product, Refund, RefundStatus
+from shop.services import clock
 from shop.services.errors import InvalidInput
 
 # Statuses of orders that were paid, whatever refunds came after.
@@ -109,20 +111,19 @@ class RevenueReport:
 
 
 def revenue_report(*, session: Session, start: date, end: date) -> RevenueReport:
-    """The figures of the UTC days `start` to `end`, both included."""
+    """The figures of the shop's days `start` to `end`, both included."""
     if start > end:
         raise InvalidInput("The start date is after the end date.", field="start")
     if (end - start).days + 1 > MAX_DAYS:
         raise InvalidInput(
             f"A report covers at most {MAX_DAYS} days; choose a shorter range.", field="end"
         )
-    since = datetime.combine(start, time.min, tzinfo=UTC)
-    until = datetime.combine(end + timedelta(days=1), time.min, tzinfo=UTC)
+    since, until = clock.day_bounds(start, end)
     dialect = session.get_bind().dialect.name
     order_currency = func.lower(Order.currency)
     refund_currency = func.lower(Refund.currency)
-    paid_day = _day(col(Order.paid_at), dialect)
-    refund_day = _day(col(Refund.created_at), dialect)
+    paid_day = clock.day_sql(col(Order.paid_at), dialect)
+    refund_day = clock.day_sql(col(Refund.created_at), dialect)
     paid_in_range = (
         col(Order.status).in_(PAID_STATUSES),
         col(Order.paid_at) >= since,
@@ -205,16 +206,6 @@ def revenue_report(*, session: Session, start: date, end: date) -> RevenueReport
     ]
     currencies.sort(key=lambda figures: (-figures.gross, figures.currency))
     return RevenueReport(start=start, end=end, currencies=currencies)
-
-
-def _day(column: Any, dialect: str) -> Any:
-    """The UTC calendar day of a timestamp column, in SQL."""
-    if dialect == "postgresql":
-        # A timestamptz cast to date takes the connection's time zone; name UTC explicitly, as a
-        # literal: a bound parameter would differ between SELECT and GROUP BY.
-        return cast(func.timezone(literal_column("'UTC'"), column), Date)
-    # SQLite holds UTC as naive text ("2026-11-28 12:00:00.000000"): date() reads its day.
-    return func.date(column)
 
 
 def _as_date(value: Any) -> date:

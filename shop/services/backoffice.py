@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import false, func, or_, update
@@ -31,7 +31,7 @@ from shop.models import (
     WebhookEvent,
     utcnow,
 )
-from shop.services import audit, auth, ids, mail, orders, receipts, refunds
+from shop.services import audit, auth, clock, ids, mail, orders, receipts, refunds
 from shop.services.audit import Actor
 from shop.services.errors import Conflict, InvalidInput, NotFound
 from shop.services.money import format_money
@@ -155,7 +155,7 @@ def search_orders(
 ) -> tuple[list[OrderRow], int]:
     """Newest first. `q` is an email (or part of one), an order number or a Stripe id
     (PaymentIntent `pi_…` or refund `re_…`). Orders placed (`created_at`) from `date_from` until
-    `date_to`, both included: a date without a time is its whole UTC day, a datetime (aware)
+    `date_to`, both included: a date without a time is its whole day (the shop's time zone), a datetime (aware)
     that instant."""
     query: Any = select(Order, User.email).join(
         User,
@@ -201,10 +201,10 @@ def search_orders(
 
 
 def _start_of(day: date | datetime) -> datetime:
-    """A datetime as it is; a date as the first instant of that UTC day."""
+    """A datetime as it is; a date as the first instant of that day in the shop's time zone."""
     if isinstance(day, datetime):
         return day
-    return datetime.combine(day, time.min, tzinfo=UTC)
+    return clock.start_of_day(day)
 
 
 def find_order(*, session: Session, reference: str | int) -> Order:

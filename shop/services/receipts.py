@@ -32,7 +32,7 @@ from shop.models import (
     User,
     utcnow,
 )
-from shop.services import mail, refunds
+from shop.services import clock, mail, refunds
 from shop.services.money import format_money
 from shop.services.tax import tax_line_label
 from shop.settings import get_settings
@@ -110,7 +110,7 @@ def receipt_figures(*, session: Session, order: Order) -> ReceiptFigures:
         shop_name=settings.shop_name,
         order_number=order.number or "",
         status=order.status,
-        paid_on=order.paid_at.strftime("%Y-%m-%d") if order.paid_at else None,
+        paid_on=clock.format_day(order.paid_at) if order.paid_at else None,
         customer_email=user.email if user else None,
         billing=billing,
         rows=rows,
@@ -138,7 +138,7 @@ def build_receipt(*, session: Session, order: Order, to: str) -> Receipt:
     numbers, total and where to download."""
     figures = receipt_figures(session=session, order=order)
     rows, totals = figures.rows, figures.totals
-    paid_on = figures.paid_on or utcnow().strftime("%Y-%m-%d")
+    paid_on = figures.paid_on or clock.today().isoformat()
     subject = f"Your {figures.shop_name} receipt for order {order.number}"
     downloads = figures.downloads_url
 

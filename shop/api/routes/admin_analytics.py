@@ -3,7 +3,7 @@ decides what counts."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 from shop.api.deps import require_permission
 from shop.db import session_scope
-from shop.services import analytics
+from shop.services import analytics, clock
 from shop.services.auth import CurrentUser as AuthUser
 from shop.services.errors import InvalidInput
 
@@ -147,7 +147,8 @@ def _report(start: date, end: date) -> analytics.RevenueReport:
     description=(
         "Paid orders, gross, discounts, tax (total and per tax line, charged, refunded and net "
         "of refunds), refunds, net (tax included) and average "
-        "order for the UTC days `from` to `to` (both included, at most "
+        "order for the days `from` to `to` in the shop's time zone (SHOP_TIME_ZONE; both "
+        "included, at most "
         f"{analytics.MAX_DAYS} days; `to` defaults to today, `from` to {DEFAULT_DAYS - 1} days before `to`), "
         "with a series of every day and the top products by revenue. An order counts on the "
         "day it was paid, a refund on the day it was made. Amounts are integers in the minor "
@@ -159,6 +160,6 @@ async def revenue(
     from_: Annotated[date | None, Query(alias="from", description="First day, YYYY-MM-DD.")] = None,
     to: Annotated[date | None, Query(description="Last day, YYYY-MM-DD.")] = None,
 ) -> AnalyticsOut:
-    end = to or datetime.now(UTC).date()
+    end = to or clock.today()
     start = from_ or end - timedelta(days=DEFAULT_DAYS - 1)
     return _out(await run_in_threadpool(_report, start, end))

@@ -59,7 +59,7 @@ def _day_or_instant(value: Any) -> date:
         raise ValueError("Write a date as YYYY-MM-DD, or a date and time (ISO 8601).") from exc
 
 
-# A query date: a day without a time means that whole UTC day, in both bounds.
+# A query date: a day without a time means that whole day of the shop's time zone, in both bounds.
 DayOrInstant = Annotated[
     date,
     PlainValidator(_day_or_instant),
@@ -308,7 +308,7 @@ def refund(body: RefundIn, request: Request, staff: Refunder) -> RefundOut:
     description=(
         "Newest first; `q` is an email (or part of one), an order number or a Stripe id. "
         "`date_from` and `date_to` bound when the order was placed, both included: a date "
-        "(YYYY-MM-DD) is that whole UTC day, as the admin page's Since and Until boxes are."
+        "(YYYY-MM-DD) is that whole day in the shop's time zone (SHOP_TIME_ZONE), as the admin page's Since and Until boxes are."
     ),
 )
 def list_orders(
@@ -317,12 +317,14 @@ def list_orders(
     status: Annotated[str | None, Query(max_length=30)] = None,
     date_from: Annotated[
         DayOrInstant | None,
-        Query(description="Placed from: YYYY-MM-DD (that whole UTC day) or a date and time."),
+        Query(
+            description="Placed from: YYYY-MM-DD (that whole day, shop time zone) or a date and time."
+        ),
     ] = None,
     date_to: Annotated[
         DayOrInstant | None,
         Query(
-            description="Placed until, included: YYYY-MM-DD (that whole UTC day) or a date and "
+            description="Placed until, included: YYYY-MM-DD (that whole day, shop time zone) or a date and "
             "time (up to that instant)."
         ),
     ] = None,
@@ -347,7 +349,7 @@ def list_orders(
 
 
 def _aware(value: date | datetime | None) -> date | datetime | None:
-    """A date as it is (a whole UTC day); a datetime without a zone is UTC."""
+    """A date as it is (a whole day of the shop's time zone); a datetime without a zone is UTC."""
     if not isinstance(value, datetime) or value.tzinfo is not None:
         return value
     return value.replace(tzinfo=UTC)
