@@ -840,7 +840,9 @@ class InvoiceInfo:
         for line in _list_data(obj, "lines"):
             pricing = _optional_object(line, "pricing") or {}
             price = _optional_object(pricing, "price_details") or {}
-            item = _optional_object(_optional_object(line, "parent") or {}, "subscription_item_details")
+            item = _optional_object(
+                _optional_object(line, "parent") or {}, "subscription_item_details"
+            )
             raw_amount = line.get("amount")
             if isinstance(raw_amount, bool) or not isinstance(raw_amount, int):
                 raise MalformedObject("a line's amount must be a whole number of minor units")
@@ -931,8 +933,7 @@ class SubscriptionInfo:
             id=_text(obj, "id"),
             customer_id=_ref(obj.get("customer")) or "",
             status=_text(obj, "status"),
-            cancel_at_period_end=_bool(obj, "cancel_at_period_end")
-            or bool(obj.get("cancel_at")),
+            cancel_at_period_end=_bool(obj, "cancel_at_period_end") or bool(obj.get("cancel_at")),
             current_period_end=period_end if isinstance(period_end, int) else None,
             item_id=_optional_text(item, "id"),
             price_id=_optional_text(price, "id"),
@@ -1021,7 +1022,9 @@ def cancel_subscription(*, subscription_id: str, idempotency_key: str) -> Subscr
     return SubscriptionInfo.from_stripe(obj)
 
 
-def list_subscriptions(*, customer_id: str | None = None, max_items: int = 1000) -> list[SubscriptionInfo]:
+def list_subscriptions(
+    *, customer_id: str | None = None, max_items: int = 1000
+) -> list[SubscriptionInfo]:
     """Subscriptions of every status (of one customer, when given), newest first."""
     params: dict[str, Any] = {"status": "all"}
     if customer_id:
@@ -1095,7 +1098,9 @@ def create_subscription_checkout(
         "success_url": success_url,
         "cancel_url": cancel_url,
     }
-    obj = _call(client().v1.checkout.sessions.create, params=params, idempotency_key=idempotency_key)
+    obj = _call(
+        client().v1.checkout.sessions.create, params=params, idempotency_key=idempotency_key
+    )
     return CheckoutSessionInfo.from_stripe(obj)
 
 
