@@ -102,3 +102,55 @@ def test_sqlite_runs_with_wal_foreign_keys_busy_timeout_and_durable_commits(tmp_
         # 2 = FULL: every commit is synced to disk before the shop answers anyone
         assert connection.execute(text("PRAGMA synchronous")).scalar() == 2
     db.dispose_engines()
+
+
+def test_rolling_back_0009_keeps_orders_and_subscriptions(empty_database: str):
+    from shop.models import Order, OrderItem, Subscription
+    from tests.factories import make_product, make_user
+
+    # given a shop at head with a subscription and the order its first invoice became
+    db.migrate(empty_database)
+    with db.session_scope(empty_database) as session:
+        product = make_product(session, kind="subscription", interval="month")
+        user = make_user(session)
+        subscription = Subscription(
+            user_id=user.id,  # type: ignore[arg-type]
+            product_id=product.id,
+            stripe_subscription_id="sub_kept",
+            status="active",
+            price_amount=900,
+            currency="cad",
+            interval="month",
+        )
+        session.add(subscription)
+        session.flush()
+        order = Order(
+            user_id=user.id,
+            status="paid",
+            stripe_invoice_id="in_kept",
+            subscription_id=subscription.id,
+            total_amount=1017,
+        )
+        session.add(order)
+        session.flush()
+        session.add(
+            OrderItem(
+                order_id=order.id,  # type: ignore[arg-type]
+                product_id=product.id,  # type: ignore[arg-type]
+                product_name=product.name,
+                price_at_time=900,
+            )
+        )
+    # when migration 0009 is rolled back
+    db.downgrade(empty_database, "0008")
+    # then every row is still there, without the new columns
+    engine = db.get_engine(empty_database)
+    with engine.connect() as connection:
+        for table in ("orders", "order_items", "subscriptions", "products"):
+            count = connection.execute(text(f"SELECT count(*) FROM {table}")).scalar_one()
+            assert count == 1, table
+    columns = {c["name"] for c in inspect(engine).get_columns("orders")}
+    assert "stripe_invoice_id" not in columns
+    assert "subscription_id" not in columns
+    # and going up again works
+    db.migrate(empty_database)

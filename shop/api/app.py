@@ -26,6 +26,7 @@ from shop.api.routes import cart as cart_routes
 from shop.api.routes import downloads as downloads_routes
 from shop.api.routes import payments as payments_routes
 from shop.api.routes import receipts as receipts_routes
+from shop.api.routes import subscriptions as subscriptions_routes
 from shop.api.routes import webhooks as webhooks_routes
 from shop.api.security import ApiGuardMiddleware
 from shop.logs import configure_logging
@@ -68,6 +69,7 @@ def create_api_app() -> FastAPI:
     app.include_router(downloads_routes.router)
     app.include_router(payments_routes.router)
     app.include_router(receipts_routes.router)
+    app.include_router(subscriptions_routes.router)
     app.include_router(docs.router)
 
     @app.api_route(

@@ -41,6 +41,11 @@ class Order(SQLModel, table=True):
     # What customers and support quote ("ORD-7K3Q-9XJD"); random, so it reveals no volume.
     number: str | None = Field(default=None, max_length=20, unique=True, index=True)
     promo_code_id: int | None = Field(default=None, foreign_key="promo_codes.id", index=True)
+    # A subscription's paid invoice becomes one order, once: the unique invoice id refuses a
+    # second. `subscription_id` is indexed without a foreign key (like webhook_events.order_id),
+    # so migration 0009 adds and drops it in place on SQLite.
+    stripe_invoice_id: str | None = Field(default=None, max_length=255, unique=True, index=True)
+    subscription_id: int | None = Field(default=None, index=True)
     # Why the last payment attempt failed, shown to the customer; the order stays payable.
     payment_error: str | None = Field(default=None, max_length=500)
     paid_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
@@ -76,5 +81,10 @@ class Subscription(SQLModel, table=True):
     status: str = Field(max_length=30, index=True)
     current_period_end: datetime | None = Field(default=None, sa_type=UTCDateTime)
     cancel_at_period_end: bool = False
+    # What Stripe charges each period (its Price), as Stripe last said.
+    stripe_price_id: str | None = Field(default=None, max_length=255)
+    price_amount: int | None = Field(default=None, ge=0)
+    currency: str | None = Field(default=None, max_length=3)
+    interval: str | None = Field(default=None, max_length=10)
     created_at: datetime = created_at_field()
     updated_at: datetime = updated_at_field()

@@ -82,7 +82,12 @@ def payment_problem(order: Order, payment_intent: PaymentIntentInfo) -> str | No
     """Why this PaymentIntent does not pay for this order, or None when it does."""
     if payment_intent.status != "succeeded":
         return f"the payment has status {payment_intent.status}"
-    if payment_intent.metadata.get("order_id") != str(order.id):
+    if order.stripe_invoice_id is not None:
+        # A subscription's invoice: Stripe made its PaymentIntent, which names no order; the
+        # order was made for exactly that PaymentIntent.
+        if payment_intent.id != order.stripe_payment_intent_id:
+            return "the payment is for another order"
+    elif payment_intent.metadata.get("order_id") != str(order.id):
         return "the payment is for another order"
     if order.stripe_payment_intent_id not in (None, payment_intent.id):
         return "the order has another payment"

@@ -13,6 +13,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal
 from functools import lru_cache
 from typing import Any, cast
 
@@ -667,3 +668,446 @@ def list_undelivered_events(
         )
         for row in rows
     ]
+
+
+# --- subscriptions (customers, tax rates, subscriptions, invoices, Checkout, portal) --------
+
+
+def _ref(value: Any) -> str | None:
+    """The id of a linked object, whether Stripe sent the id or the expanded object."""
+    if value is None or isinstance(value, str):
+        return value or None
+    linked = _as_mapping(value, "a linked object")
+    found = linked.get("id")
+    return found if isinstance(found, str) and found else None
+
+
+def _bool(obj: Mapping[str, Any], key: str) -> bool:
+    value = obj.get(key)
+    if value is None:
+        return False
+    if not isinstance(value, bool):
+        raise MalformedObject(f"{key} must be true or false")
+    return value
+
+
+def _list_data(obj: Mapping[str, Any], key: str) -> list[Mapping[str, Any]]:
+    listing = obj.get(key)
+    if listing is None:
+        return []
+    data = listing.get("data") if isinstance(listing, Mapping) else listing
+    if not isinstance(data, list):
+        raise MalformedObject(f"{key} must be a list")
+    return [_as_mapping(item, key) for item in data]
+
+
+@dataclass(frozen=True, slots=True)
+class StripeCustomer:
+    id: str
+
+
+def create_customer(
+    *, email: str, name: str | None, metadata: dict[str, str], idempotency_key: str
+) -> StripeCustomer:
+    params: dict[str, Any] = {"email": email, "metadata": metadata}
+    if name:
+        params["name"] = name[:256]
+    obj = _call(client().v1.customers.create, params=params, idempotency_key=idempotency_key)
+    return StripeCustomer(id=obj["id"])
+
+
+def attach_payment_method(*, payment_method: str, customer_id: str, idempotency_key: str) -> str:
+    """Attach a card to the customer; its id (a test id like `pm_card_visa` mints a new one).
+    A card Stripe declines on attaching raises `StripeRefused` with the decline code."""
+    obj = _call(
+        client().v1.payment_methods.attach,
+        payment_method,
+        params={"customer": customer_id},
+        idempotency_key=idempotency_key,
+    )
+    return str(obj["id"])
+
+
+@dataclass(frozen=True, slots=True)
+class TaxRateInfo:
+    """A Stripe TaxRate: `percentage` exact ("13", "9.975"), `key` our metadata `shop_tax_key`."""
+
+    id: str
+    display_name: str
+    jurisdiction: str | None
+    percentage: str
+    inclusive: bool
+    active: bool
+    key: str | None
+
+    @classmethod
+    def from_stripe(cls, obj: Any) -> TaxRateInfo:
+        obj = _as_mapping(obj, "the tax rate")
+        percentage = obj.get("percentage")
+        if isinstance(percentage, bool) or percentage is None:
+            raise MalformedObject("percentage must be a number")
+        return cls(
+            id=_text(obj, "id"),
+            display_name=_optional_text(obj, "display_name") or "",
+            jurisdiction=_optional_text(obj, "jurisdiction"),
+            percentage=format(Decimal(str(percentage)).normalize(), "f"),
+            inclusive=_bool(obj, "inclusive"),
+            active=_bool(obj, "active"),
+            key=_metadata(obj).get("shop_tax_key"),
+        )
+
+
+def list_tax_rates(*, max_items: int = 1000) -> list[TaxRateInfo]:
+    """The account's active tax rates."""
+    rows = _list_all(client().v1.tax_rates.list, {"active": True}, max_items=max_items)
+    return [TaxRateInfo.from_stripe(row) for row in rows]
+
+
+def create_tax_rate(
+    *,
+    display_name: str,
+    percentage: str,
+    jurisdiction: str,
+    country: str,
+    state: str | None,
+    key: str,
+    idempotency_key: str,
+) -> TaxRateInfo:
+    """An exclusive tax rate (added on top of the price), marked with our `key`."""
+    params: dict[str, Any] = {
+        "display_name": display_name,
+        "percentage": float(percentage),
+        "inclusive": False,
+        "jurisdiction": jurisdiction,
+        "country": country,
+        "metadata": {"shop_tax_key": key},
+    }
+    if state:
+        params["state"] = state
+    obj = _call(client().v1.tax_rates.create, params=params, idempotency_key=idempotency_key)
+    return TaxRateInfo.from_stripe(obj)
+
+
+def retrieve_tax_rate(*, tax_rate_id: str) -> TaxRateInfo:
+    return TaxRateInfo.from_stripe(_call(client().v1.tax_rates.retrieve, tax_rate_id, params={}))
+
+
+@dataclass(frozen=True, slots=True)
+class InvoiceLine:
+    amount: int  # negative for a proration credit
+    price_id: str | None
+    stripe_product_id: str | None
+    proration: bool
+
+
+@dataclass(frozen=True, slots=True)
+class InvoiceTax:
+    tax_rate_id: str | None
+    amount: int
+    inclusive: bool
+
+
+@dataclass(frozen=True, slots=True)
+class InvoiceInfo:
+    """A Stripe invoice: what it charged and which PaymentIntent paid it (when `payments`
+    came expanded)."""
+
+    id: str
+    status: str
+    subscription_id: str | None
+    customer_id: str | None
+    currency: str
+    subtotal: int
+    total: int
+    amount_due: int
+    amount_paid: int
+    discount: int
+    lines: list[InvoiceLine]
+    taxes: list[InvoiceTax]
+    payment_intent_id: str | None
+    client_secret: str | None
+    billing_reason: str | None
+    created: int
+    paid_at: int
+
+    @classmethod
+    def from_stripe(cls, obj: Any) -> InvoiceInfo:
+        obj = _as_mapping(obj, "the invoice")
+        parent = _optional_object(obj, "parent") or {}
+        details = _optional_object(parent, "subscription_details") or {}
+        subscription_id = _ref(details.get("subscription")) or _ref(obj.get("subscription"))
+        lines = []
+        for line in _list_data(obj, "lines"):
+            pricing = _optional_object(line, "pricing") or {}
+            price = _optional_object(pricing, "price_details") or {}
+            item = _optional_object(
+                _optional_object(line, "parent") or {}, "subscription_item_details"
+            )
+            raw_amount = line.get("amount")
+            if isinstance(raw_amount, bool) or not isinstance(raw_amount, int):
+                raise MalformedObject("a line's amount must be a whole number of minor units")
+            lines.append(
+                InvoiceLine(
+                    amount=raw_amount,
+                    price_id=_ref(price.get("price")),
+                    stripe_product_id=_ref(price.get("product")),
+                    proration=bool(item and item.get("proration")),
+                )
+            )
+        taxes = []
+        for tax in obj.get("total_taxes") or []:
+            tax = _as_mapping(tax, "total_taxes")
+            rate = _optional_object(tax, "tax_rate_details") or {}
+            taxes.append(
+                InvoiceTax(
+                    tax_rate_id=_ref(rate.get("tax_rate")),
+                    amount=_amount(tax, "amount"),
+                    inclusive=tax.get("tax_behavior") == "inclusive",
+                )
+            )
+        payment_intent_id = None
+        for payment in _list_data(obj, "payments"):
+            target = _optional_object(payment, "payment") or {}
+            if target.get("type") == "payment_intent" and (
+                payment_intent_id is None or payment.get("status") == "paid"
+            ):
+                payment_intent_id = _ref(target.get("payment_intent"))
+        secret = _optional_object(obj, "confirmation_secret") or {}
+        transitions = _optional_object(obj, "status_transitions") or {}
+        discounts = sum(
+            _amount(_as_mapping(d, "total_discount_amounts"), "amount")
+            for d in obj.get("total_discount_amounts") or []
+        )
+        return cls(
+            id=_text(obj, "id"),
+            status=_optional_text(obj, "status") or "draft",
+            subscription_id=subscription_id,
+            customer_id=_ref(obj.get("customer")),
+            currency=_text(obj, "currency").lower(),
+            subtotal=int(obj.get("subtotal") or 0),
+            total=int(obj.get("total") or 0),
+            amount_due=_amount(obj, "amount_due"),
+            amount_paid=_amount(obj, "amount_paid"),
+            discount=discounts,
+            lines=lines,
+            taxes=taxes,
+            payment_intent_id=payment_intent_id,
+            client_secret=_optional_text(secret, "client_secret"),
+            billing_reason=_optional_text(obj, "billing_reason"),
+            created=_timestamp(obj, "created"),
+            paid_at=_timestamp(transitions, "paid_at"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriptionInfo:
+    """A Stripe subscription of one plan (its first item): status, period, price."""
+
+    id: str
+    customer_id: str
+    status: str
+    cancel_at_period_end: bool
+    current_period_end: int | None
+    item_id: str | None
+    price_id: str | None
+    stripe_product_id: str | None
+    unit_amount: int | None
+    currency: str
+    interval: str | None
+    metadata: dict[str, str]
+    latest_invoice_id: str | None
+    # Only when the answer came with `latest_invoice` expanded.
+    latest_invoice: InvoiceInfo | None = None
+
+    @classmethod
+    def from_stripe(cls, obj: Any) -> SubscriptionInfo:
+        obj = _as_mapping(obj, "the subscription")
+        items = _list_data(obj, "items")
+        item = items[0] if items else {}
+        price = _optional_object(item, "price") or {}
+        recurring = _optional_object(price, "recurring") or {}
+        period_end = item.get("current_period_end") or obj.get("current_period_end")
+        latest = obj.get("latest_invoice")
+        unit_amount = price.get("unit_amount")
+        return cls(
+            id=_text(obj, "id"),
+            customer_id=_ref(obj.get("customer")) or "",
+            status=_text(obj, "status"),
+            cancel_at_period_end=_bool(obj, "cancel_at_period_end") or bool(obj.get("cancel_at")),
+            current_period_end=period_end if isinstance(period_end, int) else None,
+            item_id=_optional_text(item, "id"),
+            price_id=_optional_text(price, "id"),
+            stripe_product_id=_ref(price.get("product")),
+            unit_amount=unit_amount if isinstance(unit_amount, int) else None,
+            currency=(_optional_text(obj, "currency") or "").lower(),
+            interval=_optional_text(recurring, "interval"),
+            metadata=_metadata(obj),
+            latest_invoice_id=_ref(latest),
+            latest_invoice=InvoiceInfo.from_stripe(latest)
+            if isinstance(latest, Mapping) or hasattr(latest, "to_dict")
+            else None,
+        )
+
+
+LATEST_INVOICE = ["latest_invoice.payments", "latest_invoice.confirmation_secret"]
+
+
+def create_subscription(
+    *,
+    customer_id: str,
+    price_id: str,
+    default_payment_method: str,
+    tax_rate_ids: list[str],
+    metadata: dict[str, str],
+    idempotency_key: str,
+) -> SubscriptionInfo:
+    """Start a subscription charged to `default_payment_method` now. A first payment that
+    fails or needs 3-D Secure leaves it `incomplete` (its latest invoice says why)."""
+    params: dict[str, Any] = {
+        "customer": customer_id,
+        "items": [{"price": price_id, "quantity": 1}],
+        "default_payment_method": default_payment_method,
+        "payment_behavior": "allow_incomplete",
+        "metadata": metadata,
+        "expand": LATEST_INVOICE,
+    }
+    if tax_rate_ids:
+        params["default_tax_rates"] = tax_rate_ids
+    obj = _call(client().v1.subscriptions.create, params=params, idempotency_key=idempotency_key)
+    return SubscriptionInfo.from_stripe(obj)
+
+
+def retrieve_subscription(*, subscription_id: str) -> SubscriptionInfo:
+    return SubscriptionInfo.from_stripe(
+        _call(client().v1.subscriptions.retrieve, subscription_id, params={})
+    )
+
+
+def update_subscription(
+    *,
+    subscription_id: str,
+    idempotency_key: str,
+    cancel_at_period_end: bool | None = None,
+    item_id: str | None = None,
+    price_id: str | None = None,
+    metadata: dict[str, str] | None = None,
+) -> SubscriptionInfo:
+    """Schedule or undo the cancellation at period end, and/or switch the plan's price
+    (prorated; another interval starts a new period now and is invoiced at once)."""
+    params: dict[str, Any] = {}
+    if cancel_at_period_end is not None:
+        params["cancel_at_period_end"] = cancel_at_period_end
+    if price_id is not None:
+        params["items"] = [{"id": item_id, "price": price_id, "quantity": 1}]
+        params["proration_behavior"] = "create_prorations"
+    if metadata:
+        params["metadata"] = metadata
+    obj = _call(
+        client().v1.subscriptions.update,
+        subscription_id,
+        params=params,
+        idempotency_key=idempotency_key,
+    )
+    return SubscriptionInfo.from_stripe(obj)
+
+
+def cancel_subscription(*, subscription_id: str, idempotency_key: str) -> SubscriptionInfo:
+    """End the subscription now (no refund of the current period)."""
+    obj = _call(
+        client().v1.subscriptions.cancel,
+        subscription_id,
+        params={},
+        idempotency_key=idempotency_key,
+    )
+    return SubscriptionInfo.from_stripe(obj)
+
+
+def list_subscriptions(
+    *, customer_id: str | None = None, max_items: int = 1000
+) -> list[SubscriptionInfo]:
+    """Subscriptions of every status (of one customer, when given), newest first."""
+    params: dict[str, Any] = {"status": "all"}
+    if customer_id:
+        params["customer"] = customer_id
+    rows = _list_all(client().v1.subscriptions.list, params, max_items=max_items)
+    return [SubscriptionInfo.from_stripe(row) for row in rows]
+
+
+def retrieve_invoice(*, invoice_id: str) -> InvoiceInfo:
+    return InvoiceInfo.from_stripe(
+        _call(client().v1.invoices.retrieve, invoice_id, params={"expand": ["payments"]})
+    )
+
+
+def list_paid_invoices(*, subscription_id: str, max_items: int = 100) -> list[InvoiceInfo]:
+    """A subscription's paid invoices, newest first, with their payments."""
+    rows = _list_all(
+        client().v1.invoices.list,
+        {"subscription": subscription_id, "status": "paid", "expand": ["data.payments"]},
+        max_items=max_items,
+    )
+    return [InvoiceInfo.from_stripe(row) for row in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class CheckoutSessionInfo:
+    id: str
+    url: str | None
+    mode: str
+    status: str
+    customer_id: str | None
+    subscription_id: str | None
+    metadata: dict[str, str]
+
+    @classmethod
+    def from_stripe(cls, obj: Any) -> CheckoutSessionInfo:
+        obj = _as_mapping(obj, "the Checkout Session")
+        return cls(
+            id=_text(obj, "id"),
+            url=_optional_text(obj, "url"),
+            mode=_optional_text(obj, "mode") or "payment",
+            status=_optional_text(obj, "status") or "open",
+            customer_id=_ref(obj.get("customer")),
+            subscription_id=_ref(obj.get("subscription")),
+            metadata=_metadata(obj),
+        )
+
+
+def create_subscription_checkout(
+    *,
+    customer_id: str,
+    price_id: str,
+    tax_rate_ids: list[str],
+    metadata: dict[str, str],
+    client_reference_id: str,
+    success_url: str,
+    cancel_url: str,
+    idempotency_key: str,
+) -> CheckoutSessionInfo:
+    """A hosted Checkout page (mode `subscription`) for one plan, for this customer."""
+    subscription_data: dict[str, Any] = {"metadata": metadata}
+    if tax_rate_ids:
+        subscription_data["default_tax_rates"] = tax_rate_ids
+    params: dict[str, Any] = {
+        "mode": "subscription",
+        "customer": customer_id,
+        "line_items": [{"price": price_id, "quantity": 1}],
+        "subscription_data": subscription_data,
+        "metadata": metadata,
+        "client_reference_id": client_reference_id,
+        "success_url": success_url,
+        "cancel_url": cancel_url,
+    }
+    obj = _call(
+        client().v1.checkout.sessions.create, params=params, idempotency_key=idempotency_key
+    )
+    return CheckoutSessionInfo.from_stripe(obj)
+
+
+def create_portal_session(*, customer_id: str, return_url: str) -> str:
+    """The URL of a Billing Portal session where the customer manages plans and cards."""
+    obj = _call(
+        client().v1.billing_portal.sessions.create,
+        params={"customer": customer_id, "return_url": return_url},
+    )
+    return str(obj["url"])

@@ -122,6 +122,8 @@ def receive_event(*, session: Session, event: StripeEvent) -> ProcessOutcome:
         # Held while the handler runs, so the handler's own look-up finds it in the session.
         order = order_of(session, event.data_object)
         detail = _dispatch(handler, session, event.type, event.data_object, event.created)
+        # A subscription's invoice.paid makes its order in the handler.
+        order = order or order_of(session, event.data_object)
         _mark_processed(session, event.id, order.id if order else None)
         return ProcessOutcome(event.id, event.type, True, False, detail)
     if is_processed(session=session, stripe_event_id=event.id):
@@ -182,6 +184,7 @@ def process_event(*, session: Session, stripe_event_id: str) -> ProcessOutcome:
         detail = _dispatch(
             handler, session, row.type, data_object, occurred if isinstance(occurred, int) else 0
         )
+        order = order or order_of(session, data_object)
     row.order_id = order.id if order else None
     row.processed_at = utcnow()
     row.last_error = None
@@ -275,12 +278,66 @@ def _charge_refunded(session: Session, data_object: dict[str, Any], occurred: in
     return "refunds recorded" if changed else "refunds already recorded"
 
 
+def _subscription_changed(session: Session, data_object: dict[str, Any], occurred: int) -> str:
+    """customer.subscription.*: the event only says that something changed; what is written
+    is the subscription as Stripe has it now (`subscriptions.sync`), so an older event
+    delivered late never overwrites a newer state."""
+    from shop.services import subscriptions
+
+    info = stripe_api.SubscriptionInfo.from_stripe(data_object)
+    return subscriptions.sync_from_event(
+        session=session, stripe_subscription_id=info.id, customer_id=info.customer_id
+    )
+
+
+def _checkout_completed(session: Session, data_object: dict[str, Any], occurred: int) -> str:
+    from shop.services import subscriptions
+
+    checkout = stripe_api.CheckoutSessionInfo.from_stripe(data_object)
+    if checkout.mode != "subscription":
+        return "not a subscription checkout"
+    return subscriptions.sync_from_event(
+        session=session,
+        stripe_subscription_id=checkout.subscription_id,
+        customer_id=checkout.customer_id,
+    )
+
+
+def _invoice_paid(session: Session, data_object: dict[str, Any], occurred: int) -> str:
+    """A subscription's paid invoice becomes its order, once (`record_paid_invoice`)."""
+    from shop.services import subscriptions
+
+    invoice = stripe_api.InvoiceInfo.from_stripe(data_object)
+    return subscriptions.sync_from_event(
+        session=session,
+        stripe_subscription_id=invoice.subscription_id,
+        customer_id=invoice.customer_id,
+        invoice_id=invoice.id,
+    )
+
+
+def _invoice_payment_failed(session: Session, data_object: dict[str, Any], occurred: int) -> str:
+    from shop.services import subscriptions
+
+    invoice = stripe_api.InvoiceInfo.from_stripe(data_object)
+    return subscriptions.sync_from_event(
+        session=session,
+        stripe_subscription_id=invoice.subscription_id,
+        customer_id=invoice.customer_id,
+    )
+
+
 def order_of(session: Session, data_object: dict[str, Any]) -> Order | None:
     """The shop's order an event's object is about (PaymentIntent, charge or refund). Also
     for events of types no handler checks the shape of: what is not where Stripe puts it (or
     names no possible order) finds no order."""
     kind = data_object.get("object")
     intent_id: Any = None
+    if kind == "invoice":
+        invoice_id = data_object.get("id")
+        if not isinstance(invoice_id, str) or not invoice_id:
+            return None
+        return session.exec(select(Order).where(Order.stripe_invoice_id == invoice_id)).first()
     if kind == "payment_intent":
         metadata = data_object.get("metadata")
         raw = metadata.get("order_id") if isinstance(metadata, dict) else None
@@ -310,4 +367,10 @@ HANDLERS: dict[str, Handler] = {
     "refund.created": _refund_changed,
     "refund.updated": _refund_changed,
     "refund.failed": _refund_changed,
+    "customer.subscription.created": _subscription_changed,
+    "customer.subscription.updated": _subscription_changed,
+    "customer.subscription.deleted": _subscription_changed,
+    "checkout.session.completed": _checkout_completed,
+    "invoice.paid": _invoice_paid,
+    "invoice.payment_failed": _invoice_payment_failed,
 }
