@@ -100,6 +100,42 @@ def test_register_form_continues_to_a_local_next_page_only(api_client: TestClien
     assert _where(off_site)[0] == "/account"
 
 
+def test_a_form_sent_before_the_page_filled_in_next_goes_where_the_page_address_says(
+    api_client: TestClient, session: Session
+):
+    # given an account, and the sign-in page opened at /login?next=/admin/orders
+    user = make_user(session)
+    session.commit()
+    page = {**SAME_ORIGIN, "Referer": "http://shop.test/login?next=%2Fadmin%2Forders"}
+    # when the form is sent before the page has written `next` into it (the default remains)
+    signed_in = api_client.post(
+        "/api/auth/login/form",
+        data={"email": user.email, "password": DEFAULT_PASSWORD, "next": "/account"},
+        headers=page,
+        follow_redirects=False,
+    )
+    # then the sign-in still continues to the page's `next`
+    assert signed_in.status_code == 303
+    assert _where(signed_in)[0] == "/admin/orders"
+    # and a wrong password comes back to the form keeping it
+    refused = api_client.post(
+        "/api/auth/login/form",
+        data={"email": user.email, "password": "not the password", "next": "/account"},
+        headers=page,
+        follow_redirects=False,
+    )
+    assert _where(refused)[1]["next"] == "/admin/orders"
+    # and a Referer naming another site's path never leads off the shop
+    elsewhere = {**SAME_ORIGIN, "Referer": "http://shop.test/login?next=%2F%2Fevil.test"}
+    off_site = api_client.post(
+        "/api/auth/login/form",
+        data={"email": user.email, "password": DEFAULT_PASSWORD},
+        headers=elsewhere,
+        follow_redirects=False,
+    )
+    assert _where(off_site)[0] == "/account"
+
+
 @pytest.mark.parametrize(
     ("address", "password", "error", "field"),
     [

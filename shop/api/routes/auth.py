@@ -7,7 +7,7 @@ a 2xx always means the write is stored (and its emails leave after that commit).
 from __future__ import annotations
 
 from typing import Annotated
-from urllib.parse import urlencode
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 from fastapi import APIRouter, Form, Request, Response, status
 from fastapi.responses import RedirectResponse
@@ -188,7 +188,7 @@ def login_form(
     """For a plain HTML form on /login (no JavaScript, the password never enters UI state):
     303 to `next` (a local path, default /account) with the session cookie, or back to
     /login?error=invalid_credentials | too_many_attempts&retry_after=N."""
-    target = auth.safe_next_path(next)
+    target = _form_next(next, request)
     try:
         with session_scope() as session:
             signed_in = auth.sign_in(
@@ -208,6 +208,21 @@ def login_form(
     set_session_cookie(response, signed_in.session_token)
     merge_at_sign_in(request, response, signed_in.user.id)
     return response
+
+
+def _form_next(posted: str | None, request: Request) -> str:
+    """Where a sign-in or sign-up form goes next: its `next` field, which the page fills in
+    once it runs; a form sent before that carries the default, so the page's own address
+    (the Referer, `/login?next=…`) says it instead. Always a local path."""
+    target = auth.safe_next_path(posted)
+    if target != auth.safe_next_path(None):
+        return target
+    referer = urlsplit(request.headers.get("referer") or "")
+    if referer.path.rstrip("/") in ("/login", "/register"):
+        asked = parse_qs(referer.query).get("next")
+        if asked:
+            return auth.safe_next_path(asked[0][:500])
+    return target
 
 
 def _see_other(path: str, query: dict[str, object] | None = None, fragment: str = "") -> Response:
@@ -237,7 +252,7 @@ def register_form(
     service gives it (an email to the owner, no account, no error naming the address): 303
     to /login?notice=check_email. Whoever submits the form can tell that they were not
     signed in; the per-IP API rate limit bounds how fast anyone can learn that way."""
-    target = auth.safe_next_path(next)
+    target = _form_next(next, request)
     back = {"next": target} if target != "/account" else {}
     try:
         with session_scope() as session:
