@@ -4,6 +4,7 @@ once, each paid invoice one order under racing calls, events that arrive late or
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -216,3 +217,43 @@ def test_a_user_gets_one_stripe_customer(session: Session):
     stored = session.get(User, user.id)
     assert stored is not None
     assert first == second == stored.stripe_customer_id
+
+
+def test_reconciliation_repairs_a_subscription_whose_events_never_came(session: Session):
+    from datetime import timedelta
+
+    from shop.services import reconciliation
+
+    # given a subscription the shop never heard of (its events were lost), for its customer
+    plan = _plan(session)
+    user = make_user(session)
+    session.commit()
+    customer_id = subscriptions.ensure_customer(user_id=user.id)  # type: ignore[arg-type]
+    card = stripe_api.attach_payment_method(
+        payment_method="pm_card_visa", customer_id=customer_id, idempotency_key=f"r{time.time()}"
+    )
+    info = stripe_api.create_subscription(
+        customer_id=customer_id,
+        price_id=plan.stripe_price_id or "",
+        default_payment_method=card,
+        tax_rate_ids=subscriptions.stripe_tax_rates(
+            subscriptions.plan_tax(
+                product=plan, billing=orders.Billing("CA", "ON"), on=datetime.now(UTC).date()
+            )
+        ),
+        metadata={"billing_country": "CA", "billing_region": "ON"},
+        idempotency_key=f"r{time.time()}:sub",
+    )
+    # when reconciliation runs, twice
+    first = reconciliation.run_reconciliation(trigger="test", min_age=timedelta(0))
+    second = reconciliation.run_reconciliation(trigger="test", min_age=timedelta(0))
+    # then the subscription and its paid order are here, made once
+    session.expire_all()
+    (row,) = session.exec(select(Subscription)).all()
+    assert (row.stripe_subscription_id, row.status, row.user_id) == (info.id, "active", user.id)
+    (order,) = session.exec(select(Order)).all()
+    assert (order.status, order.total_amount, order.tax_amount) == ("paid", 1017, 117)
+    assert order.stripe_invoice_id == info.latest_invoice_id
+    kinds = [item["action"] for item in first.repaired if item["kind"] == "subscription"]
+    assert kinds == ["subscription missing → active", "paid invoice made its order"]
+    assert [item for item in second.repaired if item["kind"] == "subscription"] == []
