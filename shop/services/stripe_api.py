@@ -1105,10 +1105,11 @@ def create_subscription_checkout(
     return CheckoutSessionInfo.from_stripe(obj)
 
 
-def create_portal_session(*, customer_id: str, return_url: str) -> str:
+def create_portal_session(*, customer_id: str, return_url: str, idempotency_key: str) -> str:
     """The URL of a Billing Portal session where the customer manages plans and cards."""
     obj = _call(
         client().v1.billing_portal.sessions.create,
         params={"customer": customer_id, "return_url": return_url},
+        idempotency_key=idempotency_key,
     )
     return str(obj["url"])
