@@ -416,7 +416,11 @@ def start(
                 )
             )
             with sessions() as session:
-                sync(session=session, stripe_subscription_id=info.id, customer_id=customer_id)
+                _stripe(
+                    lambda: sync(
+                        session=session, stripe_subscription_id=info.id, customer_id=customer_id
+                    )
+                )
             code = (intent.last_error_code if intent else None) or "card_declined"
             raise PaymentDeclined(
                 customer_error_message(
@@ -427,11 +431,13 @@ def start(
                 code="card_declined",
             )
     with sessions() as session:
-        row = sync(
-            session=session,
-            stripe_subscription_id=info.id,
-            customer_id=customer_id,
-            invoice_id=info.latest_invoice_id,
+        row = _stripe(
+            lambda: sync(
+                session=session,
+                stripe_subscription_id=info.id,
+                customer_id=customer_id,
+                invoice_id=info.latest_invoice_id,
+            )
         )
         if row is None:  # pragma: no cover - the customer was made above
             raise PaymentServiceRefused(REFUSED_MESSAGE)
