@@ -186,7 +186,8 @@ def quote(
         )
         if product.kind != ProductKind.ONE_TIME.value:
             raise InvalidInput(
-                f"{product.name} is a subscription; subscriptions are not on sale online yet.",
+                f"{product.name} is a subscription: subscribe with POST /api/subscriptions, "
+                "it cannot be bought at checkout.",
                 field="items",
             )
         lines.append(

@@ -12,7 +12,11 @@ repairs what they would have done, through the same idempotent functions:
    if Stripe says it was paid), so abandoned checkouts neither pile up nor get asked about
    on every run;
 2. refunds made in Stripe (through the shop or in the dashboard) → `record_refund`;
-3. events Stripe lists as not delivered (`delivery_success=false`, the types the shop handles),
+3. subscriptions (`_repair_subscriptions`): each Stripe subscription of one of the shop's
+   customers whose local row is missing or says otherwise (status, cancellation, price, period)
+   is synced again (`subscriptions.sync`), and when its latest invoice has no order, its paid
+   invoices become their orders (`subscriptions.record_paid_invoice`);
+4. events Stripe lists as not delivered (`delivery_success=false`, the types the shop handles),
    oldest first: stored and processed exactly as if the webhook had arrived (`store_event`,
    `process_event`); an event processed already is skipped.
 
@@ -36,7 +40,7 @@ from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from shop.db import session_scope
-from shop.models import Order, ReconciliationRun, WebhookEvent, utcnow
+from shop.models import Order, ReconciliationRun, Subscription, User, WebhookEvent, utcnow
 from shop.services import audit, checkout, payments, refunds, stripe_api, webhooks
 from shop.services.audit import Actor
 from shop.services.fulfilment import fulfil_order
@@ -112,6 +116,7 @@ def run_reconciliation(
         _close_abandoned_orders(summary, sessions)
         _settle_unpaid_orders(summary, min_age, sessions)
         _record_stripe_refunds(summary, since, sessions)
+        _repair_subscriptions(summary, sessions)
         _replay_undelivered_events(summary, since, sessions)
         summary.backlog_undelivered = _undelivered_unprocessed(since, sessions)
     except (*STRIPE_DOWN, stripe_api.StripeRefused) as exc:
@@ -331,6 +336,74 @@ def _record_stripe_refunds(summary: Summary, since: int, sessions: SessionFactor
                     recorded.order_id,
                     session,
                 )
+
+
+def _repair_subscriptions(summary: Summary, sessions: SessionFactory) -> None:
+    from shop.services import subscriptions
+
+    for info in stripe_api.list_subscriptions(max_items=MAX_LISTED):
+        with _each(summary, info.id), sessions() as session:
+            if not _ours(session, info.customer_id):
+                continue
+            row = session.exec(
+                select(Subscription).where(Subscription.stripe_subscription_id == info.id)
+            ).first()
+            latest_recorded = info.latest_invoice_id is None or (
+                session.exec(
+                    select(Order.id).where(Order.stripe_invoice_id == info.latest_invoice_id)
+                ).first()
+                is not None
+            )
+            if row is not None and latest_recorded and _agrees(row, info):
+                continue
+            before = row.status if row else None
+            synced = subscriptions.sync(
+                session=session, stripe_subscription_id=info.id, customer_id=info.customer_id
+            )
+            if synced is None:
+                continue
+            if synced.status != before:
+                summary.note(
+                    "subscription",
+                    f"subscription {before or 'missing'} → {synced.status}",
+                    info.id,
+                    None,
+                    session,
+                )
+            if latest_recorded:
+                continue
+            for invoice in reversed(stripe_api.list_paid_invoices(subscription_id=info.id)):
+                made = subscriptions.record_paid_invoice(
+                    session=session,
+                    subscription=synced,
+                    invoice_id=invoice.id,
+                    billing=info.metadata,
+                )
+                if made.created:
+                    summary.note(
+                        "subscription",
+                        "paid invoice made its order",
+                        invoice.id,
+                        made.order_id,
+                        session,
+                    )
+
+
+def _ours(session: Session, customer_id: str) -> bool:
+    return (
+        session.exec(select(User.id).where(User.stripe_customer_id == customer_id)).first()
+        is not None
+    )
+
+
+def _agrees(row: Subscription, info: stripe_api.SubscriptionInfo) -> bool:
+    period_end = row.current_period_end
+    return (
+        row.status == info.status
+        and row.cancel_at_period_end == info.cancel_at_period_end
+        and row.stripe_price_id == info.price_id
+        and (int(period_end.timestamp()) if period_end else None) == info.current_period_end
+    )
 
 
 def _undelivered_unprocessed(since: int, sessions: SessionFactory) -> int:

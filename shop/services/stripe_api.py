@@ -1040,10 +1040,11 @@ def retrieve_invoice(*, invoice_id: str) -> InvoiceInfo:
 
 
 def list_paid_invoices(*, subscription_id: str, max_items: int = 100) -> list[InvoiceInfo]:
-    """A subscription's paid invoices, newest first, with their payments."""
+    """A subscription's paid invoices, newest first (without their payments: retrieve one
+    for its PaymentIntent)."""
     rows = _list_all(
         client().v1.invoices.list,
-        {"subscription": subscription_id, "status": "paid", "expand": ["data.payments"]},
+        {"subscription": subscription_id, "status": "paid"},
         max_items=max_items,
     )
     return [InvoiceInfo.from_stripe(row) for row in rows]
@@ -1104,10 +1105,11 @@ def create_subscription_checkout(
     return CheckoutSessionInfo.from_stripe(obj)
 
 
-def create_portal_session(*, customer_id: str, return_url: str) -> str:
+def create_portal_session(*, customer_id: str, return_url: str, idempotency_key: str) -> str:
     """The URL of a Billing Portal session where the customer manages plans and cards."""
     obj = _call(
         client().v1.billing_portal.sessions.create,
         params={"customer": customer_id, "return_url": return_url},
+        idempotency_key=idempotency_key,
     )
     return str(obj["url"])

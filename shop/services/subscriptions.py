@@ -416,7 +416,11 @@ def start(
                 )
             )
             with sessions() as session:
-                sync(session=session, stripe_subscription_id=info.id, customer_id=customer_id)
+                _stripe(
+                    lambda: sync(
+                        session=session, stripe_subscription_id=info.id, customer_id=customer_id
+                    )
+                )
             code = (intent.last_error_code if intent else None) or "card_declined"
             raise PaymentDeclined(
                 customer_error_message(
@@ -427,11 +431,13 @@ def start(
                 code="card_declined",
             )
     with sessions() as session:
-        row = sync(
-            session=session,
-            stripe_subscription_id=info.id,
-            customer_id=customer_id,
-            invoice_id=info.latest_invoice_id,
+        row = _stripe(
+            lambda: sync(
+                session=session,
+                stripe_subscription_id=info.id,
+                customer_id=customer_id,
+                invoice_id=info.latest_invoice_id,
+            )
         )
         if row is None:  # pragma: no cover - the customer was made above
             raise PaymentServiceRefused(REFUSED_MESSAGE)
@@ -468,7 +474,8 @@ def _lock_customer(session: Session, customer_id: str) -> User | None:
     locked: Any = session.execute(
         update(User)
         .where(col(User.stripe_customer_id) == customer_id)
-        .values(stripe_customer_id=customer_id)
+        # Writes nothing new (updated_at too is kept): the UPDATE is only for its lock.
+        .values(stripe_customer_id=customer_id, updated_at=col(User.updated_at))
         .execution_options(synchronize_session=False)
     )
     if locked.rowcount != 1:
@@ -476,13 +483,18 @@ def _lock_customer(session: Session, customer_id: str) -> User | None:
     return session.exec(select(User).where(User.stripe_customer_id == customer_id)).one()
 
 
+def _product_of_stripe(session: Session, stripe_product_id: str | None) -> Product | None:
+    if not stripe_product_id:
+        return None
+    return session.exec(
+        select(Product).where(Product.stripe_product_id == stripe_product_id)
+    ).first()
+
+
 def _product_for(session: Session, info: SubscriptionInfo) -> Product | None:
-    if info.stripe_product_id:
-        found = session.exec(
-            select(Product).where(Product.stripe_product_id == info.stripe_product_id)
-        ).first()
-        if found is not None:
-            return found
+    found = _product_of_stripe(session, info.stripe_product_id)
+    if found is not None:
+        return found
     if info.price_id:
         found = session.exec(
             select(Product).where(Product.stripe_price_id == info.price_id)
@@ -704,12 +716,9 @@ def _make_order(
 def _invoice_product(session: Session, subscription: Subscription, invoice: InvoiceInfo) -> Product:
     """The plan the invoice charges for (after a switch, the new one)."""
     for line in invoice.lines:
-        if line.amount > 0 and line.stripe_product_id:
-            found = session.exec(
-                select(Product).where(Product.stripe_product_id == line.stripe_product_id)
-            ).first()
-            if found is not None:
-                return found
+        found = _product_of_stripe(session, line.stripe_product_id) if line.amount > 0 else None
+        if found is not None:
+            return found
     product = session.get(Product, subscription.product_id) if subscription.product_id else None
     if product is None:
         raise LookupError(f"no product for subscription {subscription.stripe_subscription_id}")
@@ -880,8 +889,14 @@ def portal_url(*, session: Session, user_id: int) -> str:
             "You have no billing account yet: it is made with your first subscription."
         )
     return_url = f"{get_settings().public_url}{RETURN_PATH}"
+    # The same page for repeated clicks within a minute; a fresh one after (they expire).
+    minute = int(utcnow().timestamp()) // 60
     return _stripe(
-        lambda: stripe_api.create_portal_session(customer_id=customer_id, return_url=return_url)
+        lambda: stripe_api.create_portal_session(
+            customer_id=customer_id,
+            return_url=return_url,
+            idempotency_key=f"{customer_id}:portal:{minute}",
+        )
     )
 
 

@@ -303,8 +303,9 @@ def _checkout_completed(session: Session, data_object: dict[str, Any], occurred:
     )
 
 
-def _invoice_paid(session: Session, data_object: dict[str, Any], occurred: int) -> str:
-    """A subscription's paid invoice becomes its order, once (`record_paid_invoice`)."""
+def _invoice_changed(session: Session, data_object: dict[str, Any], occurred: int) -> str:
+    """invoice.paid: a subscription's paid invoice becomes its order, once
+    (`record_paid_invoice`); invoice.payment_failed: the subscription is synced (past_due)."""
     from shop.services import subscriptions
 
     invoice = stripe_api.InvoiceInfo.from_stripe(data_object)
@@ -312,18 +313,7 @@ def _invoice_paid(session: Session, data_object: dict[str, Any], occurred: int) 
         session=session,
         stripe_subscription_id=invoice.subscription_id,
         customer_id=invoice.customer_id,
-        invoice_id=invoice.id,
-    )
-
-
-def _invoice_payment_failed(session: Session, data_object: dict[str, Any], occurred: int) -> str:
-    from shop.services import subscriptions
-
-    invoice = stripe_api.InvoiceInfo.from_stripe(data_object)
-    return subscriptions.sync_from_event(
-        session=session,
-        stripe_subscription_id=invoice.subscription_id,
-        customer_id=invoice.customer_id,
+        invoice_id=invoice.id if invoice.status == "paid" else None,
     )
 
 
@@ -371,6 +361,6 @@ HANDLERS: dict[str, Handler] = {
     "customer.subscription.updated": _subscription_changed,
     "customer.subscription.deleted": _subscription_changed,
     "checkout.session.completed": _checkout_completed,
-    "invoice.paid": _invoice_paid,
-    "invoice.payment_failed": _invoice_payment_failed,
+    "invoice.paid": _invoice_changed,
+    "invoice.payment_failed": _invoice_changed,
 }

@@ -547,3 +547,32 @@ def test_who_may_see_and_change_a_subscription(shop: Shop):
     )
     assert shop.http.delete(path, headers=support.headers).status_code == 404
     assert local(shop, sub_id).cancel_at_period_end is False
+
+
+def test_failed_renewals_make_it_past_due_then_unpaid_and_end_the_downloads(shop: Shop):
+    # given a member on a test clock whose card starts failing after the first payment
+    plan = make_plan(shop)
+    customer = shop.customer()
+    clock = on_a_test_clock(shop, customer)
+    body = subscribe(shop, customer, plan).json()
+    client = shop.stripe()
+    stripe_sub = client.v1.subscriptions.retrieve(body["stripe_subscription_id"])
+    failing = client.v1.payment_methods.attach(
+        "pm_card_chargeCustomerFail", params={"customer": str(stripe_sub.customer)}
+    )
+    client.v1.subscriptions.update(stripe_sub.id, params={"default_payment_method": failing.id})
+    shop.flush_webhooks()
+    # when the renewal is declined
+    advance(shop, clock, 31)
+    # then the member is past due, keeps the downloads, and no order is made for it
+    assert local(shop, body["id"]).status == "past_due"
+    assert len(orders_of(shop, body["id"])) == 1
+    assert all(grant.revoked_at is None for grant in grants_of(shop, body["id"]))
+    # when every retry fails and the next period comes unpaid too
+    advance(shop, clock, 31)
+    # then it is unpaid: the plan's downloads end
+    assert local(shop, body["id"]).status == "unpaid"
+    assert len(orders_of(shop, body["id"])) == 1
+    grants = grants_of(shop, body["id"])
+    assert grants
+    assert all(grant.revoked_at is not None for grant in grants)

@@ -4,6 +4,7 @@ once, each paid invoice one order under racing calls, events that arrive late or
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -51,6 +52,29 @@ def _raw(path: str) -> dict[str, Any]:
     return dict(answer.json())
 
 
+def _subscribed_at_stripe(
+    session: Session, billing: orders.Billing
+) -> tuple[str, stripe_api.SubscriptionInfo]:
+    """A new customer subscribed to a new plan at Stripe, by another path than the shop's API
+    (so the shop has heard nothing of it): (their Stripe Customer, the subscription)."""
+    plan = _plan(session)
+    user = make_user(session)
+    session.commit()
+    customer_id = subscriptions.ensure_customer(user_id=user.id)  # type: ignore[arg-type]
+    card = stripe_api.attach_payment_method(
+        payment_method="pm_card_visa", customer_id=customer_id, idempotency_key=f"t{time.time()}"
+    )
+    taxes = subscriptions.plan_tax(product=plan, billing=billing, on=datetime.now(UTC).date())
+    return customer_id, stripe_api.create_subscription(
+        customer_id=customer_id,
+        price_id=plan.stripe_price_id or "",
+        default_payment_method=card,
+        tax_rate_ids=subscriptions.stripe_tax_rates(taxes),
+        metadata={"billing_country": billing.country, "billing_region": billing.region or ""},
+        idempotency_key=f"t{time.time()}:sub",
+    )
+
+
 def _count(session: Session, model: Any) -> int:
     return int(session.exec(select(func.count()).select_from(model)).one())
 
@@ -94,21 +118,7 @@ def test_a_paid_invoice_is_one_order_however_many_calls_record_it_at_once(
     session: Session, database_url: str
 ):
     # given a customer subscribed at Stripe (by another path than the shop's API)
-    plan = _plan(session)
-    user = make_user(session)
-    session.commit()
-    customer_id = subscriptions.ensure_customer(user_id=user.id)  # type: ignore[arg-type]
-    card = stripe_api.attach_payment_method(
-        payment_method="pm_card_visa", customer_id=customer_id, idempotency_key=f"t{time.time()}"
-    )
-    info = stripe_api.create_subscription(
-        customer_id=customer_id,
-        price_id=plan.stripe_price_id or "",
-        default_payment_method=card,
-        tax_rate_ids=[],
-        metadata={"billing_country": "US"},
-        idempotency_key=f"t{time.time()}:sub",
-    )
+    customer_id, info = _subscribed_at_stripe(session, orders.Billing("US"))
     assert info.latest_invoice_id
 
     # when six webhooks' worth of calls record its invoice at the same instant
@@ -216,3 +226,26 @@ def test_a_user_gets_one_stripe_customer(session: Session):
     stored = session.get(User, user.id)
     assert stored is not None
     assert first == second == stored.stripe_customer_id
+
+
+def test_reconciliation_repairs_a_subscription_whose_events_never_came(session: Session):
+    from datetime import timedelta
+
+    from shop.services import reconciliation
+
+    # given a subscription the shop never heard of (its events were lost), for its customer
+    _customer_id, info = _subscribed_at_stripe(session, orders.Billing("CA", "ON"))
+    user_id = session.exec(select(User.id)).one()
+    # when reconciliation runs, twice
+    first = reconciliation.run_reconciliation(trigger="test", min_age=timedelta(0))
+    second = reconciliation.run_reconciliation(trigger="test", min_age=timedelta(0))
+    # then the subscription and its paid order are here, made once
+    session.expire_all()
+    (row,) = session.exec(select(Subscription)).all()
+    assert (row.stripe_subscription_id, row.status, row.user_id) == (info.id, "active", user_id)
+    (order,) = session.exec(select(Order)).all()
+    assert (order.status, order.total_amount, order.tax_amount) == ("paid", 1017, 117)
+    assert order.stripe_invoice_id == info.latest_invoice_id
+    kinds = [item["action"] for item in first.repaired if item["kind"] == "subscription"]
+    assert kinds == ["subscription missing → active", "paid invoice made its order"]
+    assert [item for item in second.repaired if item["kind"] == "subscription"] == []
