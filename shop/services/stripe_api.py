@@ -26,6 +26,11 @@ NETWORK_RETRIES = 2
 REQUEST_TIMEOUT_SECONDS = 20
 # A readiness probe must answer within its orchestrator's deadline, whatever Stripe does.
 PROBE_TIMEOUT_SECONDS = 2.0
+# A read made while a database write is open (a webhook re-reading a subscription under the
+# customer's lock, which on SQLite is the write lock): one try and a short wait, so a slow
+# Stripe holds up the shop's other writes for seconds, not for the full retry schedule. A
+# failure answers the webhook 5xx and Stripe delivers it again later.
+LOCKED_READ_TIMEOUT_SECONDS = 5.0
 
 
 class StripeUnavailable(Exception):
@@ -77,6 +82,30 @@ def _probe_client_for(api_key: str, timeout: float) -> stripe.StripeClient:
         max_network_retries=0,
         http_client=stripe.HTTPXClient(timeout=timeout, allow_sync_methods=True),
     )
+
+
+@lru_cache(maxsize=4)
+def _locked_read_client_for(api_key: str, api_base: str | None) -> stripe.StripeClient:
+    base_addresses: Any = (
+        {"api": api_base, "files": api_base, "connect": api_base} if api_base else None
+    )
+    return stripe.StripeClient(
+        api_key,
+        base_addresses=base_addresses,
+        max_network_retries=0,
+        http_client=stripe.HTTPXClient(
+            timeout=LOCKED_READ_TIMEOUT_SECONDS, allow_sync_methods=True
+        ),
+    )
+
+
+def _reader(locked: bool) -> stripe.StripeClient:
+    """The client for a read: `locked` when a database write is open (see above)."""
+    if not locked:
+        return client()
+    settings = get_settings()
+    api_base = settings.stripe_api_base if settings.sandbox_mode else None
+    return _locked_read_client_for(settings.effective_stripe_secret_key, api_base)
 
 
 def check_reachable(*, timeout: float = PROBE_TIMEOUT_SECONDS) -> None:
@@ -387,11 +416,11 @@ def create_payment_intent(
     return PaymentIntentInfo.from_stripe(obj)
 
 
-def retrieve_payment_intent(*, payment_intent_id: str) -> PaymentIntentInfo:
+def retrieve_payment_intent(*, payment_intent_id: str, locked: bool = False) -> PaymentIntentInfo:
     # The charge comes along for its time: a payment found late is paid when it was made.
     return PaymentIntentInfo.from_stripe(
         _call(
-            client().v1.payment_intents.retrieve,
+            _reader(locked).v1.payment_intents.retrieve,
             payment_intent_id,
             params={"expand": ["latest_charge"]},
         )
@@ -977,9 +1006,9 @@ def create_subscription(
     return SubscriptionInfo.from_stripe(obj)
 
 
-def retrieve_subscription(*, subscription_id: str) -> SubscriptionInfo:
+def retrieve_subscription(*, subscription_id: str, locked: bool = False) -> SubscriptionInfo:
     return SubscriptionInfo.from_stripe(
-        _call(client().v1.subscriptions.retrieve, subscription_id, params={})
+        _call(_reader(locked).v1.subscriptions.retrieve, subscription_id, params={})
     )
 
 
@@ -1033,9 +1062,9 @@ def list_subscriptions(
     return [SubscriptionInfo.from_stripe(row) for row in rows]
 
 
-def retrieve_invoice(*, invoice_id: str) -> InvoiceInfo:
+def retrieve_invoice(*, invoice_id: str, locked: bool = False) -> InvoiceInfo:
     return InvoiceInfo.from_stripe(
-        _call(client().v1.invoices.retrieve, invoice_id, params={"expand": ["payments"]})
+        _call(_reader(locked).v1.invoices.retrieve, invoice_id, params={"expand": ["payments"]})
     )
 
 

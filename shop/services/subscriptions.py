@@ -22,6 +22,8 @@ Stripe is the truth (`sync`): every webhook about a subscription, and every chan
 here, takes the customer's lock (an UPDATE of the user's row: a row lock on PostgreSQL, the
 write lock on SQLite), re-reads the subscription from Stripe and writes what it says. Two
 events therefore cannot write an older state over a newer one, whatever order they come in.
+The price: Stripe is read while the lock is held, so those reads are made `locked` (one try,
+a few seconds at most; a failure answers the webhook 5xx and Stripe delivers it again).
 
 Each paid invoice becomes one order (`record_paid_invoice`, unique `orders.stripe_invoice_id`)
 fulfilled by the same `fulfil_order` as a one-time purchase: download grants for the plan's
@@ -520,7 +522,8 @@ def sync(
     if user is None or user.id is None:
         log.info("subscription of an unknown customer", extra={"customer": customer_id})
         return None
-    info = stripe_api.retrieve_subscription(subscription_id=stripe_subscription_id)
+    # Read under the customer's lock (see the module doc): `locked` keeps it short.
+    info = stripe_api.retrieve_subscription(subscription_id=stripe_subscription_id, locked=True)
     if info.customer_id != customer_id:
         log.warning("subscription event names another customer", extra={"sub": info.id})
         return None
@@ -623,12 +626,14 @@ def record_paid_invoice(
     existing = session.exec(select(Order.id).where(Order.stripe_invoice_id == invoice_id)).first()
     if existing is not None:
         return InvoiceOutcome(existing, False, "order already made")
-    invoice = stripe_api.retrieve_invoice(invoice_id=invoice_id)
+    invoice = stripe_api.retrieve_invoice(invoice_id=invoice_id, locked=True)
     if invoice.status != "paid" or invoice.amount_paid <= 0 or not invoice.payment_intent_id:
         return InvoiceOutcome(None, False, f"invoice is {invoice.status}, nothing paid")
     if invoice.subscription_id != subscription.stripe_subscription_id:
         return InvoiceOutcome(None, False, "invoice of another subscription")
-    intent = stripe_api.retrieve_payment_intent(payment_intent_id=invoice.payment_intent_id)
+    intent = stripe_api.retrieve_payment_intent(
+        payment_intent_id=invoice.payment_intent_id, locked=True
+    )
     order_id, created = _make_order(session, subscription, invoice, billing, now)
     outcome = fulfil_order(
         session=session, order_id=order_id, payment_intent=intent, paid_at=invoice.paid_at, now=now
