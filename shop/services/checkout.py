@@ -6,12 +6,16 @@ Each step is its own short transaction and no transaction is open while Stripe i
 1. `orders.place_order` locks the limited products and the promo code, counts what other
    unpaid orders hold (`holds`) and stores the order, or names the unpaid orders that must
    give way first (`HoldsInTheWay`: the buyer's own older checkouts, holds past
-   `CHECKOUT_HOLD_MINUTES`);
+   `CHECKOUT_HOLD_MINUTES`). Only the buyer's checkouts placed before this one started give
+   way to it: one placed since (another tab, a second click) is newer, and this one answers
+   `checkout_busy` instead, releasing nothing. So in any burst the newest placed order is
+   never released by a sibling, and its request gets its PaymentIntent;
 2. `release` cancels each of those at Stripe, then closes it; one whose PaymentIntent was
    paid meanwhile is fulfilled instead, and one Stripe is still processing stays firm. Then
    the placement runs again (what was released may have been sold after all);
 3. `payments.create_payment_intent`; when Stripe cannot be reached or refuses, the order is
-   closed (`cancel_unstarted_order`) so it holds nothing.
+   closed (`cancel_unstarted_order`) so it holds nothing. When a newer checkout of the buyer
+   replaced the order first, the answer is `checkout_busy` (not an order the client never saw).
 
 Reconciliation uses `release` too, to close orders left unpaid UNPAID_ORDER_EXPIRY_HOURS.
 """
@@ -21,14 +25,15 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from shop.db import session_scope
-from shop.models import Order
+from shop.models import Order, utcnow
 from shop.services import orders, payments, stripe_api
 from shop.services.errors import Conflict
 from shop.services.fulfilment import fulfil_order
-from shop.services.holds import HoldsInTheWay
+from shop.services.holds import HeldOrder, HoldsInTheWay
 from shop.services.stripe_api import PaymentIntentInfo
 
 log = logging.getLogger("shop.checkout")
@@ -64,6 +69,14 @@ ABANDONED = Release(
 )
 
 
+# A burst of checkouts by one buyer (a double click, two tabs) ends with the newest placed
+# order payable; the others answer 409 `checkout_busy` with this.
+NEWER_CHECKOUT_MESSAGE = (
+    "A newer checkout from your account (another tab, or a second click on Pay) replaced "
+    "this one; nothing was charged. Continue with the newest checkout, or start again."
+)
+
+
 @dataclass(frozen=True, slots=True)
 class StartedCheckout:
     order_id: int
@@ -82,6 +95,7 @@ def start_checkout(
 ) -> StartedCheckout:
     """A pending order for `items` and its PaymentIntent (see the module doc). Raises what
     `place_order` raises (`TotalChanged`, refusals) and the payment service errors."""
+    started_at = utcnow()
     firm: set[int] = set()
     order_id: int | None = None
     for _round in range(MAX_ROUNDS):
@@ -100,6 +114,10 @@ def start_checkout(
                 order_id = order.id
             break
         except HoldsInTheWay as in_the_way:
+            if any(_newer_own(held, buyer_id, started_at) for held in in_the_way.orders):
+                # The buyer's own checkout placed since this one started (another tab, a second
+                # click): the newest checkout wins, so this one gives way, releasing nothing.
+                raise Conflict(NEWER_CHECKOUT_MESSAGE, code="checkout_busy") from None
             for held in in_the_way.orders:
                 why = REPLACED if held.user_id == buyer_id else EXPIRED
                 if not release(order_id=held.order_id, why=why, sessions=sessions):
@@ -117,6 +135,11 @@ def start_checkout(
             placed = session.get(Order, order_id)
             assert placed is not None
             detail = orders.order_detail(session=session, order=placed)
+    except payments.OrderNotPayable as exc:
+        # This order was closed before its PaymentIntent was attached: the buyer's newer
+        # checkout replaced it (the client never heard of it, so it is not named).
+        log.info("a checkout was replaced before it started", extra={"order_id": order_id})
+        raise Conflict(NEWER_CHECKOUT_MESSAGE, code="checkout_busy") from exc
     except (payments.PaymentServiceUnavailable, payments.PaymentServiceRefused) as exc:
         # The client got no order id, so its retry places a new order: this one must not
         # stay pending, unpayable and holding stock, beside it.
@@ -124,6 +147,11 @@ def start_checkout(
             payments.cancel_unstarted_order(session=session, order_id=order_id, reason=exc.message)
         raise
     return StartedCheckout(order_id=order_id, intent=intent, detail=detail)
+
+
+def _newer_own(held: HeldOrder, buyer_id: int, started_at: datetime) -> bool:
+    """An unpaid order of the same buyer placed after this checkout started: a newer one."""
+    return held.user_id == buyer_id and held.created_at >= started_at
 
 
 def release(*, order_id: int, why: Release, sessions: SessionFactory = session_scope) -> bool:

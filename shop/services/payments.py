@@ -12,7 +12,8 @@
   code: `orders.check_still_payable`). A declined card or failed 3-D Secure leaves the order
   payable.
 * `refresh_status`: the success page's question "is it paid yet?"; when the order still looks
-  unpaid it asks Stripe and, on success, runs the same `fulfil_order` as the webhook.
+  unpaid it asks Stripe and, on success, runs the same `fulfil_order` as the webhook; a failed
+  latest attempt is recorded (`mark_payment_failed`) as the `payment_failed` webhook does.
 * `customer_error_message`: the one place that turns Stripe's error (code, decline code, type)
   into words for the customer. Stripe's messages for card errors are written for cardholders
   and kept; the others (a failed 3-D Secure: "The provided PaymentMethod has failed
@@ -56,6 +57,10 @@ class PaymentServiceRefused(ShopError):
 
     status_code = 502
     code = "payment_service_refused"
+
+
+class OrderNotPayable(Conflict):
+    """The order is closed or paid already: no PaymentIntent is made or confirmed for it."""
 
 
 UNREACHABLE_MESSAGE = (
@@ -167,7 +172,7 @@ def create_payment_intent(*, session: Session, order_id: int) -> PaymentIntentIn
     if order is None:
         raise NotFound(f"No order {order_id}.")
     if order.status not in PAYABLE or order.fulfilled_at is not None:
-        raise Conflict(f"Order {order.number} is {order.status}; it cannot be paid.")
+        raise OrderNotPayable(f"Order {order.number} is {order.status}; it cannot be paid.")
     try:
         if order.stripe_payment_intent_id:
             return stripe_api.retrieve_payment_intent(
@@ -204,7 +209,7 @@ def create_payment_intent(*, session: Session, order_id: int) -> PaymentIntentIn
         # The order was closed meanwhile (it gave way to the buyer's newer checkout): its
         # PaymentIntent must not stay payable with nothing held for it.
         _cancel_orphan(intent.id, order)
-        raise Conflict(f"Order {order.number} is {order.status}; it cannot be paid.")
+        raise OrderNotPayable(f"Order {order.number} is {order.status}; it cannot be paid.")
     return intent
 
 
@@ -250,18 +255,28 @@ def confirm_payment(
     payment_intent_id: str,
     payment_method: str,
 ) -> PaymentState:
-    """Confirm the order's PaymentIntent with `payment_method` (server-side, API clients)."""
+    """Confirm the order's PaymentIntent with `payment_method` (server-side, API clients).
+    `payment_intent_id` finds the order (its PaymentIntent id, or its id or number); what is
+    confirmed at Stripe is always the order's own PaymentIntent."""
     order = find_order(session=session, reference=payment_intent_id, user_id=user_id)
     assert order.id is not None
     if order.fulfilled_at is not None:
         return _state(order, None)
     if order.status not in PAYABLE:
         raise Conflict(f"Order {order.number} is {order.status}; it cannot be paid.")
+    own_intent_id = order.stripe_payment_intent_id
+    if own_intent_id is None:
+        # Placed a moment ago and its PaymentIntent not made yet (the intent call answers with it).
+        raise Conflict(
+            f"Order {order.number} has no payment started yet; pay it with the "
+            "payment_intent_id that POST /api/payments/intent answered.",
+            code="payment_not_started",
+        )
     check_still_payable(session=session, order=order)
     return_url = f"{get_settings().public_url}/checkout/success?order={order.id}"
     try:
         intent = stripe_api.confirm_payment_intent(
-            payment_intent_id=payment_intent_id,
+            payment_intent_id=own_intent_id,
             payment_method=payment_method,
             return_url=return_url,
         )
@@ -277,9 +292,19 @@ def confirm_payment(
             ) from exc
         # A declined card: Stripe keeps the PaymentIntent payable with another card.
         try:
-            intent = stripe_api.retrieve_payment_intent(payment_intent_id=payment_intent_id)
-        except (stripe_api.StripeUnavailable, stripe_api.StripeRefused) as retrieve_error:
-            raise PaymentServiceUnavailable(str(exc)) from retrieve_error
+            intent = stripe_api.retrieve_payment_intent(payment_intent_id=own_intent_id)
+        except stripe_api.StripeUnavailable as retrieve_error:
+            raise PaymentServiceUnavailable(
+                "The payment service cannot be reached; try again in a moment."
+            ) from retrieve_error
+        except stripe_api.StripeRefused as retrieve_error:
+            # Stripe does not know the order's own PaymentIntent (other keys, a restored
+            # backup): the shop's problem, told without Stripe's developer wording.
+            log.error(
+                "Stripe refused to confirm or show an order's PaymentIntent",
+                extra={"order_id": order.id, "stripe_code": retrieve_error.code},
+            )
+            raise PaymentServiceRefused(REFUSED_MESSAGE) from retrieve_error
         if intent.status == "succeeded":  # pragma: no cover - confirmed twice at once
             fulfil_order(session=session, order_id=order.id, payment_intent=intent)
             return _state(order, intent)
@@ -331,6 +356,19 @@ def _sync_with_stripe(session: Session, order: Order) -> PaymentIntentInfo | Non
         fulfil_order(session=session, order_id=order.id, payment_intent=intent)
     elif intent.status == "canceled":
         mark_canceled(session=session, order_id=order.id)
+    elif (
+        intent.status == "requires_payment_method"
+        and (intent.last_error_code or intent.last_error_message)
+        and order.status != OrderStatus.FAILED.value
+    ):
+        # The latest attempt failed (declined, 3-D Secure failed): record it as the
+        # `payment_intent.payment_failed` webhook does, so the answer does not wait for it.
+        mark_payment_failed(
+            session=session,
+            order_id=order.id,
+            message=intent.last_error_message,
+            payment_intent_id=intent.id,
+        )
     session.refresh(order)
     return intent
 

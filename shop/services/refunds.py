@@ -17,7 +17,9 @@
      deletes the reservation; an ask that went unanswered (Stripe unreachable) leaves it
      counting, for the same request to ask again with the same key, and for webhooks or
      reconciliation to record whatever Stripe did; unclaimed, it lapses after an hour (or two
-     reconciliation intervals, if longer).
+     reconciliation intervals, if longer). Once that refund is recorded, the same request is
+     a new refund (the key follows the order's refunded total, so that two equal partial
+     refunds can be made on purpose): the 503 tells staff to check the order first.
 * `record_refund` is the one idempotent function behind every path that learns of a refund:
   that API answer, the `refund.created`/`refund.updated`/`charge.refunded` webhooks and
   reconciliation. The refund's unique Stripe id makes a second recording a no-op; the order's
@@ -79,6 +81,16 @@ RESERVATION_KEY = "refund_key"
 # Longer than one ask of Stripe can take (REQUEST_TIMEOUT_SECONDS, retried NETWORK_RETRIES
 # times): a reservation still "calling" after this belongs to a request that died mid-call.
 CALL_WINDOW = timedelta(minutes=5)
+
+
+# Stripe may have made the refund (or make it when it is reachable again) without the shop
+# hearing of it: once it is recorded on the order, the same request is a new refund (two equal
+# partial refunds are allowed), so staff must look before asking again.
+UNANSWERED_MESSAGE = (
+    "The payment service did not answer, so this refund may still go through. Check the "
+    "order's refunds in a few minutes before asking again: once it shows there, asking again "
+    "makes a second refund."
+)
 
 
 class RefundServiceUnavailable(ShopError):
@@ -246,10 +258,7 @@ def refund_order(
         raise Conflict(f"Stripe refused the refund: {exc}", code="refund_refused") from exc
     except stripe_api.StripeUnavailable as exc:
         _settle_reservation(session, ask.key, refused=False)
-        raise RefundServiceUnavailable(
-            "The payment service cannot be reached; try the same refund again (until it shows "
-            "on the order, asking again never refunds twice)."
-        ) from exc
+        raise RefundServiceUnavailable(UNANSWERED_MESSAGE) from exc
     except BaseException:
         _settle_reservation(session, ask.key, refused=False)
         raise

@@ -24,6 +24,9 @@ The rules, in order:
    amounts itself and passes `discount=0`.
 5. Each tax is `base × rate` rounded half-up to the minor unit, once per tax on the whole
    taxable base (not per line), so per-line rounding errors cannot add up on a large order.
+6. No tax lines when the taxable base is zero (only exempt lines, or a discount covering the
+   taxable ones). A positive base keeps its lines even when a tax rounds to 0 (13 % of $0.03):
+   the sale is taxable, and the receipt says which taxes apply to it.
 
 Not modelled: product categories other than "exempt" (e.g. BC/SK/MB rules for particular
 digital services), the temporary 2024-12-14 to 2025-02-15 GST/HST holiday (it covered listed
@@ -246,6 +249,10 @@ def calculate_tax(
         if not line.tax_exempt
     )
     tax_lines = []
+    if taxable_base == 0:
+        # Nothing taxable (only exempt lines, or a discount that covers them): no tax lines,
+        # as for a buyer outside Canada, rather than "HST 13% $0.00".
+        return TaxResult(lines=[], total_tax=0, taxable_base=0)
     for rate in rates_in_force(region=province, on=on):
         number = _registration_number(rate=rate, registrations=registrations)
         if number is None:

@@ -206,12 +206,36 @@ def test_tax_exempt_lines_are_not_taxed():
     assert charged(result) == [("HST", "CA-ON", 130)]
 
 
-def test_an_order_of_only_exempt_lines_has_zero_tax():
+def test_an_order_of_only_exempt_lines_has_no_tax_lines():
+    # given only exempt lines, for a BC buyer (GST and PST both collected)
     result = tax_on([1000, 250], exempt=[True, True], region="BC")
 
+    # then no "GST 5% $0.00" lines: nothing is taxed, as for a buyer outside Canada
     assert result.taxable_base == 0
-    assert charged(result) == [("GST", "CA", 0), ("PST", "CA-BC", 0)]
+    assert result.lines == []
     assert result.total_tax == 0
+
+
+def test_a_discount_covering_the_taxable_lines_leaves_no_tax_lines():
+    # given one taxable line entirely discounted
+    result = tax_on([1000], discount=1000, region="QC")
+
+    assert result.taxable_base == 0
+    assert result.lines == []
+
+
+def test_an_exempt_only_order_still_needs_a_province():
+    with pytest.raises(InvalidInput):
+        tax_on([1000], exempt=[True], region=None)
+
+
+def test_a_taxable_base_whose_tax_rounds_to_zero_keeps_its_lines():
+    # given a taxable base of $0.03 in Ontario (13 % is 0.39 of a cent)
+    result = tax_on([3, 1000], exempt=[False, True], region="ON")
+
+    # then the HST line stays, at $0.00: the sale is taxable, the amount just rounds away
+    assert result.taxable_base == 3
+    assert charged(result) == [("HST", "CA-ON", 0)]
 
 
 def test_the_discount_is_applied_before_tax():
@@ -463,6 +487,8 @@ def test_property_each_tax_is_the_base_times_the_rate_rounded_half_up(order, reg
     assert 0 <= result.taxable_base <= subtotal - discount
     if not any(line.tax_exempt for line in lines):
         assert result.taxable_base == subtotal - discount
+    # tax lines exactly when something is taxable (the demo store is registered for all)
+    assert (result.lines == []) == (result.taxable_base == 0)
     for tax in result.lines:
         assert isinstance(tax.amount, int)
         assert tax.amount >= 0

@@ -88,7 +88,8 @@ class IntentOut(BaseModel):
 
 
 class ConfirmIn(BaseModel):
-    payment_intent_id: str = Field(min_length=3, max_length=255)
+    # The PaymentIntent id, or the order's id or number (`orders.find_order`).
+    payment_intent_id: str = Field(min_length=1, max_length=255)
     payment_method: str = Field(min_length=3, max_length=255)
 
 
@@ -286,7 +287,8 @@ placed at whatever the total is now."""
             "in `error.amount`, no order placed); `sold_out` (also while the last copies are "
             "held by other customers' unpaid orders, see CHECKOUT_HOLD_MINUTES), "
             "`product_unavailable`, or `checkout_busy` (other checkouts for the same items "
-            "keep taking what was freed: try again)."
+            "keep taking what was freed: try again; or a newer checkout of the same buyer, "
+            "from another tab or a second click, replaced this one: continue with that one)."
         }
     },
 )
@@ -325,8 +327,15 @@ def create_intent(body: IntentIn, user: Buyer) -> Any:
     "/api/payments/confirm",
     response_model=PaymentStateOut,
     description="Confirm the order's PaymentIntent server-side with `payment_method` (e.g. "
-    "`pm_card_visa`). A card that needs 3-D Secure answers 200 with `next_action`.",
+    "`pm_card_visa`). `payment_intent_id` names the order: its PaymentIntent id (or the "
+    "order's id or number); the order's own PaymentIntent is what is confirmed. A card that "
+    "needs 3-D Secure answers 200 with `next_action`.",
     responses={
+        404: {"description": "No such order of yours."},
+        409: {
+            "description": "The order cannot be paid (paid already, canceled, or "
+            "`payment_not_started`: its PaymentIntent is not made yet)."
+        },
         402: {
             "description": "The card was declined or could not be verified; `error.code` is "
             "Stripe's (`card_declined`, …) and `error.message` is written for the cardholder. "
