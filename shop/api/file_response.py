@@ -8,14 +8,18 @@ file's last byte has gone out whole (what download counting needs).
 - `HEAD` answers the headers only.
 - The body is read 1 MiB at a time with `os.pread` in a worker thread, the next piece read
   while the current one is being sent; at most two pieces are in memory, whatever the file size.
-- `on_start(first_byte)` is awaited for a GET once Range and If-Range have decided where the
-  answer begins, before anything is sent; a `Response` it returns is sent instead of the file.
-  So a rule about where an answer may begin (downloads: byte 0 starts a new download) judges
-  the answer that would really go out, not a guess from the request's headers.
+- `on_start(first_byte, to_end)` is awaited for a GET once Range and If-Range have decided where
+  the answer begins (and whether it reaches the file's last byte), before anything is sent; a
+  `Response` it returns is sent instead of the file. So a rule about where an answer may begin
+  (downloads: byte 0 starts a new download) judges the answer that would really go out, not a
+  guess from the request's headers.
 - `on_complete(first_byte)` is awaited once the body's last piece was handed to the server, for
   a GET whose answer ended at the file's last byte (200, or a 206 reaching the end). A client
   that goes away first (`http.disconnect`, or a server whose `send` raises) cancels the stream:
   no call.
+- `on_abort(first_byte)` is awaited (shielded from cancellation) for a GET that `on_start` let
+  through when `on_complete` was not called: the client went away, the server stopped the
+  request, or the answer did not reach the last byte. So what `on_start` took can be given back.
 
 The server's zero-copy `http.response.pathsend` is deliberately not used: it returns before the
 bytes are sent, so it could not tell a finished download from an abandoned one.
@@ -92,8 +96,9 @@ class StreamedFileResponse(Response):
         *,
         media_type: str | None = None,
         headers: Mapping[str, str] | None = None,
-        on_start: Callable[[int], Awaitable[Response | None]] | None = None,
+        on_start: Callable[[int, bool], Awaitable[Response | None]] | None = None,
         on_complete: Callable[[int], Awaitable[None]] | None = None,
+        on_abort: Callable[[int], Awaitable[None]] | None = None,
         chunk_size: int = CHUNK_BYTES,
     ) -> None:
         self.status_code = 200
@@ -104,6 +109,7 @@ class StreamedFileResponse(Response):
         self.extra_headers = dict(headers or {})
         self.on_start = on_start
         self.on_complete = on_complete
+        self.on_abort = on_abort
         self.chunk_size = chunk_size
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -146,18 +152,25 @@ class StreamedFileResponse(Response):
                 status, (start, end) = 206, span
                 headers["content-range"] = f"bytes {start}-{end - 1}/{size}"
         if scope["method"] == "GET" and self.on_start is not None:
-            instead = await self.on_start(start)
+            instead = await self.on_start(start, end == size)
             if instead is not None:
                 await instead(scope, receive, send)
                 return
-        headers["content-length"] = str(end - start)
-        await send({"type": "http.response.start", "status": status, "headers": _raw(headers)})
-        if scope["method"] == "HEAD":
-            await send({"type": "http.response.body", "body": b""})
-            return
-        finished = await self._send_body_unless_disconnected(fd, start, end, receive, send)
-        if finished and scope["method"] == "GET" and end == size and self.on_complete:
-            await self.on_complete(start)
+        completed = False
+        try:
+            headers["content-length"] = str(end - start)
+            await send({"type": "http.response.start", "status": status, "headers": _raw(headers)})
+            if scope["method"] == "HEAD":
+                await send({"type": "http.response.body", "body": b""})
+                return
+            finished = await self._send_body_unless_disconnected(fd, start, end, receive, send)
+            if finished and scope["method"] == "GET" and end == size and self.on_complete:
+                await self.on_complete(start)
+                completed = True
+        finally:
+            if not completed and scope["method"] == "GET" and self.on_abort is not None:
+                with anyio.CancelScope(shield=True):
+                    await self.on_abort(start)
 
     async def _send_body_unless_disconnected(
         self, fd: int, start: int, end: int, receive: Receive, send: Send

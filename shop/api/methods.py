@@ -1,8 +1,16 @@
-"""HTTP methods the routes do not spell out: HEAD wherever GET answers, 405 for a wrong one.
+"""HTTP methods the routes do not spell out: HEAD wherever GET answers, OPTIONS on /api, 405
+for a wrong one.
 
 FastAPI routes answer only the methods they name, and the storefront is mounted behind them
 for every other path and method, so without this a `HEAD /api/health` or a
-`POST /api/health` would get the storefront's HTML 404.
+`POST /api/health` would get the storefront's HTML 404, and an `OPTIONS /api/orders` the
+storefront's `text/plain` 405.
+
+OPTIONS under /api (`HeadAsGetMiddleware`): a CORS preflight (`Origin` and
+`Access-Control-Request-Method`) is the CORS middleware's to answer (Reflex's, outside this app:
+it answers before anything here sees the request), so one that gets here goes on untouched.
+Any other OPTIONS is answered here: 204 with `Allow` at a path some route answers, else the
+JSON 404.
 """
 
 from __future__ import annotations
@@ -10,10 +18,18 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
+from starlette.datastructures import Headers
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Match, Mount, Router
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from shop.api.errors import error_response
+
 API_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+API_PREFIX = "/api/"
+# The API app's catch-all for unknown /api paths (shop.api.app): it answers every method there,
+# so it says nothing about which methods a path has.
+_CATCH_ALL_PATH = "/api/{path:path}"
 
 
 def _probe(scope: Scope, method: str) -> Scope:
@@ -50,13 +66,21 @@ def allowed_methods(
 class HeadAsGetMiddleware:
     """HEAD is GET without the content (RFC 9110 §9.3.2): where no route answers HEAD itself
     (downloads do, so that a HEAD never counts as a download) but one answers GET, the request
-    is served as a GET and only the status and headers go out, Content-Length included."""
+    is served as a GET and only the status and headers go out, Content-Length included.
+    OPTIONS under /api: see the module docstring."""
 
     def __init__(self, app: ASGIApp, router: Router) -> None:
         self.app = app
         self.router = router
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] == "http"
+            and scope["method"] == "OPTIONS"
+            and (scope["path"] + "/").startswith(API_PREFIX)
+        ):
+            await self._options(scope, receive, send)
+            return
         if (
             scope["type"] != "http"
             or scope["method"] != "HEAD"
@@ -77,3 +101,17 @@ class HeadAsGetMiddleware:
             await send(message)
 
         await self.app({**scope, "method": "GET"}, receive, headers_only)
+
+    async def _options(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers = Headers(scope=scope)
+        if "origin" in headers and "access-control-request-method" in headers:
+            await self.app(scope, receive, send)
+            return
+        routes = [r for r in self.router.routes if getattr(r, "path", None) != _CATCH_ALL_PATH]
+        allowed = allowed_methods(routes, scope)
+        answer: Response
+        if allowed:
+            answer = Response(status_code=204, headers={"Allow": ", ".join([*allowed, "OPTIONS"])})
+        else:
+            answer = error_response(404, "not_found", f"No endpoint OPTIONS {scope['path']}.")
+        await answer(scope, receive, send)

@@ -92,8 +92,12 @@ class AuditState(StaffState):
         elif since_day and until_day and until_day < since_day:
             self.filter_error = "The end date is before the start date."
         # Days are the shop's (SHOP_TIME_ZONE); "until" names a day: all of that day counts.
-        since = clock.start_of_day(since_day) if since_day else None
-        until = clock.start_of_day(until_day + timedelta(days=1)) if until_day else None
+        try:
+            since = clock.start_of_day(since_day) if since_day else None
+            until = clock.start_of_day(until_day + timedelta(days=1)) if until_day else None
+        except (OverflowError, ValueError):  # a day at the very ends of the calendar
+            self.filter_error = "Choose dates between the years 1 and 9998."
+            since = until = None
 
         action, actor = self.action or None, self.actor or None
         before_id, after_id = ids.parse_id(params.get("before")), ids.parse_id(params.get("after"))

@@ -131,7 +131,11 @@ class AdminOrdersState(StaffState):
                 limit=PER_PAGE,
             )
 
-        found, self.total = await in_session(read)
+        try:
+            found, self.total = await in_session(read)
+        except ShopError as exc:  # a date the search cannot take (the very ends of the calendar)
+            self.filter_error = exc.message
+            found, self.total = [], 0
         self.rows = [order_row(row) for row in found]
         filters = {"q": self.q, "status": self.status, "since": self.since, "until": self.until}
         self.prev_href = orders_href(filters, max(offset - PER_PAGE, 0)) if offset else ""

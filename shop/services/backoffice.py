@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import false, func, or_, update
@@ -164,35 +164,20 @@ def search_orders(
     )
     text = (q or "").strip()
     if text:
-        if text.startswith("pi_"):
-            query = query.where(col(Order.stripe_payment_intent_id) == text)
-        elif text.startswith("re_"):
-            query = query.where(
-                col(Order.id).in_(
-                    select(Refund.order_id).where(col(Refund.stripe_refund_id) == text)
-                )
-            )
-        elif text.isdigit():  # an order id (one that no row can have matches nothing)
-            order_id = ids.parse_id(text)
-            query = query.where(col(Order.id) == order_id if order_id is not None else false())
-        else:
-            needle = text.lower()
-            query = query.where(
-                or_(
-                    col(Order.number).contains(text.upper()),
-                    func.lower(col(User.email)).contains(needle),
-                )
-            )
+        match = _order_reference_match(text)
+        if not _is_exact_reference(text):
+            match = or_(match, func.lower(col(User.email)).contains(text.lower(), autoescape=True))
+        query = query.where(match)
     if status:
         if status not in STATUSES:
             raise InvalidInput(f"Unknown status {status!r}.", field="status")
         query = query.where(col(Order.status) == status)
     if date_from is not None:
-        query = query.where(col(Order.created_at) >= _start_of(date_from))
+        query = query.where(col(Order.created_at) >= _bound(date_from, field="date_from"))
     if isinstance(date_to, datetime):
-        query = query.where(col(Order.created_at) <= date_to)
+        query = query.where(col(Order.created_at) <= _bound(date_to, field="date_to"))
     elif date_to is not None:
-        query = query.where(col(Order.created_at) < _start_of(date_to + timedelta(days=1)))
+        query = query.where(col(Order.created_at) < _bound(date_to, field="date_to", after=True))
     if customer_id is not None:
         query = query.where(col(Order.user_id) == customer_id)
     total = session.exec(select(func.count()).select_from(query.subquery())).one()
@@ -200,11 +185,40 @@ def search_orders(
     return [_row(order, email) for order, email in rows], int(total)
 
 
-def _start_of(day: date | datetime) -> datetime:
-    """A datetime as it is; a date as the first instant of that day in the shop's time zone."""
-    if isinstance(day, datetime):
-        return day
-    return clock.start_of_day(day)
+def _is_exact_reference(text: str) -> bool:
+    """A Stripe id or an order id: matched exactly, never as part of an email."""
+    return text.startswith(("pi_", "re_")) or text.isdigit()
+
+
+def _order_reference_match(text: str) -> Any:
+    """The orders `text` names: a PaymentIntent (`pi_…`) or refund (`re_…`) id, an order id,
+    or (part of) an order number. LIKE's `%` and `_` in `text` are literal characters."""
+    if text.startswith("pi_"):
+        return col(Order.stripe_payment_intent_id) == text
+    if text.startswith("re_"):
+        return col(Order.id).in_(
+            select(Refund.order_id).where(col(Refund.stripe_refund_id) == text)
+        )
+    if text.isdigit():  # an order id (one that no row can have matches nothing)
+        order_id = ids.parse_id(text)
+        return col(Order.id) == order_id if order_id is not None else false()
+    return col(Order.number).contains(text.upper(), autoescape=True)
+
+
+def _bound(day: date | datetime, *, field: str, after: bool = False) -> datetime:
+    """The UTC instant a filter's date stands for: a datetime that instant (a naive one as it
+    is); a date the first instant of that day in the shop's time zone, or `after` it, of the
+    next day. A date so near year 1 or 9999 that the instant falls outside what a datetime
+    holds is refused (InvalidInput naming `field`), never an OverflowError."""
+    try:
+        if isinstance(day, datetime):
+            return day.astimezone(UTC) if day.tzinfo is not None else day
+        return clock.start_of_day(day + timedelta(days=1) if after else day)
+    except (OverflowError, ValueError) as exc:
+        raise InvalidInput(
+            f"{day.isoformat()} is too far in the past or the future to search by.",
+            field=field,
+        ) from exc
 
 
 def find_order(*, session: Session, reference: str | int) -> Order:
@@ -439,15 +453,23 @@ def main_currency(*, session: Session) -> str:
 def search_customers(
     *, session: Session, q: str | None = None, offset: int = 0, limit: int = 50
 ) -> tuple[list[CustomerRow], int]:
-    """Accounts by email or name (part of either), newest first, with their paid orders and
-    what they spent: per currency (never added together), net of succeeded refunds."""
+    """Accounts by email or name (part of either), or by one of their orders: its number, or
+    a Stripe id (PaymentIntent `pi_…`, refund `re_…`), as `search_orders` matches them; newest
+    first, with their paid orders and what they spent: per currency (never added together),
+    net of succeeded refunds."""
     query: Any = select(User)
-    text = (q or "").strip().lower()
+    text = (q or "").strip()
     if text:
+        needle = text.lower()
         query = query.where(
             or_(
-                func.lower(col(User.email)).contains(text),
-                func.lower(func.coalesce(col(User.name), "")).contains(text),
+                func.lower(col(User.email)).contains(needle, autoescape=True),
+                func.lower(func.coalesce(col(User.name), "")).contains(needle, autoescape=True),
+                col(User.id).in_(
+                    select(Order.user_id).where(
+                        col(Order.user_id).is_not(None), _order_reference_match(text)
+                    )
+                ),
             )
         )
     total = session.exec(select(func.count()).select_from(query.subquery())).one()

@@ -34,6 +34,20 @@ been sent whole (a client that stops early counts nothing):
   with the whole file, so it is a whole file above;
 - with S3 storage the object store serves the bytes, so the redirect itself counts, by where the
   requested range begins (same two rules).
+
+**Downloads in flight** (`reserve_download`): an answer that would count once it ends (one that
+reaches the last byte and either begins at byte 0 or goes through a link that has not counted)
+takes its download from the grant *before* its first byte goes out, with an atomic conditional
+`UPDATE … SET download_count = download_count + 1 WHERE download_count < download_limit`, so
+parallel requests (threads, processes, servers on one PostgreSQL) can never hold or finish more
+than the limit: the one past it gets 403 `download_limit_reached`. The hold is a row in
+`download_completions` with `via = "reserved"` and a link id no signed link can carry (`~…`):
+- completed → the hold becomes the download (`record_completion(reservation_id=…)`), or is given
+  back if it turns out not to count (a resume whose link another request counted meanwhile);
+- abandoned midway (client gone, server stopping) → given back at once (`release_download`);
+- never ended (the process was killed) → the streaming request renews the hold every
+  `HOLD_RENEW_EVERY` (`renew_hold`); one not renewed for `HOLD_LAPSES_AFTER` no longer takes a
+  download (`authorize` and the list add it back), and the next reservation deletes it.
 """
 
 from __future__ import annotations
@@ -45,11 +59,11 @@ import re
 import secrets
 import unicodedata
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
-from sqlalchemy import update
+from sqlalchemy import case, delete, func, update
 from sqlmodel import Session, col, select
 
 from shop.models import (
@@ -67,9 +81,16 @@ from shop.settings import get_settings
 LINK_PREFIX = "/api/downloads/"
 _KEY_PURPOSE = b"shop:download-link:v1"
 _LINK_ID_BYTES = 12  # 16 URL-safe characters
+# fullmatch, not `$`: `$` also matches before a final newline ("<token>\n" would pass).
 _TOKEN = re.compile(
-    r"^(\d{1,12})\.(\d{1,12})\.(\d{1,12})\.([A-Za-z0-9_-]{16})\.([A-Za-z0-9_-]{43})$"
+    r"(\d{1,12})\.(\d{1,12})\.(\d{1,12})\.([A-Za-z0-9_-]{16})\.([A-Za-z0-9_-]{43})", re.ASCII
 )
+# A download in flight (see "Downloads in flight"): its row's `via`, and how its link id begins
+# (`~` is not in the URL-safe alphabet of real link ids, so no signed link ever matches one).
+RESERVED = "reserved"
+_HOLD_PREFIX = "~"
+HOLD_RENEW_EVERY = timedelta(seconds=60)
+HOLD_LAPSES_AFTER = timedelta(minutes=5)
 
 
 class InvalidLink(ShopError):
@@ -105,19 +126,21 @@ REVOKED = "revoked"
 USED_UP = "used_up"
 
 
-def grant_status(grant: DownloadGrant, now: datetime | None = None) -> str:
+def grant_status(grant: DownloadGrant, now: datetime | None = None, *, lapsed: int = 0) -> str:
+    """`lapsed`: holds of downloads in flight that lapsed (see the module docstring)."""
     now = now or utcnow()
     if grant.revoked_at is not None:
         return REVOKED
     if grant.expires_at <= now:
         return EXPIRED
-    if grant.download_count >= grant.download_limit:
+    if grant.download_count - lapsed >= grant.download_limit:
         return USED_UP
     return AVAILABLE
 
 
-def downloads_left(grant: DownloadGrant) -> int:
-    return max(0, grant.download_limit - grant.download_count)
+def downloads_left(grant: DownloadGrant, *, lapsed: int = 0) -> int:
+    """Downloads not completed nor in flight (`download_count` includes those in flight)."""
+    return max(0, grant.download_limit - grant.download_count + lapsed)
 
 
 # --- signed links ----------------------------------------------------------------------------
@@ -161,7 +184,7 @@ def sign_link(*, grant_id: int, user_id: int, now: datetime | None = None) -> tu
 def read_link(token: str, *, now: datetime | None = None) -> LinkClaims:
     """The claims of a link we signed; a forged or altered one is InvalidLink, an old one
     LinkExpired (checked only after the signature, so nothing is told to forgers)."""
-    match = _TOKEN.match(token)
+    match = _TOKEN.fullmatch(token)
     if match is None:
         raise InvalidLink("This download link is not valid.")
     grant_id, user_id, expires, link_id, signature = match.groups()
@@ -182,7 +205,7 @@ def issue_link(
     grant = session.get(DownloadGrant, grant_id, populate_existing=True)
     if grant is None or grant.user_id != user_id:
         raise NotFound("No such download.")
-    _check_usable(grant, now=now, already_counted=False)
+    _check_usable(grant, now=now, already_counted=False, lapsed=_lapsed_holds(session, grant, now))
     product_file = session.get(ProductFile, grant.product_file_id)
     if product_file is None:
         raise NotFound("No such download.")
@@ -247,10 +270,15 @@ def list_downloads(
         .where(col(DownloadGrant.user_id) == user_id)
         .order_by(col(DownloadGrant.created_at).desc(), col(DownloadGrant.id).desc())
     ).all()
+    lapsed = _lapsed_holds_by_grant(
+        session,
+        [g.id for g, *_ in rows if g.id is not None and g.download_count >= g.download_limit],
+        now,
+    )
     entries = []
     for grant, product_file, item, order in rows:
         assert grant.id is not None
-        status = grant_status(grant, now)
+        status = grant_status(grant, now, lapsed=lapsed.get(grant.id, 0))
         link = None
         if with_links and status == AVAILABLE:
             link = _link(
@@ -266,7 +294,7 @@ def list_downloads(
                 order_number=order.number or str(order.id),
                 expires_at=grant.expires_at,
                 download_limit=grant.download_limit,
-                downloads_left=downloads_left(grant),
+                downloads_left=downloads_left(grant, lapsed=lapsed.get(grant.id, 0)),
                 status=status,
                 link=link,
             )
@@ -300,12 +328,14 @@ def _limit_reached(limit: int) -> DownloadLimitReached:
     )
 
 
-def _check_usable(grant: DownloadGrant, *, now: datetime, already_counted: bool) -> None:
+def _check_usable(
+    grant: DownloadGrant, *, now: datetime, already_counted: bool, lapsed: int = 0
+) -> None:
     if grant.revoked_at is not None:
         raise DownloadRevoked("This download is no longer available: the order was refunded.")
     if grant.expires_at <= now:
         raise DownloadExpired("This download has expired.")
-    if grant.download_count >= grant.download_limit and not already_counted:
+    if grant.download_count - lapsed >= grant.download_limit and not already_counted:
         raise _limit_reached(grant.download_limit)
 
 
@@ -336,7 +366,8 @@ def authorize(
         ).first()
         is not None
     )
-    _check_usable(grant, now=now, already_counted=counted)
+    lapsed = _lapsed_holds(session, grant, now)
+    _check_usable(grant, now=now, already_counted=counted, lapsed=lapsed)
     product_file = session.get(ProductFile, grant.product_file_id)
     if product_file is None:
         raise NotFound("This file is no longer available.")
@@ -350,7 +381,7 @@ def authorize(
         size_bytes=product_file.size_bytes,
         link_expires_at=claims.expires_at,
         download_limit=grant.download_limit,
-        downloads_left=downloads_left(grant),
+        downloads_left=downloads_left(grant, lapsed=lapsed),
         link_counted=counted,
     )
 
@@ -365,6 +396,129 @@ def check_start(target: DownloadTarget, *, first_byte: int) -> None:
     raise _limit_reached(target.download_limit)
 
 
+def would_count(target: DownloadTarget, *, first_byte: int, to_end: bool) -> bool:
+    """Will an answer from `first_byte` count a download once it has gone out whole?"""
+    return to_end and (first_byte == 0 or not target.link_counted)
+
+
+def reserve_download(
+    *,
+    session: Session,
+    target: DownloadTarget,
+    first_byte: int,
+    to_end: bool,
+    ip: str | None = None,
+    now: datetime | None = None,
+) -> int | None:
+    """Before an answer from `first_byte` goes out (`to_end`: it reaches the last byte): an
+    answer that will count takes its download now, atomically, or is refused with
+    DownloadLimitReached; returns the hold's id for `record_completion`/`release_download`.
+    Any other answer is judged by `check_start` and holds nothing (None). The caller commits
+    before sending anything, so that other requests see the hold."""
+    if not would_count(target, first_byte=first_byte, to_end=to_end):
+        check_start(target, first_byte=first_byte)
+        return None
+    now = now or utcnow()
+    _drop_lapsed_holds(session, target.grant_id, now)
+    taken = session.execute(
+        update(DownloadGrant)
+        .where(
+            col(DownloadGrant.id) == target.grant_id,
+            col(DownloadGrant.download_count) < col(DownloadGrant.download_limit),
+        )
+        .values(download_count=col(DownloadGrant.download_count) + 1)
+        .execution_options(synchronize_session=False)
+    )
+    if taken.rowcount != 1:  # type: ignore[attr-defined]
+        raise _limit_reached(target.download_limit)
+    hold = DownloadCompletion(
+        grant_id=target.grant_id,
+        link_id=_HOLD_PREFIX + secrets.token_urlsafe(_LINK_ID_BYTES),
+        user_id=target.user_id,
+        ip=(ip or "")[:45] or None,
+        via=RESERVED,
+        completed_at=now,
+    )
+    session.add(hold)
+    session.flush()
+    return hold.id
+
+
+def renew_hold(*, session: Session, reservation_id: int, now: datetime | None = None) -> bool:
+    """The download holding `reservation_id` is still going out; False if its hold is gone."""
+    renewed = session.execute(
+        update(DownloadCompletion)
+        .where(
+            col(DownloadCompletion.id) == reservation_id, col(DownloadCompletion.via) == RESERVED
+        )
+        .values(completed_at=now or utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    return bool(renewed.rowcount)  # type: ignore[attr-defined]
+
+
+def release_download(*, session: Session, grant_id: int, reservation_id: int) -> bool:
+    """The answer holding `reservation_id` stopped before its end: give its download back."""
+    if not _drop_hold(session, reservation_id):
+        return False  # lapsed and given back already
+    _add_to_count(session, grant_id, -1)
+    return True
+
+
+def _drop_hold(session: Session, reservation_id: int) -> bool:
+    dropped = session.execute(
+        delete(DownloadCompletion).where(
+            col(DownloadCompletion.id) == reservation_id, col(DownloadCompletion.via) == RESERVED
+        )
+    )
+    return dropped.rowcount == 1  # type: ignore[attr-defined]
+
+
+def _drop_lapsed_holds(session: Session, grant_id: int, now: datetime) -> None:
+    dropped = session.execute(
+        delete(DownloadCompletion).where(
+            col(DownloadCompletion.grant_id) == grant_id,
+            col(DownloadCompletion.via) == RESERVED,
+            col(DownloadCompletion.completed_at) < now - HOLD_LAPSES_AFTER,
+        )
+    )
+    if dropped.rowcount:  # type: ignore[attr-defined]
+        _add_to_count(session, grant_id, -int(dropped.rowcount))  # type: ignore[attr-defined]
+
+
+def _add_to_count(session: Session, grant_id: int, change: int) -> None:
+    count = col(DownloadGrant.download_count)
+    session.execute(
+        update(DownloadGrant)
+        .where(col(DownloadGrant.id) == grant_id)
+        .values(download_count=case((count + change > 0, count + change), else_=0))
+        .execution_options(synchronize_session=False)
+    )
+
+
+def _lapsed_holds_by_grant(session: Session, grant_ids: list[int], now: datetime) -> dict[int, int]:
+    """{grant id: holds of downloads in flight not renewed for HOLD_LAPSES_AFTER}."""
+    if not grant_ids:
+        return {}
+    rows = session.exec(
+        select(DownloadCompletion.grant_id, func.count())
+        .where(
+            col(DownloadCompletion.grant_id).in_(grant_ids),
+            col(DownloadCompletion.via) == RESERVED,
+            col(DownloadCompletion.completed_at) < now - HOLD_LAPSES_AFTER,
+        )
+        .group_by(col(DownloadCompletion.grant_id))
+    ).all()
+    return {int(grant_id): int(count) for grant_id, count in rows}
+
+
+def _lapsed_holds(session: Session, grant: DownloadGrant, now: datetime) -> int:
+    """Only looked up at the limit: below it lapsed holds change no answer."""
+    if grant.id is None or grant.download_count < grant.download_limit:
+        return 0
+    return _lapsed_holds_by_grant(session, [grant.id], now).get(grant.id, 0)
+
+
 def record_completion(
     *,
     session: Session,
@@ -375,12 +529,16 @@ def record_completion(
     ip: str | None = None,
     via: str = "file",
     now: datetime | None = None,
+    reservation_id: int | None = None,
 ) -> bool:
     """An answer through this link ended at the file's last byte, beginning at `first_byte`:
-    count it (see the module docstring); True when this call counted a download."""
+    count it (see the module docstring); True when this call counted a download. With the
+    `reservation_id` its start took (`reserve_download`), that hold becomes the download (or is
+    given back when the answer does not count after all)."""
     from shop.services.fulfilment import insert_ignoring_conflicts
 
     now = now or utcnow()
+    held = reservation_id is not None and _drop_hold(session, reservation_id)
     inserted = insert_ignoring_conflicts(
         session,
         DownloadCompletion,
@@ -394,13 +552,10 @@ def record_completion(
         },
     )
     counts = inserted or first_byte == 0
-    if counts:
-        session.execute(
-            update(DownloadGrant)
-            .where(col(DownloadGrant.id) == grant_id)
-            .values(download_count=col(DownloadGrant.download_count) + 1)
-            .execution_options(synchronize_session=False)
-        )
+    if counts and not held:
+        _add_to_count(session, grant_id, 1)
+    elif held and not counts:
+        _add_to_count(session, grant_id, -1)
     return counts
 
 

@@ -160,6 +160,22 @@ async def revenue(
     from_: Annotated[date | None, Query(alias="from", description="First day, YYYY-MM-DD.")] = None,
     to: Annotated[date | None, Query(description="Last day, YYYY-MM-DD.")] = None,
 ) -> AnalyticsOut:
-    end = to or clock.today()
-    start = from_ or end - timedelta(days=DEFAULT_DAYS - 1)
-    return _out(await run_in_threadpool(_report, start, end))
+    end = _reportable(to or clock.today(), field="to")
+    try:
+        start = from_ or end - timedelta(days=DEFAULT_DAYS - 1)
+    except OverflowError as exc:
+        raise InvalidInput(_OUT_OF_RANGE.format(day=end.isoformat()), field="to") from exc
+    return _out(await run_in_threadpool(_report, _reportable(start, field="from"), end))
+
+
+_OUT_OF_RANGE = "{day} is too far in the past or the future for a report."
+
+
+def _reportable(day: date, *, field: str) -> date:
+    """A day whose bounds (its first instant and the next day's, in UTC) exist: a day next to
+    year 1 or 9999 would overflow the report's date arithmetic (a 500) → 422 naming `field`."""
+    try:
+        clock.day_bounds(day, day)
+    except (OverflowError, ValueError) as exc:
+        raise InvalidInput(_OUT_OF_RANGE.format(day=day.isoformat()), field=field) from exc
+    return day

@@ -5,12 +5,18 @@
 DOWNLOAD_LINK_MINUTES), and it serves only that user signed in: no session → 401, an account
 without `downloads:read_own` (e.g. its customer role revoked) or another account → 403. Local files stream from disk in 1 MiB pieces (constant memory for any size) with
 `Range`/`If-Range` support (shop.api.file_response); the download limit is judged on where the
-answer really begins, once Range and If-Range have been decided (`on_start`). With S3 storage the
-answer is a 302 to a presigned URL of the same lifetime, after the same checks.
+answer really begins, once Range and If-Range have been decided (`on_start`). An answer that will
+count takes its download before its first byte (`downloads.reserve_download`, committed at once,
+so parallel requests cannot pass the limit), renews that hold while it streams, and gives it back
+if it stops early (`on_abort`). With S3 storage the answer is a 302 to a presigned URL of the
+same lifetime, after the same checks, counted in the same transaction that takes it.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -27,13 +33,14 @@ from shop.api.file_response import (
     parse_range,
     range_not_satisfiable,
 )
-from shop.db import session_scope
+from shop.db import session_scope, write_scope
 from shop.models import utcnow
 from shop.services import downloads, storage
 from shop.services.auth import CurrentUser as AuthUser
 from shop.services.downloads import DownloadTarget
 from shop.services.errors import NotFound, ShopError
 
+log = logging.getLogger(__name__)
 router = APIRouter(tags=["downloads"])
 
 # Staff read grants through the admin endpoints; these serve only the customer's own.
@@ -108,7 +115,6 @@ async def download_file(token: str, request: Request, user: DownloadReader) -> R
         first_byte = _requested_first_byte(request, target.size_bytes)
         if request.headers.get("range") and first_byte >= target.size_bytes:
             return range_not_satisfiable(target.size_bytes, headers=PRIVATE_HEADERS)
-        downloads.check_start(target, first_byte=first_byte)
         seconds = max(1, int((target.link_expires_at - utcnow()).total_seconds()))
         url = await run_in_threadpool(
             backend.presigned_url,
@@ -117,19 +123,32 @@ async def download_file(token: str, request: Request, user: DownloadReader) -> R
             content_disposition=disposition,
             content_type=target.content_type,
         )
-        if first_byte < target.size_bytes:
-            await run_in_threadpool(_record, target, ip, "redirect", first_byte)
+        # The URL serves to the end: the redirect is judged and counted as a whole answer
+        # from `first_byte`, taken and counted in one transaction before the URL goes out.
+        await run_in_threadpool(_count_redirect, target, ip, first_byte)
         return RedirectResponse(url, status_code=302, headers=PRIVATE_HEADERS)
 
-    async def on_start(first_byte: int) -> Response | None:
+    hold: int | None = None
+    renewing: asyncio.Task[None] | None = None
+
+    async def on_start(first_byte: int, to_end: bool) -> Response | None:
+        nonlocal hold, renewing
         try:
-            downloads.check_start(target, first_byte=first_byte)
+            hold = await run_in_threadpool(_reserve, target, ip, first_byte, to_end)
         except ShopError as exc:
             return error_response(exc.status_code, exc.code, exc.message, headers=PRIVATE_HEADERS)
+        if hold is not None:
+            renewing = asyncio.create_task(_keep_renewing(hold))
         return None
 
     async def on_complete(first_byte: int) -> None:
-        await run_in_threadpool(_record, target, ip, "file", first_byte)
+        await _stop(renewing)
+        await run_in_threadpool(_record, target, ip, "file", first_byte, hold)
+
+    async def on_abort(_first_byte: int) -> None:
+        await _stop(renewing)
+        if hold is not None:
+            await run_in_threadpool(_release, target, hold)
 
     path = storage.path_for(target.storage_key)
     if not await run_in_threadpool(path.is_file):
@@ -140,6 +159,7 @@ async def download_file(token: str, request: Request, user: DownloadReader) -> R
         headers=headers,
         on_start=on_start,
         on_complete=on_complete,
+        on_abort=on_abort,
     )
 
 
@@ -167,8 +187,34 @@ def _authorize(claims: downloads.LinkClaims, requester_id: int) -> DownloadTarge
         return downloads.authorize(session=session, claims=claims, requester_id=requester_id)
 
 
-def _record(target: DownloadTarget, ip: str | None, via: str, first_byte: int) -> None:
-    with session_scope() as session:
+def _reserve(target: DownloadTarget, ip: str | None, first_byte: int, to_end: bool) -> int | None:
+    with write_scope() as session:
+        return downloads.reserve_download(
+            session=session, target=target, first_byte=first_byte, to_end=to_end, ip=ip
+        )
+
+
+def _count_redirect(target: DownloadTarget, ip: str | None, first_byte: int) -> None:
+    with write_scope() as session:
+        hold = downloads.reserve_download(
+            session=session, target=target, first_byte=first_byte, to_end=True, ip=ip
+        )
+        downloads.record_completion(
+            session=session,
+            grant_id=target.grant_id,
+            link_id=target.link_id,
+            user_id=target.user_id,
+            first_byte=first_byte,
+            ip=ip,
+            via="redirect",
+            reservation_id=hold,
+        )
+
+
+def _record(
+    target: DownloadTarget, ip: str | None, via: str, first_byte: int, hold: int | None
+) -> None:
+    with write_scope() as session:
         downloads.record_completion(
             session=session,
             grant_id=target.grant_id,
@@ -177,4 +223,32 @@ def _record(target: DownloadTarget, ip: str | None, via: str, first_byte: int) -
             first_byte=first_byte,
             ip=ip,
             via=via,
+            reservation_id=hold,
         )
+
+
+def _release(target: DownloadTarget, hold: int) -> None:
+    with write_scope() as session:
+        downloads.release_download(session=session, grant_id=target.grant_id, reservation_id=hold)
+
+
+def _renew(hold: int) -> None:
+    with write_scope() as session:
+        downloads.renew_hold(session=session, reservation_id=hold)
+
+
+async def _keep_renewing(hold: int) -> None:
+    """While a counted answer streams, keep its hold from lapsing (see shop.services.downloads)."""
+    while True:
+        await asyncio.sleep(downloads.HOLD_RENEW_EVERY.total_seconds())
+        try:
+            await run_in_threadpool(_renew, hold)
+        except Exception:  # a missed renewal only brings the lapse closer
+            log.exception("could not renew download hold %s", hold)
+
+
+async def _stop(task: asyncio.Task[None] | None) -> None:
+    if task is not None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
