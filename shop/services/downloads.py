@@ -294,7 +294,10 @@ def list_downloads(
                 order_number=order.number or str(order.id),
                 expires_at=grant.expires_at,
                 download_limit=grant.download_limit,
-                downloads_left=downloads_left(grant, lapsed=lapsed.get(grant.id, 0)),
+                # A revoked (refunded) or expired purchase has none left, whatever its count.
+                downloads_left=0
+                if status in (REVOKED, EXPIRED)
+                else downloads_left(grant, lapsed=lapsed.get(grant.id, 0)),
                 status=status,
                 link=link,
             )

@@ -321,6 +321,10 @@ def test_a_revoked_grant_is_refused(
     answer = api_client.get(link, headers=owner.headers)
     assert answer.status_code == 403
     assert _error_code(answer) == "download_revoked"
+    # and the list says it has no link and no downloads left
+    listed = api_client.get("/api/downloads", headers=owner.headers).json()
+    (entry,) = [e for e in listed if e["grant_id"] == purchase.grant_id]
+    assert (entry["url"], entry["downloads_left"]) == (None, 0)
 
 
 # --- Range, resume, counting --------------------------------------------------------------------
