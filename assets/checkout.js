@@ -32,7 +32,9 @@
 
   function say(text) {
     var box = $("payment-message");
-    if (box) box.textContent = text || "";
+    if (!box) return;
+    box.textContent = text || "";
+    box.hidden = !text;
   }
 
   function loadStripe(src) {

@@ -8,6 +8,7 @@ page left open for hours still works, and a grant revoked meanwhile is refused w
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 from typing import Any
 
@@ -65,6 +66,10 @@ def download_rows(session: Any, user_id: int) -> list[dict[str, str]]:
     return rows
 
 
+# Seconds between re-reads of the cards after a download starts (about two minutes in all).
+FOLLOW_DOWNLOAD_WAITS = (1, 1, 2, 2, 4, 4, 8, 8, 15, 15, 30, 30)
+
+
 class AccountDownloadsState(BuyerState):
     downloads_loaded: bool = False
     rows: list[dict[str, str]] = []
@@ -108,7 +113,25 @@ class AccountDownloadsState(BuyerState):
             self.download_error = exc.message
             await self._refresh(user.id)
             return None
-        return rx.download(url=made.path, filename=made.file_name)
+        return [
+            rx.download(url=made.path, filename=made.file_name),
+            AccountDownloadsState.follow_download,
+        ]
+
+    @rx.event(background=True)
+    async def follow_download(self):
+        """A download counts once the browser has all of it: re-read the cards for a while
+        (until one changes), so "Downloads left" follows without a reload."""
+        for wait in FOLLOW_DOWNLOAD_WAITS:
+            await asyncio.sleep(wait)
+            async with self:
+                user = await self._require_reader()
+                if user is None:
+                    return
+                before = self.rows
+                await self._refresh(user.id)
+                if self.rows != before:
+                    return
 
     @rx.event
     async def refresh(self):
@@ -158,6 +181,7 @@ def _download_card(row: Any) -> rx.Component:
         rx.el.div(
             rx.cond(
                 row["usable"] != "",
+                # Named with the product and the file: one purchase may bring several files.
                 # Named with the product and the file: one purchase may bring several files.
                 rx.el.button(
                     "Download",

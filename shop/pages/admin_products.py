@@ -326,29 +326,35 @@ def admin_products_page() -> rx.Component:
             s.total,
             rx.cond(s.total == 1, " product", " products"),
             class_name="muted",
-            role="status",
+            # Announced when a filter changes it, without being a second "status" beside the
+            # page's notices.
+            aria_live="polite",
         ),
-        rx.el.table(
-            rx.el.thead(
-                rx.el.tr(
-                    *[
-                        rx.el.th(h, scope="col")
-                        for h in (
-                            "Name",
-                            "Price",
-                            "Kind",
-                            "Category",
-                            "Status",
-                            "Inventory",
-                            "Stripe",
-                            "Actions",
-                        )
-                    ]
-                )
+        # Scrolls inside its own box on a phone, as the orders list does.
+        rx.el.div(
+            rx.el.table(
+                rx.el.thead(
+                    rx.el.tr(
+                        *[
+                            rx.el.th(h, scope="col")
+                            for h in (
+                                "Name",
+                                "Price",
+                                "Kind",
+                                "Category",
+                                "Status",
+                                "Inventory",
+                                "Stripe",
+                                "Actions",
+                            )
+                        ]
+                    )
+                ),
+                rx.el.tbody(rx.foreach(s.rows, _row)),
+                class_name="table",
+                aria_label="Products",
             ),
-            rx.el.tbody(rx.foreach(s.rows, _row)),
-            class_name="table",
-            aria_label="Products",
+            class_name="table-wrap",
         ),
         rx.el.nav(
             rx.el.button(
@@ -424,8 +430,13 @@ def product_facts(values: dict[str, str], categories: list[dict[str, str]]) -> l
         ),
     ]
     status = "On sale in the storefront" if values.get("is_active") == "true" else "Archived"
+    flags = [
+        (FIELD_LABELS[flag], "Yes" if values.get(flag) == "true" else "No")
+        for flag in ("is_tax_exempt", "is_featured")
+    ]
     return [{"label": FIELD_LABELS[name], "value": text} for name, text in facts] + [
-        {"label": "Status", "value": status}
+        {"label": "Status", "value": status},
+        *({"label": label, "value": text} for label, text in flags),
     ]
 
 
@@ -732,6 +743,20 @@ def _field(name: str, control: rx.Component, hint: str = "") -> rx.Component:
     )
 
 
+def _checkbox(name: str, label: str) -> rx.Component:
+    s = AdminProductEditState
+    return rx.el.div(
+        rx.el.input(
+            id=f"product-{name}",
+            name=name,
+            type="checkbox",
+            default_checked=s.values[name] == "true",
+        ),
+        rx.el.label(label, class_name="field-label", html_for=f"product-{name}"),
+        class_name="checkbox-field",
+    )
+
+
 def _input(name: str, **props: Any) -> rx.Component:
     s = AdminProductEditState
     return _field(
@@ -831,20 +856,9 @@ def product_form() -> rx.Component:
                 inputmode="numeric",
                 hint="Days a buyer can download after paying. Empty = the shop default.",
             ),
-            rx.el.div(
-                rx.el.input(
-                    id="product-is_active",
-                    name="is_active",
-                    type="checkbox",
-                    default_checked=s.values["is_active"] == "true",
-                ),
-                rx.el.label(
-                    "Active (on sale in the storefront)",
-                    class_name="field-label",
-                    html_for="product-is_active",
-                ),
-                class_name="checkbox-field",
-            ),
+            _checkbox("is_active", "Active (on sale in the storefront)"),
+            _checkbox("is_tax_exempt", "Tax-exempt (no sales tax is charged on it)"),
+            _checkbox("is_featured", "Featured (shown first on the home page)"),
             class_name="admin-fieldset",
         ),
         _error("form"),
@@ -910,7 +924,7 @@ def _upload(kind: str, label: str, accept: str, url: rx.Var) -> rx.Component:
 def uploads_section() -> rx.Component:
     s = AdminProductEditState
     return rx.el.section(
-        rx.el.h2("Image and files"),
+        rx.el.h2("Uploads"),
         rx.el.div(
             rx.cond(
                 s.image_url != "",
@@ -968,7 +982,9 @@ def uploads_section() -> rx.Component:
         ),
         rx.script(src="/admin-uploads.js"),
         class_name="admin-uploads",
-        aria_label="Image and files",
+        # Not "Image and files": get_by_label("Image") and get_by_label("File") must each find
+        # their upload box alone.
+        aria_label="Uploads",
     )
 
 

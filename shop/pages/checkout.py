@@ -275,7 +275,8 @@ def summary() -> rx.Component:
             ),
             class_name="summary-lines",
         ),
-        link("Change the cart", to="/cart"),
+        # Not "Change the cart": the header's cart link stays the only link named "Cart".
+        link("Change items", to="/cart"),
         aria_label="Order summary",
     )
 
@@ -366,7 +367,9 @@ def payment() -> rx.Component:
             data_currency=CheckoutState.currency,
             class_name="payment-element",
         ),
-        rx.el.div(id="payment-message", role="alert", class_name="form-error"),
+        # Hidden while empty, so that the page has no empty alert beside a real one (checkout.js
+        # shows it with its message).
+        rx.el.div(id="payment-message", role="alert", class_name="form-error", hidden=True),
         rx.el.button(
             "Pay",
             id="pay-button",

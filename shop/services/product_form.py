@@ -31,9 +31,12 @@ LABELS: dict[str, str] = {
     "seo_description": "SEO description",
     "inventory": "Inventory",
     "download_limit": "Download limit",
-    # How long a purchase can be downloaded (its grant's expiry), not how long one link lasts.
-    "download_days": "Download period (days)",
+    # How long after the purchase its download links keep working (the grant's expiry), in
+    # the merchant's words; each link handed out is itself valid for minutes only.
+    "download_days": "Link lifetime (days)",
     "is_active": "Active",
+    "is_tax_exempt": "Tax-exempt",
+    "is_featured": "Featured",
 }
 
 # Service field names (as in InvalidInput.field) → form field names.
@@ -135,7 +138,8 @@ def parse_form(values: Mapping[str, Any]) -> ParsedForm:
             parsed.fields[service_name] = _optional_whole(text(form_name), empty_means=empty_means)
         except ValueError as exc:
             parsed.errors[form_name] = str(exc)
-    parsed.fields["is_active"] = bool(values.get("is_active"))
+    for flag in ("is_active", "is_tax_exempt", "is_featured"):
+        parsed.fields[flag] = bool(values.get(flag))
     return parsed
 
 
@@ -157,6 +161,8 @@ def form_values(product: Product | None, category: Category | None = None) -> di
             "download_limit": "",
             "download_days": "",
             "is_active": "true",
+            "is_tax_exempt": "",
+            "is_featured": "",
         }
     return {
         "name": product.name,
@@ -173,4 +179,6 @@ def form_values(product: Product | None, category: Category | None = None) -> di
         "download_limit": "" if product.download_limit is None else str(product.download_limit),
         "download_days": "" if product.download_days is None else str(product.download_days),
         "is_active": "true" if product.is_active else "",
+        "is_tax_exempt": "true" if product.is_tax_exempt else "",
+        "is_featured": "true" if product.is_featured else "",
     }

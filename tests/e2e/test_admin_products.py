@@ -73,7 +73,7 @@ def test_admin_creates_a_product_with_image_and_file_and_it_reaches_the_storefro
     page.get_by_label("Category", exact=True).select_option(label="Guides & E-books")
     page.get_by_label("SEO title", exact=True).fill("Lakeside guide for paddlers")
     page.get_by_label("Inventory", exact=True).fill("5")
-    page.get_by_label("Download period (days)", exact=True).fill("30")
+    page.get_by_label("Link lifetime (days)").fill("30")
     page.get_by_role("button", name="Create product").click()
     # then the problem shows next to the price only, and nothing was created
     expect(page.locator("#product-price-error")).to_have_text(
@@ -102,14 +102,14 @@ def test_admin_creates_a_product_with_image_and_file_and_it_reaches_the_storefro
     product_id = page.url.rstrip("/").rsplit("/", 1)[-1]
 
     # when they upload an image and a downloadable file
-    page.get_by_label("Image (PNG, JPEG or WebP)", exact=True).set_input_files(str(_png(tmp_path)))
+    page.get_by_label("Image").set_input_files(str(_png(tmp_path)))
     page.get_by_role("button", name="Upload image").click()
     expect(page.get_by_role("img", name="Current image")).to_have_attribute(
         "src", re.compile(r"^/media/products/")
     )
     guide = tmp_path / "lakeside-guide.pdf"
     guide.write_bytes(b"%PDF-1.4 lakes\n" * 4096)
-    page.get_by_label("Downloadable file", exact=True).set_input_files(str(guide))
+    page.get_by_label("File").set_input_files(str(guide))
     page.get_by_role("button", name="Upload file").click()
     files = page.get_by_role("table", name="Downloadable files")
     expect(files).to_contain_text("lakeside-guide.pdf")

@@ -139,3 +139,24 @@ def test_every_sitemap_url_answers_200_without_a_redirect(live_shop):
     for url in urls:
         response = httpx.get(url, follow_redirects=False, headers={"accept": "text/html"})
         assert response.status_code == 200, (url, response.status_code)
+
+
+def test_the_admin_product_list_scrolls_in_its_own_box_on_a_phone(browser, live_shop):
+    # given an admin on a phone-width screen
+    email = f"phone-admin-{secrets.token_hex(3)}@example.com"
+    with db.session_scope(f"sqlite:///{live_shop.data_dir / 'shop.sqlite3'}") as session:
+        auth.create_user(
+            session=session, email=email, password=PASSWORD, roles=("admin",), email_verified=True
+        )
+    context = browser.new_context(base_url=live_shop.url, viewport={"width": 375, "height": 740})
+    page = context.new_page()
+    page.goto("/login?next=/admin/products")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    # when they open the product list
+    page.wait_for_url(re.compile(r"/admin/products/?$"))
+    expect(page.get_by_role("table", name="Products").get_by_role("row").nth(1)).to_be_visible()
+    # then the page itself does not scroll sideways: the table scrolls in its box
+    _no_sideways_scroll(page, "/admin/products at 375px")
+    context.close()

@@ -96,6 +96,21 @@ def test_empty_boxes_mean_unlimited_and_shop_defaults_and_an_unchecked_box_is_in
     assert parsed.fields["is_active"] is False
 
 
+def test_the_tax_exempt_and_featured_boxes_set_their_flags_and_show_them_again(
+    session: Session,
+):
+    # when the form is sent with "Tax-exempt" ticked and "Featured" not
+    parsed = parse_form({**FORM, "is_tax_exempt": "on"})
+    # then the service is told both, unticked meaning off
+    assert parsed.fields["is_tax_exempt"] is True
+    assert parsed.fields["is_featured"] is False
+    # and a product saved so shows the boxes as they were
+    product = products_admin.create_product(session=session, fields=parsed.fields)
+    assert product.is_tax_exempt is True
+    values = form_values(product)
+    assert (values["is_tax_exempt"], values["is_featured"]) == ("true", "")
+
+
 def test_every_bad_box_is_reported_at_once_next_to_its_field():
     parsed = parse_form(
         {**FORM, "price": "ten", "inventory": "-1", "download_days": "2.5", "kind": "subscription"}
@@ -159,7 +174,7 @@ def test_the_download_period_box_says_what_it_sets(session: Session):
     # then the message names the box by what it sets: how long a purchase can be downloaded
     assert form_field(refused.value.field) == "download_days"
     assert humanize(refused.value.message, refused.value.field) == (
-        "Download period (days) must be between 1 and 3,650."
+        "Link lifetime (days) must be between 1 and 3,650."
     )
 
 
