@@ -18,6 +18,10 @@ from shop.pages.account_orders import (
     account_order_page,
     account_orders_page,
 )
+from shop.pages.account_subscriptions import (
+    AccountSubscriptionsState,
+    account_subscriptions_page,
+)
 from shop.pages.admin_audit import AuditState, admin_audit_page
 from shop.pages.admin_categories import AdminCategoriesState, admin_categories_page
 from shop.pages.admin_customers import (
@@ -66,6 +70,7 @@ from shop.pages.home import HomeState, home_page
 from shop.pages.not_found import not_found_page
 from shop.pages.product import ProductState, product_page
 from shop.pages.receipt import ReceiptState, receipt_page
+from shop.pages.subscribe import SubscribeState, subscribe_page
 from shop.settings import get_settings
 from shop.state.session import SessionState
 from shop.web.asgi import wrap_storefront
@@ -153,6 +158,12 @@ for customer_page_function, route, title, load in (
     (account_orders_page, "/account/orders", "Your orders", AccountOrdersState.load),
     (account_order_page, "/account/orders/[number]", "Your order", AccountOrderState.load),
     (account_downloads_page, "/account/downloads", "Your downloads", AccountDownloadsState.load),
+    (
+        account_subscriptions_page,
+        "/account/subscriptions",
+        "Your subscriptions",
+        AccountSubscriptionsState.load,
+    ),
 ):
     app.add_page(
         customer_page_function,
@@ -175,6 +186,14 @@ app.add_page(
     route="/checkout/success",
     title=_title("Payment received"),
     on_load=CheckoutSuccessState.load,
+)
+# Memberships: sign-in required (strangers go to /login?next=…), never indexed.
+app.add_page(
+    subscribe_page,
+    route="/subscribe/[slug]",
+    title=_title("Subscribe"),
+    meta=[{"name": "robots", "content": "noindex"}],
+    on_load=[SessionState.load_session, SubscribeState.load],
 )
 app.add_page(
     receipt_page,

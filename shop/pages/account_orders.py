@@ -156,6 +156,7 @@ def account_tabs(current: str) -> rx.Component:
         ("Profile", "/account"),
         ("Orders", "/account/orders"),
         ("Downloads", "/account/downloads"),
+        ("Subscriptions", "/account/subscriptions"),
     ]
     return rx.el.nav(
         rx.el.ul(

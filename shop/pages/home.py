@@ -40,7 +40,6 @@ def hero() -> rx.Component:
             rx.el.div(
                 link("Browse the catalogue", to="/products", class_name="button button-primary"),
                 # Not "Templates & Tools": that is the category link further down the page.
-                # (No memberships button: they are not on sale online yet.)
                 link(
                     "Ready-to-use templates",
                     to="/products?category=templates",

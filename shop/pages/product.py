@@ -163,9 +163,24 @@ def details() -> rx.Component:
                 buy_box(),
                 rx.cond(
                     ProductState.is_subscription,
-                    # Nothing here may promise billing the shop does not do yet.
+                    # What shop.services.subscriptions does: each paid period grants the plan's
+                    # files, an ended membership revokes them, cancelling waits for the period end.
                     rx.el.ul(
-                        rx.el.li("A membership, billed ", p["per"], " once it is on sale online"),
+                        rx.el.li("A membership: download the plan's files while it lasts"),
+                        rx.el.li(
+                            rx.match(
+                                p["per"],
+                                ("per month", "Billed monthly"),
+                                ("per year", "Billed yearly"),
+                                ("per week", "Billed weekly"),
+                                ("per day", "Billed daily"),
+                                "Billed " + p["per"].to(str),  # type: ignore[attr-defined]
+                            ),
+                            ", renewing until you cancel",
+                        ),
+                        rx.el.li(
+                            "Cancel any time; you keep access until the end of the paid period"
+                        ),
                         rx.el.li("Price in Canadian dollars; sales tax added by province"),
                         class_name="product-facts",
                     ),
@@ -193,19 +208,23 @@ def buy_box() -> rx.Component:
     p = ProductState.product
     return rx.cond(
         ProductState.is_subscription,
-        # Subscriptions are sold once the shop can bill them; until then the page says so
-        # rather than offering a button that could only refuse.
-        rx.el.p(
-            "Memberships are not on sale online yet. Check back soon.",
-            role="status",
-            class_name="notice",
+        # A plan is not put in the cart: /subscribe/<slug> (sign-in first, then back there)
+        # shows the tax for the buyer's province and hands over to Stripe Checkout.
+        rx.el.div(
+            link(
+                "Subscribe",
+                to="/subscribe/" + p["slug"],
+                class_name="button button-primary",
+            ),
+            class_name="buy-box",
         ),
         rx.el.div(
             rx.cond(
                 ProductState.sold_out,
                 # Still the "Add to cart" control, named so, but disabled: it cannot be bought.
+                # Its text is not "Sold out" again: the notice above says that, once.
                 rx.el.button(
-                    "Sold out",
+                    "Add to cart",
                     type="button",
                     disabled=True,
                     aria_label="Add to cart — sold out",
@@ -222,9 +241,10 @@ def buy_box() -> rx.Component:
             ),
             rx.cond(
                 ProductState.added,
+                # No "View cart" link beside it: the header's cart link (with the count) is the
+                # one link to the cart, so a search for the link named "Cart" finds one.
                 rx.el.p(
-                    "Added to your cart. ",
-                    link("View cart", to="/cart"),
+                    "Added to your cart.",
                     role="status",
                     class_name="notice",
                 ),

@@ -288,22 +288,33 @@ def _stripe(call: Callable[[], _T]) -> _T:
 # --- starting a subscription ----------------------------------------------------------------
 
 
-def _check_not_subscribed(session: Session, *, user_id: int, product: Product) -> None:
+def held_plan(*, session: Session, user_id: int, product: Product) -> Product | None:
+    """The plan of this membership the user holds now (this one or another of its family,
+    active, trialing or past due), else None."""
     family = plan_family(product)
     rows = session.exec(
         select(Subscription, Product)
         .join(Product, col(Subscription.product_id) == col(Product.id))
         .where(Subscription.user_id == user_id, col(Subscription.status).in_(CURRENT))
     ).all()
-    for _subscription, held in rows:
-        if held.id == product.id:
-            raise AlreadySubscribed(f"You already subscribe to {product.name}.", field="product_id")
-        if plan_family(held) == family:
-            raise AlreadySubscribed(
-                f"You already subscribe to {held.name}; switch plans instead "
-                "(PUT /api/subscriptions/{id} with product_id).",
-                field="product_id",
-            )
+    held = [plan for _subscription, plan in rows]
+    for plan in held:
+        if plan.id == product.id:
+            return plan
+    return next((plan for plan in held if plan_family(plan) == family), None)
+
+
+def _check_not_subscribed(session: Session, *, user_id: int, product: Product) -> None:
+    held = held_plan(session=session, user_id=user_id, product=product)
+    if held is None:
+        return
+    if held.id == product.id:
+        raise AlreadySubscribed(f"You already subscribe to {product.name}.", field="product_id")
+    raise AlreadySubscribed(
+        f"You already subscribe to {held.name}; switch plans instead "
+        "(PUT /api/subscriptions/{id} with product_id).",
+        field="product_id",
+    )
 
 
 def _choose(

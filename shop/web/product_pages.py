@@ -253,6 +253,4 @@ class ProductPageMiddleware:
 
 def _availability(product: ProductView) -> str:
     """schema.org's word for whether the page's product can be bought now."""
-    if product.kind != "one_time":
-        return "OutOfStock"  # memberships are listed, not yet sold online
     return "SoldOut" if product.sold_out else "InStock"

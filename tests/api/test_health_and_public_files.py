@@ -115,6 +115,9 @@ def test_robots_points_at_the_sitemap(api_client):
     body = api_client.get("/robots.txt").text
     assert "Sitemap: http://shop.test/sitemap.xml" in body
     assert "Disallow: /api/" in body
+    # and keeps crawlers off the pages only a signed-in buyer uses
+    for private in ("/account", "/checkout", "/subscribe"):
+        assert f"Disallow: {private}\n" in body
 
 
 def test_media_serves_images_but_nothing_outside(api_client, shop_env: Path):

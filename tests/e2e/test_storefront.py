@@ -102,19 +102,23 @@ def test_mobile_layout_keeps_the_navigation(browser, live_shop):
     context.close()
 
 
-def test_a_membership_page_says_it_is_not_on_sale_instead_of_a_dead_button(page, live_shop):
+def test_a_membership_page_offers_subscribe_instead_of_add_to_cart(page, live_shop):
     # given a subscription product of the demo catalog
     # when a customer opens its page
     page.goto("/products/maple-club-monthly")
-    # then it says memberships are not sold online yet, and offers no "Add to cart"
+    # then it offers "Subscribe" (to the plan's own checkout), never "Add to cart"
     expect(page.get_by_role("heading", level=1)).to_have_text("Maple Club — Monthly")
-    expect(page.get_by_role("status").filter(has_text="not on sale online yet")).to_be_visible()
+    expect(page.get_by_role("link", name="Subscribe")).to_have_attribute(
+        "href", "/subscribe/maple-club-monthly"
+    )
     expect(page.get_by_role("button", name="Add to cart")).to_have_count(0)
-    # and promises no renewal, download or checkout it cannot give yet
+    # and says what a member gets and how billing works
     facts = page.locator(".product-facts")
-    expect(facts).to_contain_text("A membership, billed per month once it is on sale online")
-    expect(facts).not_to_contain_text("Renews automatically")
-    expect(facts).not_to_contain_text("download")
+    expect(facts).to_contain_text("download the plan's files while it lasts")
+    expect(facts).to_contain_text("Billed monthly, renewing until you cancel")
+    expect(facts).to_contain_text(
+        "Cancel any time; you keep access until the end of the paid period"
+    )
 
 
 def test_pages_promise_only_what_the_shop_does(page):
@@ -136,10 +140,11 @@ def test_pages_promise_only_what_the_shop_does(page):
     )
     expect(page.locator("main")).not_to_contain_text(promises)
 
-    # and a membership's page neither bills nor cancels anything
+    # and a membership's page promises only what memberships do (cancel at the period's end)
     page.goto("/products/maple-club-monthly")
-    expect(page.get_by_text("Memberships are not on sale online yet")).to_be_visible()
-    expect(page.locator("main")).not_to_contain_text(promises)
+    expect(page.locator("main")).not_to_contain_text(
+        re.compile(r"never expire|whenever you need|not on sale", re.I)
+    )
 
     # and the sign-in page does not speak of subscriptions
     page.goto("/login")

@@ -62,7 +62,7 @@ def test_json_ld_describes_the_offer(client, session):
     assert data["offers"]["availability"] == "https://schema.org/InStock"
 
 
-def test_json_ld_offers_no_membership_for_sale_while_memberships_are_not_sold(client, session):
+def test_json_ld_offers_a_membership_in_stock_and_a_sold_out_product_sold_out(client, session):
     # given a membership (subscription) and a sold-out product
     make_product(session, slug="club", name="Club", kind="subscription", interval="month")
     make_product(session, slug="gone", name="Gone", inventory_count=0)
@@ -74,8 +74,8 @@ def test_json_ld_offers_no_membership_for_sale_while_memberships_are_not_sold(cl
         raw = re.search(r'<script type="application/ld\+json">(.*?)</script>', page).group(1)
         return json.loads(raw)["offers"]["availability"]
 
-    # then neither is described as in stock
-    assert availability("club") == "https://schema.org/OutOfStock"
+    # then the membership is for sale (by subscription) and the other sold out
+    assert availability("club") == "https://schema.org/InStock"
     assert availability("gone") == "https://schema.org/SoldOut"
 
 

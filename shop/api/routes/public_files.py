@@ -53,6 +53,7 @@ def robots() -> PlainTextResponse:
         "Disallow: /admin\n"
         "Disallow: /account\n"
         "Disallow: /checkout\n"
+        "Disallow: /subscribe\n"
         f"Sitemap: {base}/sitemap.xml\n"
     )
 
