@@ -1440,9 +1440,17 @@ def _totals(ctx: Ctx, cs: dict[str, Any]) -> None:
         coupon = ctx.store.get(cs["_coupon"])
         if coupon:
             disc = discount_amount(coupon, subtotal, cs["currency"])
+    # A subscription's exclusive tax rates (subscription_data.default_tax_rates) are added as
+    # its first invoice will add them, so the page shows what the card is charged.
+    tax = 0
+    if cs.get("mode") == "subscription":
+        for tid in (cs.get("_sub_data") or {}).get("default_tax_rates") or []:
+            rate = ctx.store.get(str(tid))
+            if rate and not rate["inclusive"]:
+                tax += round((subtotal - disc) * rate["percentage"] / 100)
     cs["amount_subtotal"] = subtotal
-    cs["amount_total"] = subtotal - disc
-    cs["total_details"] = {"amount_discount": disc, "amount_shipping": 0, "amount_tax": 0}
+    cs["amount_total"] = subtotal - disc + tax
+    cs["total_details"] = {"amount_discount": disc, "amount_shipping": 0, "amount_tax": tax}
 
 
 @route("POST", "/v1/checkout/sessions", "checkout.SessionCreateParams")

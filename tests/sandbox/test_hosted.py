@@ -212,3 +212,34 @@ def test_checkout_expire_and_validation(client: stripe.StripeClient) -> None:
     cs = client.v1.checkout.sessions.expire(cs.id)
     assert cs.status == "expired"
     assert cs.url is None
+
+
+def test_a_subscription_checkout_totals_its_exclusive_tax_rates(
+    client: stripe.StripeClient,
+) -> None:
+    # given a $9.00 monthly plan and Ontario's HST as an exclusive tax rate
+    prod = client.v1.products.create(params={"name": "Club"})
+    monthly = client.v1.prices.create(
+        params={
+            "product": prod.id,
+            "currency": "cad",
+            "unit_amount": 900,
+            "recurring": {"interval": "month"},
+        }
+    )
+    hst = client.v1.tax_rates.create(
+        params={"display_name": "HST", "percentage": 13, "inclusive": False}
+    )
+    # when a subscription Checkout Session carries it as the subscription's default tax rate
+    cs = client.v1.checkout.sessions.create(
+        params={
+            "mode": "subscription",
+            "success_url": "https://x.example/ok",
+            "line_items": [{"price": monthly.id, "quantity": 1}],
+            "subscription_data": {"default_tax_rates": [hst.id]},
+        }
+    )
+    # then its total is what the first invoice will charge: $9.00 + $1.17
+    assert (cs.amount_subtotal, cs.amount_total) == (900, 1017)
+    assert cs.total_details is not None
+    assert cs.total_details.amount_tax == 117
