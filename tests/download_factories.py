@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session
 
+from shop import db
 from shop.models import (
     DownloadGrant,
     Order,
@@ -133,3 +134,11 @@ def make_purchase(
     session.add(grant)
     session.flush()
     return Purchase(order=order, product_file=product_file, grant=grant)
+
+
+def download_count(database_url: str, grant_id: int) -> int:
+    """The grant's download count as stored now (read in a session of its own)."""
+    with db.session_scope(database_url) as s:
+        grant = s.get(DownloadGrant, grant_id)
+        assert grant is not None
+        return grant.download_count

@@ -9,9 +9,8 @@ import hashlib
 import os
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -19,17 +18,15 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
 from sqlmodel import Session
 
-from shop import db
 from shop.api.file_response import RangeNotSatisfiable, parse_range
-from shop.models import DownloadGrant, User, utcnow
+from shop.models import User, utcnow
 from shop.services import auth, downloads, storage
 from shop.settings import get_settings
 from stripe_sandbox import free_port
-from tests.download_factories import Purchase, make_purchase
+from tests.download_factories import Purchase, download_count, make_purchase
 from tests.factories import make_user, sign_in_as
 
 PDF = b"%PDF-1.4 " + bytes(range(256)) * 40  # 10 249 bytes
@@ -73,13 +70,6 @@ def _link(client: TestClient, customer: Customer, grant_id: int) -> str:
     entry = next(e for e in answer.json() if e["grant_id"] == grant_id)
     assert entry["url"].startswith("http://shop.test/api/downloads/")
     return entry["url"].removeprefix("http://shop.test")
-
-
-def _count(database_url: str, grant_id: int) -> int:
-    with db.session_scope(database_url) as s:
-        grant = s.get(DownloadGrant, grant_id)
-        assert grant is not None
-        return grant.download_count
 
 
 def _error_code(response: httpx.Response) -> str:
@@ -143,7 +133,7 @@ def test_the_owner_downloads_the_file_with_private_headers_and_it_counts_once(
     assert answer.headers["cache-control"] == "no-store"
     assert answer.headers["referrer-policy"] == "no-referrer"
     assert answer.headers["accept-ranges"] == "bytes"
-    assert _count(database_url, purchase.grant_id) == 1
+    assert download_count(database_url, purchase.grant_id) == 1
 
 
 def test_the_link_serves_nobody_who_is_not_signed_in(
@@ -160,7 +150,7 @@ def test_the_link_serves_nobody_who_is_not_signed_in(
         assert _error_code(answer) == "unauthorized"
         assert answer.content != PDF
         assert api_client.head(link, headers=headers).status_code == 401
-    assert _count(database_url, purchase.grant_id) == 0
+    assert download_count(database_url, purchase.grant_id) == 0
 
 
 def test_the_owners_session_cookie_alone_is_enough_for_a_download_manager(
@@ -174,7 +164,7 @@ def test_the_owners_session_cookie_alone_is_enough_for_a_download_manager(
     # then the file comes, and counts
     assert answer.status_code == 200
     assert answer.content == PDF
-    assert _count(database_url, purchase.grant_id) == 1
+    assert download_count(database_url, purchase.grant_id) == 1
 
 
 def test_another_customer_cannot_use_the_owners_link_or_see_the_grant(
@@ -209,7 +199,7 @@ def test_tampered_links_are_refused(
         answer = api_client.get(f"/api/downloads/{token}", headers=owner.headers)
         assert answer.status_code == 403, token
         assert _error_code(answer) == "invalid_link"
-    assert _count(database_url, purchase.grant_id) == 0
+    assert download_count(database_url, purchase.grant_id) == 0
 
 
 def test_an_expired_link_is_gone(api_client: TestClient, owner: Customer, purchase: Purchase):
@@ -240,7 +230,7 @@ def test_over_the_limit_is_refused_with_a_message(
     for _ in range(3):
         link = _link(api_client, owner, purchase.grant_id)
         assert api_client.get(link, headers=owner.headers).status_code == 200
-    assert _count(database_url, purchase.grant_id) == 3
+    assert download_count(database_url, purchase.grant_id) == 3
     # then the list offers no more links, and a link minted anyway is refused with a message
     (entry,) = api_client.get("/api/downloads", headers=owner.headers).json()
     assert (entry["downloads_left"], entry["status"], entry["url"]) == (0, "used_up", None)
@@ -253,7 +243,7 @@ def test_over_the_limit_is_refused_with_a_message(
     resume = api_client.get(f"/api/downloads/{token}", headers=_as(owner, Range="bytes=4000-"))
     assert resume.status_code == 403
     assert _error_code(resume) == "download_limit_reached"
-    assert _count(database_url, purchase.grant_id) == 3
+    assert download_count(database_url, purchase.grant_id) == 3
 
 
 def test_every_whole_download_through_one_link_counts_until_the_limit(
@@ -267,14 +257,14 @@ def test_every_whole_download_through_one_link_counts_until_the_limit(
         # then each is a download of its own
         assert answer.status_code == 200
         assert answer.content == PDF
-        assert _count(database_url, purchase.grant_id) == expected
+        assert download_count(database_url, purchase.grant_id) == expected
     # when it is fetched a fourth time, then it is refused with a message
     fourth = api_client.get(link, headers=owner.headers)
     assert fourth.status_code == 403
     assert _error_code(fourth) == "download_limit_reached"
     assert "used all 3 downloads" in fourth.json()["error"]["message"]
     assert fourth.headers["cache-control"] == "no-store"
-    assert _count(database_url, purchase.grant_id) == 3
+    assert download_count(database_url, purchase.grant_id) == 3
 
 
 def test_at_the_limit_a_counted_link_still_resumes_but_starts_no_new_download(
@@ -285,7 +275,7 @@ def test_at_the_limit_a_counted_link_still_resumes_but_starts_no_new_download(
     session.commit()
     link = _link(api_client, owner, bought.grant_id)
     assert api_client.get(link, headers=owner.headers).status_code == 200
-    assert _count(database_url, bought.grant_id) == 1
+    assert download_count(database_url, bought.grant_id) == 1
     etag = api_client.head(link, headers=owner.headers).headers["etag"]
     # when the whole file is asked for again, with no Range, from byte 0, or as a range whose
     # stale If-Range would turn it into the whole file
@@ -308,7 +298,7 @@ def test_at_the_limit_a_counted_link_still_resumes_but_starts_no_new_download(
     assert rest.content == PDF[4000:]
     assert segment.status_code == 206
     assert segment.content == PDF[100:200]
-    assert _count(database_url, bought.grant_id) == 1
+    assert download_count(database_url, bought.grant_id) == 1
 
 
 def test_a_revoked_grant_is_refused(
@@ -340,17 +330,17 @@ def test_ranges_resume_a_download_and_it_counts_once(
     assert head.status_code == 206
     assert head.headers["content-range"] == f"bytes 0-3999/{len(PDF)}"
     assert head.content == PDF[:4000]
-    assert _count(database_url, purchase.grant_id) == 0
+    assert download_count(database_url, purchase.grant_id) == 0
     # when the download resumes from there to the end
     rest = api_client.get(link, headers=_as(owner, Range="bytes=4000-"))
     # then the two parts are the file, and it counts once
     assert rest.status_code == 206
     assert head.content + rest.content == PDF
-    assert _count(database_url, purchase.grant_id) == 1
+    assert download_count(database_url, purchase.grant_id) == 1
     # and the same download resumed again through the link does not count twice
     assert api_client.get(link, headers=_as(owner, Range="bytes=-100")).content == PDF[-100:]
     assert api_client.get(link, headers=_as(owner, Range="bytes=9000-")).content == PDF[9000:]
-    assert _count(database_url, purchase.grant_id) == 1
+    assert download_count(database_url, purchase.grant_id) == 1
 
 
 def test_ranges_outside_the_file_and_heads_count_nothing(
@@ -369,7 +359,7 @@ def test_ranges_outside_the_file_and_heads_count_nothing(
     short = api_client.get(link, headers=_as(owner, Range="bytes=0-0"))
     assert short.status_code == 206
     assert short.content == PDF[:1]
-    assert _count(database_url, purchase.grant_id) == 0
+    assert download_count(database_url, purchase.grant_id) == 0
 
 
 def test_several_ranges_or_a_malformed_range_get_the_whole_file(
@@ -383,7 +373,7 @@ def test_several_ranges_or_a_malformed_range_get_the_whole_file(
         assert answer.status_code == 200, header
         assert answer.content == PDF
     # each sent the whole file: four downloads
-    assert _count(database_url, bought.grant_id) == 4
+    assert download_count(database_url, bought.grant_id) == 4
 
 
 def test_if_range_with_a_stale_validator_sends_the_whole_file(
@@ -400,27 +390,6 @@ def test_if_range_with_a_stale_validator_sends_the_whole_file(
 
 
 # --- a real server: an interrupted download -----------------------------------------------------
-
-
-@pytest.fixture
-def live_api(shop_env: Path) -> Iterator[str]:
-    from shop.api.app import create_api_app
-
-    port = free_port()
-    config = uvicorn.Config(
-        create_api_app(), host="127.0.0.1", port=port, log_level="warning", lifespan="off"
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        assert thread.is_alive(), "uvicorn stopped"
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.01)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
 
 
 def wait_until(check: Callable[[], bool], timeout: float = 10.0) -> None:
@@ -449,7 +418,7 @@ def test_an_interrupted_download_counts_nothing_and_its_resume_counts_once(
                     break
         time.sleep(0.5)
         # then nothing counted
-        assert _count(database_url, purchase.grant_id) == 0
+        assert download_count(database_url, purchase.grant_id) == 0
         # when it resumes where it stopped, through the same link
         rest = 0
         with client.stream("GET", link.path, headers={"Range": f"bytes={received}-"}) as answer:
@@ -458,9 +427,9 @@ def test_an_interrupted_download_counts_nothing_and_its_resume_counts_once(
                 rest += len(chunk)
     # then it has the whole file and one download counted
     assert received + rest == size
-    wait_until(lambda: _count(database_url, purchase.grant_id) == 1)
+    wait_until(lambda: download_count(database_url, purchase.grant_id) == 1)
     time.sleep(0.3)
-    assert _count(database_url, purchase.grant_id) == 1
+    assert download_count(database_url, purchase.grant_id) == 1
 
 
 # --- S3: a redirect to a presigned URL ----------------------------------------------------------
@@ -488,7 +457,7 @@ def test_with_s3_storage_the_link_redirects_to_a_presigned_url_of_the_same_lifet
     assert 590 <= expires <= 600
     assert answer.headers["cache-control"] == "no-store"
     assert answer.headers["referrer-policy"] == "no-referrer"
-    assert _count(database_url, bought.grant_id) == 1
+    assert download_count(database_url, bought.grant_id) == 1
     # and the object store serves the bytes (and ranges) as an attachment
     fetched = httpx.get(location)
     assert fetched.status_code == 200
@@ -500,9 +469,9 @@ def test_with_s3_storage_the_link_redirects_to_a_presigned_url_of_the_same_lifet
     # and a resume through the same link does not count again, a whole download again does
     resume = api_client.get(link, headers=_as(owner, Range="bytes=100-"), follow_redirects=False)
     assert resume.status_code == 302
-    assert _count(database_url, bought.grant_id) == 1
+    assert download_count(database_url, bought.grant_id) == 1
     assert api_client.get(link, headers=owner.headers, follow_redirects=False).status_code == 302
-    assert _count(database_url, bought.grant_id) == 2
+    assert download_count(database_url, bought.grant_id) == 2
     # and without a session the shop does not redirect at all
     api_client.cookies.clear()
     assert api_client.get(link, follow_redirects=False).status_code == 401
@@ -535,7 +504,7 @@ def test_with_s3_storage_head_and_ranges_outside_the_file_get_no_url(
     assert beyond.headers["content-range"] == f"bytes */{len(PDF)}"
     assert beyond.json()["error"]["code"] == "range_not_satisfiable"
     assert "location" not in beyond.headers
-    assert _count(database_url, bought.grant_id) == 0
+    assert download_count(database_url, bought.grant_id) == 0
 
 
 # --- a 1 GiB file in flat memory ----------------------------------------------------------------
@@ -612,7 +581,7 @@ def test_a_one_gib_download_streams_in_flat_server_memory(
     growth = peak - idle
     print(f"1 GiB download: idle RSS {idle / 2**20:.0f} MiB, peak {peak / 2**20:.0f} MiB")
     assert growth < 64 * 1024 * 1024, f"server memory grew by {growth / 2**20:.0f} MiB"
-    wait_until(lambda: _count(database_url, purchase.grant_id) == 1)
+    wait_until(lambda: download_count(database_url, purchase.grant_id) == 1)
 
 
 def _healthy(base: str) -> bool:
@@ -629,7 +598,7 @@ def test_a_file_missing_from_storage_is_not_found_not_a_server_error(
     storage.path_for(purchase.product_file.storage_key).unlink()
     answer = api_client.get(link, headers=owner.headers)
     assert answer.status_code == 404
-    assert _count(database_url, purchase.grant_id) == 0
+    assert download_count(database_url, purchase.grant_id) == 0
 
 
 @pytest.mark.parametrize(

@@ -6,57 +6,22 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
-import pytest
-import uvicorn
 from sqlmodel import Session
 
-from shop import db
-from shop.models import DownloadGrant
 from shop.services import downloads
-from stripe_sandbox import free_port
 from tests.concurrency import at_once
-from tests.download_factories import make_purchase
+from tests.download_factories import download_count, make_purchase
 from tests.factories import make_user, sign_in_as
 
 SIZE = 32 * 1024 * 1024
 
 
-@pytest.fixture
-def live_api(shop_env: Path) -> Iterator[str]:
-    from shop.api.app import create_api_app
-
-    port = free_port()
-    config = uvicorn.Config(
-        create_api_app(), host="127.0.0.1", port=port, log_level="warning", lifespan="off"
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        assert thread.is_alive(), "uvicorn stopped"
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.01)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
-
-
-def _count(database_url: str, grant_id: int) -> int:
-    with db.session_scope(database_url) as s:
-        grant = s.get(DownloadGrant, grant_id)
-        assert grant is not None
-        return grant.download_count
-
-
 def _wait_for_count(database_url: str, grant_id: int, expected: int) -> None:
     deadline = time.monotonic() + 10
-    while _count(database_url, grant_id) != expected:
-        assert time.monotonic() < deadline, f"count stayed {_count(database_url, grant_id)}"
+    while download_count(database_url, grant_id) != expected:
+        assert time.monotonic() < deadline, f"count stayed {download_count(database_url, grant_id)}"
         time.sleep(0.05)
 
 
@@ -111,7 +76,7 @@ def test_six_parallel_downloads_of_a_three_download_grant_serve_three_whole_file
     assert [size for status, size, _ in results if status == 200] == [SIZE] * 3
     _wait_for_count(database_url, grant_id, 3)
     time.sleep(0.3)
-    assert _count(database_url, grant_id) == 3
+    assert download_count(database_url, grant_id) == 3
 
 
 def test_a_download_in_flight_holds_its_download_and_gives_it_back_when_stopped(
@@ -130,7 +95,7 @@ def test_a_download_in_flight_holds_its_download_and_gives_it_back_when_stopped(
             # then it is refused: the one download is taken
             assert second.status_code == 403
             assert second.json()["error"]["code"] == "download_limit_reached"
-            assert _count(database_url, grant_id) == 1
+            assert download_count(database_url, grant_id) == 1
         # when the first stops midway, then its download is given back
         _wait_for_count(database_url, grant_id, 0)
         # and a new download goes out whole and counts once
