@@ -62,40 +62,21 @@ class StripePrice:
     active: bool
 
 
-@lru_cache(maxsize=4)
-def _client_for(api_key: str, api_base: str | None) -> stripe.StripeClient:
+@lru_cache(maxsize=8)
+def _client_for(
+    api_key: str,
+    api_base: str | None,
+    retries: int = NETWORK_RETRIES,
+    timeout: float = REQUEST_TIMEOUT_SECONDS,
+) -> stripe.StripeClient:
     base_addresses: Any = (
         {"api": api_base, "files": api_base, "connect": api_base} if api_base else None
     )
     return stripe.StripeClient(
         api_key,
         base_addresses=base_addresses,
-        max_network_retries=NETWORK_RETRIES,
-        http_client=stripe.HTTPXClient(timeout=REQUEST_TIMEOUT_SECONDS, allow_sync_methods=True),
-    )
-
-
-@lru_cache(maxsize=4)
-def _probe_client_for(api_key: str, timeout: float) -> stripe.StripeClient:
-    return stripe.StripeClient(
-        api_key,
-        max_network_retries=0,
+        max_network_retries=retries,
         http_client=stripe.HTTPXClient(timeout=timeout, allow_sync_methods=True),
-    )
-
-
-@lru_cache(maxsize=4)
-def _locked_read_client_for(api_key: str, api_base: str | None) -> stripe.StripeClient:
-    base_addresses: Any = (
-        {"api": api_base, "files": api_base, "connect": api_base} if api_base else None
-    )
-    return stripe.StripeClient(
-        api_key,
-        base_addresses=base_addresses,
-        max_network_retries=0,
-        http_client=stripe.HTTPXClient(
-            timeout=LOCKED_READ_TIMEOUT_SECONDS, allow_sync_methods=True
-        ),
     )
 
 
@@ -105,7 +86,9 @@ def _reader(locked: bool) -> stripe.StripeClient:
         return client()
     settings = get_settings()
     api_base = settings.stripe_api_base if settings.sandbox_mode else None
-    return _locked_read_client_for(settings.effective_stripe_secret_key, api_base)
+    return _client_for(
+        settings.effective_stripe_secret_key, api_base, 0, LOCKED_READ_TIMEOUT_SECONDS
+    )
 
 
 def check_reachable(*, timeout: float = PROBE_TIMEOUT_SECONDS) -> None:
@@ -124,7 +107,7 @@ def check_reachable(*, timeout: float = PROBE_TIMEOUT_SECONDS) -> None:
         if answer.status_code != 200:
             raise StripeUnavailable(f"the Stripe sandbox answered {answer.status_code}")
         return
-    probe = _probe_client_for(settings.effective_stripe_secret_key, timeout)
+    probe = _client_for(settings.effective_stripe_secret_key, None, 0, timeout)
     _call(probe.v1.balance.retrieve, params={})
 
 
