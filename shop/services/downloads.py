@@ -447,6 +447,26 @@ def reserve_download(
     return hold.id
 
 
+def count_redirect(
+    *, session: Session, target: DownloadTarget, first_byte: int, ip: str | None = None
+) -> None:
+    """A download handed to the storage (a redirect to a presigned URL): the shop never sees
+    its end, so it takes its place and counts in this one transaction."""
+    hold = reserve_download(
+        session=session, target=target, first_byte=first_byte, to_end=True, ip=ip
+    )
+    record_completion(
+        session=session,
+        grant_id=target.grant_id,
+        link_id=target.link_id,
+        user_id=target.user_id,
+        first_byte=first_byte,
+        ip=ip,
+        via="redirect",
+        reservation_id=hold,
+    )
+
+
 def renew_hold(*, session: Session, reservation_id: int, now: datetime | None = None) -> bool:
     """The download holding `reservation_id` is still going out; False if its hold is gone."""
     renewed = session.execute(

@@ -196,19 +196,7 @@ def _reserve(target: DownloadTarget, ip: str | None, first_byte: int, to_end: bo
 
 def _count_redirect(target: DownloadTarget, ip: str | None, first_byte: int) -> None:
     with write_scope() as session:
-        hold = downloads.reserve_download(
-            session=session, target=target, first_byte=first_byte, to_end=True, ip=ip
-        )
-        downloads.record_completion(
-            session=session,
-            grant_id=target.grant_id,
-            link_id=target.link_id,
-            user_id=target.user_id,
-            first_byte=first_byte,
-            ip=ip,
-            via="redirect",
-            reservation_id=hold,
-        )
+        downloads.count_redirect(session=session, target=target, first_byte=first_byte, ip=ip)
 
 
 def _record(
