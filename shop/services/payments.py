@@ -107,7 +107,8 @@ class PaymentState:
     payment_intent_id: str | None
     payment_intent_status: str | None = None
     next_action_url: str | None = None
-    error_code: str | None = None
+    error_code: str | None = None  # Stripe's error code ("card_declined", …)
+    decline_code: str | None = None  # a declined card's reason ("insufficient_funds", …)
     error_message: str | None = None  # Stripe's own text (for API clients and the staff)
     error_type: str | None = None
 
@@ -117,7 +118,9 @@ class PaymentState:
         if self.error_code is None and self.error_message is None:
             return None
         return customer_error_message(
-            code=self.error_code, error_type=self.error_type, message=self.error_message
+            code=self.decline_code or self.error_code,
+            error_type=self.error_type,
+            message=self.error_message,
         )
 
     @property
@@ -125,7 +128,9 @@ class PaymentState:
         """What `POST /api/payments/confirm` says: the customer's words for a card's failure;
         Stripe's own text when the request itself was wrong (e.g. no such PaymentMethod),
         which the API client's developer needs."""
-        if self.error_type == "card_error" or (self.error_code or "") in CUSTOMER_PAYMENT_ERRORS:
+        if self.error_type == "card_error" or (
+            (self.decline_code or self.error_code or "") in CUSTOMER_PAYMENT_ERRORS
+        ):
             return self.customer_error
         return self.error_message
 
@@ -318,6 +323,7 @@ def confirm_payment(
             payment_intent_id=intent.id,
             payment_intent_status=intent.status,
             error_code=exc.code or intent.last_error_code,
+            decline_code=exc.decline_code or intent.last_decline_code,
             error_message=str(exc),
             error_type=intent.last_error_type,
         )
@@ -434,7 +440,7 @@ def mark_canceled(*, session: Session, order_id: int, reason: str | None = None)
 def _state(order: Order, intent: PaymentIntentInfo | None) -> PaymentState:
     """The order's state; an error only when the latest attempt failed and it is still unpaid."""
     assert order.id is not None
-    error_code = error_message = error_type = None
+    error_code = decline_code = error_message = error_type = None
     if order.fulfilled_at is None:
         if order.status == OrderStatus.CANCELED.value and order.payment_error:
             # Closed by the shop or at Stripe: the stored reason is already customer words.
@@ -442,7 +448,7 @@ def _state(order: Order, intent: PaymentIntentInfo | None) -> PaymentState:
             error_message = order.payment_error
         elif intent is not None and intent.status == "requires_payment_method":
             error_code, error_message = intent.last_error_code, intent.last_error_message
-            error_type = intent.last_error_type
+            decline_code, error_type = intent.last_decline_code, intent.last_error_type
         elif intent is None and order.status == OrderStatus.FAILED.value:
             error_message = order.payment_error
     return PaymentState(
@@ -452,6 +458,7 @@ def _state(order: Order, intent: PaymentIntentInfo | None) -> PaymentState:
         payment_intent_status=intent.status if intent else None,
         next_action_url=intent.next_action_url if intent else None,
         error_code=error_code,
+        decline_code=decline_code,
         error_message=error_message,
         error_type=error_type,
     )

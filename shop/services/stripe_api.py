@@ -40,10 +40,18 @@ class StripeUnavailable(Exception):
 class StripeRefused(Exception):
     """Stripe answered and said no (invalid request, card error, …)."""
 
-    def __init__(self, message: str, *, code: str | None = None, param: str | None = None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        param: str | None = None,
+        decline_code: str | None = None,
+    ):
         super().__init__(message)
         self.code = code
         self.param = param
+        self.decline_code = decline_code  # the bank's reason for a declined card
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +147,7 @@ def _call(
             str(exc.user_message or exc),
             code=getattr(error, "code", None) if error else None,
             param=getattr(error, "param", None) if error else None,
+            decline_code=getattr(error, "decline_code", None) if error else None,
         ) from exc
 
 
@@ -311,7 +320,8 @@ class PaymentIntentInfo:
     currency: str
     metadata: dict[str, str]
     client_secret: str | None = None
-    last_error_code: str | None = None
+    last_error_code: str | None = None  # Stripe's error code: "card_declined", …
+    last_decline_code: str | None = None  # the bank's reason: "insufficient_funds", …
     last_error_message: str | None = None
     last_error_type: str | None = None  # "card_error", "invalid_request_error", …
     # Where the customer completes 3-D Secure when `status == "requires_action"`.
@@ -342,10 +352,11 @@ class PaymentIntentInfo:
             metadata=_metadata(obj),
             client_secret=_optional_text(obj, "client_secret"),
             last_error_code=(
-                _optional_text(error, "decline_code") or _optional_text(error, "code")
+                _optional_text(error, "code") or _optional_text(error, "decline_code")
                 if error
                 else None
             ),
+            last_decline_code=_optional_text(error, "decline_code") if error else None,
             last_error_message=_optional_text(error, "message") if error else None,
             last_error_type=_optional_text(error, "type") if error else None,
             next_action_url=url if isinstance(url, str) else None,

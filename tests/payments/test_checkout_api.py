@@ -132,9 +132,23 @@ def test_a_declined_card_is_told_in_the_customers_words(shop: Shop):
         customer, body["payment_intent_id"], "pm_card_chargeDeclinedInsufficientFunds"
     )
 
-    # then the 402 says so in words for the cardholder
+    # then the 402 says so in words for the cardholder, with Stripe's code and the bank's reason
     assert answer.status_code == 402, answer.text
-    assert answer.json()["error"]["message"] == "Your card has insufficient funds."
+    error = answer.json()["error"]
+    assert (error["code"], error["decline_code"], error["message"]) == (
+        "card_declined",
+        "insufficient_funds",
+        "Your card has insufficient funds.",
+    )
+
+    # and the status call tells the same
+    status = shop.status(customer, body["order_id"]).json()
+    assert status["status"] == "failed"
+    assert status["payment_error"] == {
+        "code": "card_declined",
+        "decline_code": "insufficient_funds",
+        "message": "Your card has insufficient funds.",
+    }
 
 
 def test_3d_secure_completed_pays_the_order(shop: Shop):

@@ -157,10 +157,12 @@ def test_a_declined_card_keeps_stripes_cardholder_message(shop: Shop):
     body = shop.start_checkout(customer, [(product_id, 1)]).json()
     shop.confirm(customer, body["payment_intent_id"], "pm_card_visa_chargeDeclined")
 
-    # when the page asks how the payment stands, then Stripe's card_error text is kept
+    # when the page asks how the payment stands, then Stripe's card_error text is kept,
+    # with Stripe's code and the bank's reason as the confirmation gave them
     status = shop.status(customer, body["order_id"]).json()
     assert status["payment_error"] == {
-        "code": "generic_decline",
+        "code": "card_declined",
+        "decline_code": "generic_decline",
         "message": "Your card was declined.",
     }
 

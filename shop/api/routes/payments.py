@@ -107,7 +107,8 @@ class PaymentStateOut(BaseModel):
 
 
 class PaymentErrorOut(BaseModel):
-    code: str | None  # Stripe's decline code or error code
+    code: str | None  # Stripe's error code ("card_declined", …)
+    decline_code: str | None = None  # a declined card's reason ("insufficient_funds", …)
     message: str  # for the customer: never Stripe's developer wording
 
 
@@ -338,8 +339,9 @@ def create_intent(body: IntentIn, user: Buyer) -> Any:
         },
         402: {
             "description": "The card was declined or could not be verified; `error.code` is "
-            "Stripe's (`card_declined`, …) and `error.message` is written for the cardholder. "
-            "The order stays payable."
+            "Stripe's (`card_declined`, …), `error.decline_code` the bank's reason when Stripe "
+            "gave one (`insufficient_funds`, …), and `error.message` is written for the "
+            "cardholder. The order stays payable."
         },
         422: {"description": "No such payment method: nothing was attempted."},
     },
@@ -361,6 +363,7 @@ def confirm(body: ConfirmIn, user: Buyer, session: DbSession) -> Any:
             order_id=state.order_id,
             order_status=state.order_status,
             payment_intent_status=state.payment_intent_status,
+            decline_code=state.decline_code,
         )
     return _state_out(state)
 
@@ -384,7 +387,9 @@ def payment_status(reference: OrderReference, user: OrderViewer, session: DbSess
     return StatusOut(
         order_id=state.order_id,
         status=state.order_status,
-        payment_error=PaymentErrorOut(code=state.error_code, message=customer_error)
+        payment_error=PaymentErrorOut(
+            code=state.error_code, decline_code=state.decline_code, message=customer_error
+        )
         if customer_error is not None
         else None,
     )
