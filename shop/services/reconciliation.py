@@ -358,7 +358,10 @@ def _repair_subscriptions(summary: Summary, sessions: SessionFactory) -> None:
                 continue
             before = row.status if row else None
             synced = subscriptions.sync(
-                session=session, stripe_subscription_id=info.id, customer_id=info.customer_id
+                session=session,
+                stripe_subscription_id=info.id,
+                customer_id=info.customer_id,
+                record_latest=False,
             )
             if synced is None:
                 continue

@@ -524,10 +524,13 @@ def sync(
     stripe_subscription_id: str,
     customer_id: str,
     invoice_id: str | None = None,
+    record_latest: bool = True,
     now: datetime | None = None,
 ) -> Subscription | None:
     """Write what Stripe says of the subscription now (under the customer's lock), and make
-    `invoice_id`, if paid, its order. None when the customer is not one of the shop's."""
+    `invoice_id`, if paid, its order; without one, the latest invoice of an active subscription
+    (unless `record_latest` is False: reconciliation records every paid invoice itself). None
+    when the customer is not one of the shop's."""
     now = now or utcnow()
     user = _lock_customer(session, customer_id)
     if user is None or user.id is None:
@@ -539,6 +542,10 @@ def sync(
         log.warning("subscription event names another customer", extra={"sub": info.id})
         return None
     row = _upsert(session, info, user_id=user.id, now=now)
+    if invoice_id is None and record_latest and info.status == "active":
+        # Whichever event comes first makes the order of the invoice that made it active, so
+        # the buyer never sees an active membership without its order and receipt.
+        invoice_id = info.latest_invoice_id
     if invoice_id:
         record_paid_invoice(
             session=session,

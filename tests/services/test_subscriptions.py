@@ -145,6 +145,38 @@ def test_a_paid_invoice_is_one_order_however_many_calls_record_it_at_once(
     assert _count(session, OrderEmail) == 1
 
 
+def test_a_subscription_event_before_invoice_paid_makes_the_order_already(session: Session):
+    # given a customer subscribed at Stripe, the shop having heard nothing yet
+    customer_id, info = _subscribed_at_stripe(session, orders.Billing("CA", "ON"))
+    subscription_object = _raw(f"/v1/subscriptions/{info.id}")
+
+    # when customer.subscription.created comes first, and invoice.paid after it
+    with db.session_scope() as own:
+        webhooks.receive_event(
+            session=own, event=_event("customer.subscription.created", subscription_object, 1)
+        )
+    session.expire_all()
+    (order,) = session.exec(select(Order)).all()
+    with db.session_scope() as own:
+        subscriptions.sync(
+            session=own,
+            stripe_subscription_id=info.id,
+            customer_id=customer_id,
+            invoice_id=info.latest_invoice_id,
+        )
+
+    # then the first event made the active membership's order, and the second added nothing
+    assert (order.status, order.total_amount, order.stripe_invoice_id) == (
+        "paid",
+        1017,
+        info.latest_invoice_id,
+    )
+    session.expire_all()
+    assert _count(session, Order) == 1
+    assert _count(session, DownloadGrant) == 1
+    assert _count(session, OrderEmail) == 1
+
+
 def _event(event_type: str, data_object: dict[str, Any], n: int) -> stripe_api.StripeEvent:
     payload = {
         "id": f"evt_test_{n}_{time.monotonic_ns()}",
