@@ -831,6 +831,21 @@ def sign_out_token(*, session: Session, session_token: str | None, ip: str | Non
     return True
 
 
+def sign_out_refresh_token(*, session: Session, refresh_token: str, ip: str | None = None) -> bool:
+    """Sign-out by refresh token (an API client holding no access token any more): ends the
+    session the token belongs to. True when a live session was ended."""
+    row = session.exec(
+        select(RefreshToken).where(RefreshToken.token_hash == hash_token(refresh_token))
+    ).first()
+    if row is None:
+        return False
+    current = _live_session(session, session.get(UserSession, row.session_id))
+    if current is None:
+        return False
+    sign_out(session=session, current=current, ip=ip)
+    return True
+
+
 def _revoke(session: Session, session_id: int, reason: str) -> None:
     session.execute(
         update(UserSession)

@@ -219,6 +219,28 @@ def test_an_access_token_stops_working_after_sign_out(api_client: TestClient, cu
     assert api_client.get("/api/auth/session").status_code == 401
 
 
+def test_signing_out_with_only_the_refresh_token_ends_its_session(api_client: TestClient, customer):
+    # given an API client holding only its tokens
+    tokens = _login(api_client, customer.email).json()
+    api_client.cookies.clear()
+    # when it signs out by sending the refresh token alone (its access token may have expired)
+    answer = api_client.post("/api/auth/logout", json={"refresh_token": tokens["refresh_token"]})
+    # then the session is over: the refresh token and the access token are both dead
+    assert answer.status_code == 204
+    refreshed = api_client.post(
+        "/api/auth/refresh", json={"refresh_token": tokens["refresh_token"]}
+    )
+    assert refreshed.status_code == 401
+    assert api_client.get("/api/auth/me", headers=_bearer(tokens["access_token"])).status_code == (
+        401
+    )
+    # and an unknown refresh token, or none, signs nobody out and is still a 204
+    assert api_client.post("/api/auth/logout", json={"refresh_token": "nonsense"}).status_code == (
+        204
+    )
+    assert api_client.post("/api/auth/logout").status_code == 204
+
+
 def test_cookie_sign_out_clears_the_cookie(api_client: TestClient, customer):
     _login(api_client, customer.email)
     response = api_client.post("/api/auth/logout", headers=SAME_ORIGIN)

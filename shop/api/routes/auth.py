@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Annotated
 from urllib.parse import parse_qs, urlencode, urlsplit
 
-from fastapi import APIRouter, Form, Request, Response, status
+from fastapi import APIRouter, Body, Form, Request, Response, status
 from fastapi.responses import RedirectResponse
 from pydantic import BaseModel, Field
 
@@ -53,6 +53,10 @@ class TokensOut(BaseModel):
 
 class RefreshIn(BaseModel):
     refresh_token: str = Field(min_length=1, max_length=200)
+
+
+class LogoutIn(BaseModel):
+    refresh_token: str | None = Field(default=None, min_length=1, max_length=200)
 
 
 class SessionUser(BaseModel):
@@ -375,11 +379,21 @@ def refresh(body: RefreshIn, request: Request) -> TokensOut:
 
 
 @router.post("/logout", status_code=status.HTTP_204_NO_CONTENT)
-def logout(request: Request, user: OptionalUser) -> Response:
-    """Ends this session (cookie and tokens). Always clears the cookie; safe to repeat."""
-    if user is not None:
+def logout(
+    request: Request, user: OptionalUser, body: Annotated[LogoutIn | None, Body()] = None
+) -> Response:
+    """Ends this session (cookie and tokens), and the session of `refresh_token` when one is
+    given (a client whose access token has expired). Always clears the cookie; safe to
+    repeat."""
+    refresh_token = body.refresh_token if body is not None else None
+    if user is not None or refresh_token:
         with session_scope() as session:
-            auth.sign_out(session=session, current=user, ip=client_ip(request))
+            if user is not None:
+                auth.sign_out(session=session, current=user, ip=client_ip(request))
+            if refresh_token:
+                auth.sign_out_refresh_token(
+                    session=session, refresh_token=refresh_token, ip=client_ip(request)
+                )
     response = Response(status_code=status.HTTP_204_NO_CONTENT)
     clear_session_cookie(response)
     return response
