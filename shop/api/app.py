@@ -8,7 +8,11 @@ from fastapi.responses import JSONResponse
 from shop.api.deps import RateLimited
 from shop.api.errors import error_response, install_error_handlers
 from shop.api.methods import HeadAsGetMiddleware, allowed_methods
-from shop.api.middleware import BodyLimitMiddleware, RequestIdMiddleware
+from shop.api.middleware import (
+    BodyLimitMiddleware,
+    RequestIdMiddleware,
+    UnstorableTextMiddleware,
+)
 from shop.api.openapi import install as install_openapi
 from shop.api.response_cache import CatalogResponseCache
 from shop.api.routes import admin_analytics as admin_analytics_routes
@@ -86,6 +90,7 @@ def create_api_app() -> FastAPI:
 
     # Innermost, so that the middleware outside it (logs, rate limits) sees the real HEAD.
     app.add_middleware(HeadAsGetMiddleware, router=app.router)
+    app.add_middleware(UnstorableTextMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.api_max_body_bytes)
     app.add_middleware(CatalogResponseCache)
     app.add_middleware(ApiGuardMiddleware, limiter=app.state.rate_limiter)

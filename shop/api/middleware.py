@@ -1,20 +1,21 @@
 """ASGI middleware: a request id on every response the shop serves, and for the REST API an
 access log line and `Cache-Control: no-store` unless the route chose its own caching; a cap on
-the size of the API's request bodies."""
+the size of the API's request bodies; a refusal of text that no database column can keep."""
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
 import time
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from shop.api.errors import BodyTooLarge
+from shop.api.errors import BodyTooLarge, error_response
 from shop.logs import request_id_var
 
 log = logging.getLogger("shop.http")
@@ -137,3 +138,92 @@ class BodyLimitMiddleware:
 def _declared_length(scope: Scope) -> int:
     value = Headers(scope=scope).get("content-length", "")
     return int(value) if value.isascii() and value.isdigit() and len(value) < 20 else 0
+
+
+UNSTORABLE_TEXT_MESSAGE = (
+    "Text may not contain the NUL character (U+0000) or unpaired UTF-16 surrogates."
+)
+# The Stripe event is stored as Stripe sent it and answered as the webhook route decides.
+_UNGUARDED_PATHS = frozenset({"/api/webhooks/stripe"})
+_BODILESS_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+class UnstorableTextMiddleware:
+    """Refuses, with 422 `invalid_input` and before any handler runs, request text that no
+    database column can keep: the NUL character (PostgreSQL's text types refuse it; the answer
+    would be a 500) and unpaired surrogates (not encodable as UTF-8; SQLite fails on them) in
+    the path, the query, a JSON body or a form body. In a JSON body both can only come as
+    `\\u` escapes, so only bodies holding one are parsed here."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in _UNGUARDED_PATHS:
+            await self.app(scope, receive, send)
+            return
+        if "\x00" in scope["path"] or b"%00" in scope.get("query_string", b""):
+            await _refuse(scope, receive, send)
+            return
+        if scope["method"] in _BODILESS_METHODS:
+            await self.app(scope, receive, send)
+            return
+        content_type = Headers(scope=scope).get("content-type", "").split(";")[0].strip().lower()
+        is_json = content_type == "application/json" or content_type.endswith("+json")
+        if not is_json and content_type != "application/x-www-form-urlencoded":
+            await self.app(scope, receive, send)
+            return
+        messages: list[Message] = []
+        try:
+            while True:
+                message = await receive()
+                messages.append(message)
+                if message["type"] != "http.request" or not message.get("more_body", False):
+                    break
+        except BodyTooLarge as exc:  # raised out here, no exception handler would shape it
+            await error_response(413, exc.code, exc.detail)(scope, receive, send)
+            return
+        body = b"".join(m.get("body", b"") for m in messages if m["type"] == "http.request")
+        if _unstorable(body, is_json=is_json):
+            await _refuse(scope, receive, send)
+            return
+
+        async def replay() -> Message:
+            return messages.pop(0) if messages else await receive()
+
+        await self.app(scope, replay, send)
+
+
+def _unstorable(body: bytes, *, is_json: bool) -> bool:
+    if not is_json:
+        return b"%00" in body
+    if b"\\u" not in body:
+        return False
+    try:
+        parsed = json.loads(body)
+    except ValueError:  # the route answers 400 invalid_json
+        return False
+    return _holds_unstorable(parsed)
+
+
+def _holds_unstorable(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value or not value.isascii() and _has_lone_surrogate(value)
+    if isinstance(value, dict):
+        return any(_holds_unstorable(k) or _holds_unstorable(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_holds_unstorable(item) for item in value)
+    return False
+
+
+def _has_lone_surrogate(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+async def _refuse(scope: Scope, receive: Receive, send: Send) -> None:
+    response = error_response(422, "invalid_input", UNSTORABLE_TEXT_MESSAGE)
+    await response(scope, receive, send)
