@@ -125,15 +125,15 @@ class Settings(BaseSettings):
 
     # Sign-in throttling: exponential delay after the free failures, per IP + account and per IP.
     login_free_failures: int = Field(default=5, ge=1)
-    login_ip_free_failures: int = Field(default=20, ge=1)
+    login_ip_free_failures: int = Field(default=100, ge=1)
     login_delay_base_seconds: float = Field(default=1.0, gt=0)
     login_delay_max_seconds: float = Field(default=900.0, gt=0)
     login_account_failures_per_hour: int = Field(default=100, ge=1)
 
     # API-wide rate limits (`limits` notation), on Redis when REDIS_URL is set.
     rate_limit_enabled: bool = True
-    rate_limit_per_ip: str = "600/minute"
-    rate_limit_per_user: str = "1200/minute"
+    rate_limit_per_ip: str = "3000/minute"
+    rate_limit_per_user: str = "3000/minute"
     rate_limit_namespace: str = "shop"
 
     # CSRF: origins besides PUBLIC_URL's whose cookie-borne writes are accepted (comma-separated,
