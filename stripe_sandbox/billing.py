@@ -145,6 +145,91 @@ def _tax_rates(ctx: Ctx, ids: Any, param: str) -> list[str]:
     return out
 
 
+def _spread(total: int, weights: list[int]) -> list[int]:
+    """`total` shared out in proportion to `weights`; the last one takes the rounding."""
+    out = [0] * len(weights)
+    whole = sum(weights)
+    if not weights or not total:
+        return out
+    if not whole:
+        out[-1] = total
+        return out
+    for i, w in enumerate(weights[:-1]):
+        out[i] = round(total * w / whole)
+    out[-1] = total - sum(out[:-1])
+    return out
+
+
+def tax_for(ctx: Ctx, rate_ids: list[str], amount: int) -> list[dict[str, Any]]:
+    """Stripe's tax on `amount` for these tax rates, one entry per rate (`rate`, `amount`,
+    `taxable_amount`, `inclusive`). Inclusive rates are inside `amount` (5 % of 1000 is 48, on
+    a taxable 952); exclusive ones are added on top of the amount net of inclusive tax."""
+    rates = [r for r in (ctx.store.get(str(t)) for t in rate_ids) if r]
+    inclusive = [r for r in rates if r["inclusive"]]
+    pct = sum(r["percentage"] for r in inclusive)
+    net = round(amount / (1 + pct / 100)) if pct else amount
+    inclusive_shares = iter(_spread(amount - net, [r["percentage"] for r in inclusive]))
+    return [
+        {
+            "rate": r,
+            "amount": next(inclusive_shares)
+            if r["inclusive"]
+            else round(net * r["percentage"] / 100),
+            "taxable_amount": net,
+            "inclusive": bool(r["inclusive"]),
+        }
+        for r in rates
+    ]
+
+
+def line_taxes(
+    ctx: Ctx, lines: list[tuple[int, list[str]]], discount: int
+) -> tuple[list[int], list[list[dict[str, Any]]]]:
+    """Discount and taxes of each line of a Checkout Session or an invoice, given each line's
+    (amount, tax rate ids). The discount is shared out over the positive lines by amount; lines
+    with the same rates are taxed together (rounding once per rate, as when a whole invoice
+    carries default tax rates) and each gets its share of that tax."""
+    amounts = [a for a, _ in lines]
+    positive = [max(a, 0) for a in amounts]
+    discounts = _spread(discount, positive) if any(positive) else [0] * len(lines)
+    taxes: list[list[dict[str, Any]]] = [[] for _ in lines]
+    groups: dict[tuple[str, ...], list[int]] = {}
+    for i, (_, ids) in enumerate(lines):
+        if ids:
+            groups.setdefault(tuple(ids), []).append(i)
+    for key, members in groups.items():
+        nets = [amounts[i] - discounts[i] for i in members]
+        for entry in tax_for(ctx, list(key), sum(nets)):
+            for i, amt, taxable in zip(
+                members,
+                _spread(entry["amount"], nets),
+                _spread(entry["taxable_amount"], nets),
+                strict=True,
+            ):
+                taxes[i].append({**entry, "amount": amt, "taxable_amount": taxable})
+    return discounts, taxes
+
+
+def _exclusive(entries: list[dict[str, Any]]) -> int:
+    return sum(e["amount"] for e in entries if not e["inclusive"])
+
+
+def _inclusive(entries: list[dict[str, Any]]) -> int:
+    return sum(e["amount"] for e in entries if e["inclusive"])
+
+
+def _invoice_tax(entry: dict[str, Any]) -> dict[str, Any]:
+    """An entry of `tax_for` as an invoice (or invoice line) shows it."""
+    return {
+        "amount": entry["amount"],
+        "tax_behavior": "inclusive" if entry["inclusive"] else "exclusive",
+        "tax_rate_details": {"tax_rate": entry["rate"]["id"]},
+        "taxability_reason": "standard_rated",
+        "taxable_amount": entry["taxable_amount"],
+        "type": "tax_rate_details",
+    }
+
+
 # ============================================================================================
 # Invoices
 # ============================================================================================
@@ -222,29 +307,36 @@ def make_invoice(
             discount = discount_amount(coupon, subtotal, sub["currency"])
             if sub.get("_coupon_left") is not None:
                 sub["_coupon_left"] -= 1
-    taxable = subtotal - discount
-    tax_total = 0
-    total_taxes = []
-    for tid in sub.get("default_tax_rates") or []:
-        rate = ctx.store.get(tid)
-        if not rate:
-            continue
-        pct = rate["percentage"]
-        if rate["inclusive"]:
-            amt = taxable - round(taxable / (1 + pct / 100))
-        else:
-            amt = round(taxable * pct / 100)
-            tax_total += amt
-        total_taxes.append(
-            {
-                "amount": amt,
-                "tax_behavior": "inclusive" if rate["inclusive"] else "exclusive",
-                "tax_rate_details": {"tax_rate": tid},
-                "taxability_reason": "standard_rated",
-                "taxable_amount": taxable,
-                "type": "tax_rate_details",
-            }
+    rates_of = {
+        it["id"]: [r["id"] for r in it.get("tax_rates") or []] for it in sub["items"]["data"]
+    }
+    default_rates = list(sub.get("default_tax_rates") or [])
+    line_rates = sub.get("_line_rates") or {}
+
+    def rates(li: dict[str, Any]) -> list[str]:
+        if li["id"] in line_rates:
+            return line_rates.pop(li["id"]) or default_rates
+        item = ((li.get("parent") or {}).get("subscription_item_details") or {}).get(
+            "subscription_item"
         )
+        return rates_of.get(item or "") or default_rates
+
+    _, per_line = line_taxes(ctx, [(li["amount"], rates(li)) for li in lines], discount)
+    by_rate: dict[tuple[str, bool], dict[str, Any]] = {}
+    for li, entries in zip(lines, per_line, strict=True):
+        li["taxes"] = [_invoice_tax(e) for e in entries]
+        for e in entries:
+            key = (e["rate"]["id"], e["inclusive"])
+            if key in by_rate:
+                by_rate[key]["amount"] += e["amount"]
+                by_rate[key]["taxable_amount"] += e["taxable_amount"]
+            else:
+                by_rate[key] = _invoice_tax(e)
+    all_entries = [e for entries in per_line for e in entries]
+    tax_total = _exclusive(all_entries)
+    inclusive_tax = _inclusive(all_entries)
+    total_taxes = list(by_rate.values())
+    taxable = subtotal - discount
     total = max(0, taxable + tax_total)
     inv = blank("invoice")
     seq = cus.get("next_invoice_sequence", 1)
@@ -335,11 +427,11 @@ def make_invoice(
         },
         subscription=sub["id"],
         subtotal=subtotal,
-        subtotal_excluding_tax=subtotal,
+        subtotal_excluding_tax=subtotal - inclusive_tax,
         test_clock=cus.get("test_clock"),
         total=total,
         total_discount_amounts=[{"amount": discount, "discount": coupon_id}] if discount else [],
-        total_excluding_tax=taxable,
+        total_excluding_tax=taxable - inclusive_tax,
         webhooks_delivered_at=t,
         automatically_finalizes_at=None,
         total_pretax_credit_amounts=[],
@@ -639,6 +731,36 @@ def _price_for_sub(ctx: Ctx, price_id: Any, param: str) -> dict[str, Any]:
     return price
 
 
+def _item_tax_rates(ctx: Ctx, ids: Any, param: str) -> list[dict[str, Any]]:
+    """`items[].tax_rates`: the subscription item shows the TaxRate objects themselves."""
+    return [render(load(ctx, t, "tax_rate")) for t in _tax_rates(ctx, ids, param)]
+
+
+def _item_price(ctx: Ctx, it: dict[str, Any], prefix: str) -> dict[str, Any]:
+    """The price of `items[n]`: an existing one (`price`, or the legacy `plan`), or one made
+    inline from `price_data` (currency, product, unit_amount, recurring), as Stripe does."""
+    if it.get("price") or it.get("plan") or not it.get("price_data"):
+        if not (it.get("price") or it.get("plan")):
+            raise invalid_request(
+                f"Missing required param: {prefix}[price].",
+                param=f"{prefix}[price]",
+                code="parameter_missing",
+            )
+        return _price_for_sub(ctx, it.get("price") or it.get("plan"), f"{prefix}[price]")
+    from .resources import _make_price
+
+    pd = as_dict(it["price_data"], f"{prefix}[price_data]")
+    for field in ("currency", "product", "recurring"):
+        if not pd.get(field):
+            raise invalid_request(
+                f"Missing required param: {prefix}[price_data][{field}].",
+                param=f"{prefix}[price_data][{field}]",
+                code="parameter_missing",
+            )
+    load(ctx, str(pd["product"]), "product", param=f"{prefix}[price_data][product]")
+    return _make_price(ctx, pd, str(pd["product"]), f"{prefix}[price_data]")
+
+
 def _item(
     sub_id: str,
     price: dict[str, Any],
@@ -646,6 +768,7 @@ def _item(
     start: int,
     end: int,
     metadata: dict[str, str] | None = None,
+    tax_rates: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     it = blank("subscription_item")
     it.update(
@@ -657,7 +780,7 @@ def _item(
         price=render(price),
         quantity=quantity,
         subscription=sub_id,
-        tax_rates=[],
+        tax_rates=tax_rates or [],
         plan=None,
         current_period_start=start,
         current_period_end=end,
@@ -738,11 +861,13 @@ def create_subscription(ctx: Ctx, p: dict[str, Any]) -> dict[str, Any]:
         )
     t = clock_now(ctx, cus["id"])
     prices = []
+    item_rates = []
     for i, it in enumerate(items_in):
         it = as_dict(it, f"items[{i}]")
-        price = _price_for_sub(ctx, it.get("price") or it.get("plan"), f"items[{i}][price]")
+        price = _item_price(ctx, it, f"items[{i}]")
         qty = as_int(it.get("quantity"), f"items[{i}][quantity]", minimum=1) or 1
         prices.append((price, qty, merge_metadata({}, it.get("metadata"))))
+        item_rates.append(_item_tax_rates(ctx, it.get("tax_rates"), f"items[{i}][tax_rates]"))
     currency = prices[0][0]["currency"]
     interval = prices[0][0]["recurring"]
     for price, _, _ in prices:
@@ -848,10 +973,12 @@ def create_subscription(ctx: Ctx, p: dict[str, Any]) -> dict[str, Any]:
         managed_payments=None,
         billing_schedules=[],
     )
-    sub["items"]["data"] = [_item(sub_id, pr, q, start, end, md) for pr, q, md in prices]
+    sub["items"]["data"] = [
+        _item(sub_id, pr, q, start, end, md, tr)
+        for (pr, q, md), tr in zip(prices, item_rates, strict=True)
+    ]
     if as_bool(p.get("cancel_at_period_end"), "cancel_at_period_end"):
         _set_cancel_at_period_end(sub, True, t)
-    sub["items"]["data"][0]["tax_rates"] = []
     gross = sum(price_amount(pr, q) for pr, q, _ in prices)
     if p.get("discounts"):
         _apply_discounts(ctx, sub, p["discounts"], gross)
@@ -1124,20 +1251,14 @@ def _change_items(ctx: Ctx, sub: dict[str, Any], prev: dict[str, Any], t: int) -
     prev["items"] = {"object": "list", "data": [dict(i) for i in items]}
     start, end = _period(sub)
     old_interval = _interval(items[0]["price"])
-    new_interval = next(
-        (
-            _interval(p)
-            for p in (
-                _price_for_sub(ctx, as_dict(u, f"items[{i}]")["price"], f"items[{i}][price]")
-                for i, u in enumerate(as_list(ctx.p("items"), "items"))
-                if as_dict(u, f"items[{i}]").get("price")
-            )
-        ),
-        old_interval,
-    )
+    updates = [as_dict(u, f"items[{i}]") for i, u in enumerate(as_list(ctx.p("items"), "items"))]
+    new_prices = [
+        _item_price(ctx, u, f"items[{i}]") if u.get("price") or u.get("price_data") else None
+        for i, u in enumerate(updates)
+    ]
+    new_interval = next((_interval(p) for p in new_prices if p is not None), old_interval)
     new_cycle = new_interval != old_interval and sub["status"] in ("active", "past_due", "unpaid")
-    for i, upd in enumerate(as_list(ctx.p("items"), "items")):
-        upd = as_dict(upd, f"items[{i}]")
+    for i, upd in enumerate(updates):
         target = None
         if upd.get("id"):
             target = next((it for it in items if it["id"] == upd["id"]), None)
@@ -1151,10 +1272,13 @@ def _change_items(ctx: Ctx, sub: dict[str, Any], prev: dict[str, Any], t: int) -
             if target:
                 items.remove(target)
             continue
-        new_price = (
-            _price_for_sub(ctx, upd["price"], f"items[{i}][price]") if upd.get("price") else None
-        )
+        new_price = new_prices[i]
         qty = as_int(upd.get("quantity"), f"items[{i}][quantity]", minimum=1)
+        rates = (
+            _item_tax_rates(ctx, upd["tax_rates"], f"items[{i}][tax_rates]")
+            if "tax_rates" in upd
+            else None
+        )
         if target is None:
             if new_price is None:
                 raise invalid_request(
@@ -1162,10 +1286,14 @@ def _change_items(ctx: Ctx, sub: dict[str, Any], prev: dict[str, Any], t: int) -
                     param=f"items[{i}][price]",
                     code="parameter_missing",
                 )
-            target = _item(sub["id"], new_price, qty or 1, start, end)
+            target = _item(sub["id"], new_price, qty or 1, start, end, tax_rates=rates)
             items.append(target)
             old_amount = 0
+            old_rates = []
         else:
+            old_rates = [r["id"] for r in target.get("tax_rates") or []]
+            if rates is not None:
+                target["tax_rates"] = rates
             old_amount = price_amount(target["price"], target["quantity"])
             if new_price is not None:
                 if new_price["currency"] != sub["currency"]:
@@ -1185,22 +1313,23 @@ def _change_items(ctx: Ctx, sub: dict[str, Any], prev: dict[str, Any], t: int) -
         ):
             frac = max(0.0, min(1.0, (end - t) / (end - start)))
             if old_amount:
-                sub.setdefault("_pending_lines", []).append(
-                    _line(
-                        ctx,
-                        "",
-                        sub,
-                        -round(old_amount * frac),
-                        sub["currency"],
-                        "Unused time (proration)",
-                        t,
-                        end,
-                        1,
-                        None,
-                        target["id"],
-                        proration=True,
-                    )
+                credit = _line(
+                    ctx,
+                    "",
+                    sub,
+                    -round(old_amount * frac),
+                    sub["currency"],
+                    "Unused time (proration)",
+                    t,
+                    end,
+                    1,
+                    None,
+                    target["id"],
+                    proration=True,
                 )
+                # the credit is taxed as the old item was
+                sub.setdefault("_line_rates", {})[credit["id"]] = old_rates
+                sub.setdefault("_pending_lines", []).append(credit)
             if new_cycle:
                 continue  # the new price is billed for its whole new period instead
             sub.setdefault("_pending_lines", []).append(
@@ -1327,7 +1456,17 @@ def clock_list(ctx: Ctx) -> dict[str, Any]:
 
 @route("DELETE", "/v1/test_helpers/test_clocks/{id}", "test_helpers.TestClockDeleteParams")
 def clock_delete(ctx: Ctx, id: str) -> dict[str, Any]:
+    from .resources import delete_customer
+
     c = load(ctx, id, "test_helpers.test_clock", "test clock")
+    # As at Stripe, the clock takes its customers and their subscriptions with it.
+    for cus in ctx.store.all_of("customer"):
+        if cus.get("test_clock") == c["id"] and not cus.get("_deleted"):
+            delete_customer(ctx, cus)
+            for sub in ctx.store.all_of("subscription"):
+                if sub["customer"] == cus["id"] and not sub.get("_deleted"):
+                    sub["_deleted"] = True
+                    ctx.store.put(sub)
     ctx.store.delete(c["id"])
     emit(ctx, "test_helpers.test_clock.deleted", c)
     return {"id": c["id"], "object": c["object"], "deleted": True}
@@ -1414,7 +1553,8 @@ def _session_lines(ctx: Ctx, mode: str) -> list[dict[str, Any]]:
                 "You must be in `subscription` mode to use recurring prices.",
                 param=f"line_items[{i}][price]",
             )
-        out.append({"price": price, "quantity": qty})
+        rates = _tax_rates(ctx, li.get("tax_rates"), f"line_items[{i}][tax_rates]")
+        out.append({"price": price, "quantity": qty, "tax_rates": rates})
     if mode == "subscription" and not any(x["price"]["type"] == "recurring" for x in out):
         raise invalid_request(
             "You must provide at least one recurring price in `subscription` "
@@ -1431,7 +1571,18 @@ def _subtotal(cs: dict[str, Any]) -> int:
     return sum(price_amount(x["price"], x["quantity"]) for x in cs["_lines"])
 
 
-def _totals(ctx: Ctx, cs: dict[str, Any]) -> None:
+def _line_rates(cs: dict[str, Any], line: dict[str, Any]) -> list[str]:
+    """A line's own tax rates; else, in subscription mode, the subscription's default ones
+    (subscription_data.default_tax_rates), as its first invoice will apply them."""
+    if line.get("tax_rates"):
+        return list(line["tax_rates"])
+    if cs.get("mode") == "subscription":
+        return [str(t) for t in (cs.get("_sub_data") or {}).get("default_tax_rates") or []]
+    return []
+
+
+def _session_taxes(ctx: Ctx, cs: dict[str, Any]) -> tuple[list[int], list[list[dict[str, Any]]]]:
+    """Each line's discount and taxes: what the page shows and the card is charged."""
     from .coupons import discount_amount
 
     subtotal = _subtotal(cs)
@@ -1440,17 +1591,25 @@ def _totals(ctx: Ctx, cs: dict[str, Any]) -> None:
         coupon = ctx.store.get(cs["_coupon"])
         if coupon:
             disc = discount_amount(coupon, subtotal, cs["currency"])
-    # A subscription's exclusive tax rates (subscription_data.default_tax_rates) are added as
-    # its first invoice will add them, so the page shows what the card is charged.
-    tax = 0
-    if cs.get("mode") == "subscription":
-        for tid in (cs.get("_sub_data") or {}).get("default_tax_rates") or []:
-            rate = ctx.store.get(str(tid))
-            if rate and not rate["inclusive"]:
-                tax += round((subtotal - disc) * rate["percentage"] / 100)
+    return line_taxes(
+        ctx,
+        [(price_amount(x["price"], x["quantity"]), _line_rates(cs, x)) for x in cs["_lines"]],
+        disc,
+    )
+
+
+def _totals(ctx: Ctx, cs: dict[str, Any]) -> None:
+    discounts, taxes = _session_taxes(ctx, cs)
+    entries = [e for line in taxes for e in line]
+    subtotal = _subtotal(cs)
+    disc = sum(discounts)
     cs["amount_subtotal"] = subtotal
-    cs["amount_total"] = subtotal - disc + tax
-    cs["total_details"] = {"amount_discount": disc, "amount_shipping": 0, "amount_tax": tax}
+    cs["amount_total"] = subtotal - disc + _exclusive(entries)
+    cs["total_details"] = {
+        "amount_discount": disc,
+        "amount_shipping": 0,
+        "amount_tax": _exclusive(entries) + _inclusive(entries),
+    }
 
 
 @route("POST", "/v1/checkout/sessions", "checkout.SessionCreateParams")
@@ -1460,7 +1619,44 @@ def checkout_create(ctx: Ctx) -> dict[str, Any]:
         raise invalid_request(
             "The sandbox supports `payment` and `subscription` modes.", param="mode"
         )
-    success_url = ctx.require("success_url")
+    ui_mode = ctx.p("ui_mode") or "hosted_page"
+    return_url = ctx.p("return_url") or None
+    redirect = ctx.p("redirect_on_completion") or None
+    if ui_mode == "hosted_page":
+        success_url = ctx.require("success_url")
+        for name in ("return_url", "redirect_on_completion"):
+            if ctx.p(name):
+                raise invalid_request(
+                    f"`{name}` can only be used when `ui_mode` is `embedded_page` or `elements`.",
+                    param=name,
+                )
+    else:
+        # Embedded and Elements sessions come back to `return_url`; there is no hosted page.
+        for name in ("success_url", "cancel_url"):
+            if ctx.p(name):
+                raise invalid_request(
+                    f"You may not specify `{name}` when `ui_mode` is `{ui_mode}`. "
+                    "Use `return_url` instead.",
+                    param=name,
+                )
+        if redirect and ui_mode == "elements":
+            raise invalid_request(
+                "`redirect_on_completion` can only be used when `ui_mode` is `embedded_page`.",
+                param="redirect_on_completion",
+            )
+        redirect = redirect or ("always" if ui_mode != "elements" else None)
+        if return_url is None and redirect != "never":
+            raise invalid_request(
+                "Missing required param: return_url.",
+                param="return_url",
+                code="parameter_missing",
+            )
+        if return_url and redirect == "never":
+            raise invalid_request(
+                "`return_url` cannot be used when `redirect_on_completion` is `never`.",
+                param="return_url",
+            )
+        success_url = None
     customer = ctx.p("customer") or None
     if customer:
         load(ctx, customer, "customer", param="customer")
@@ -1477,7 +1673,7 @@ def checkout_create(ctx: Ctx) -> dict[str, Any]:
         billing_address_collection=ctx.p("billing_address_collection") or None,
         cancel_url=ctx.p("cancel_url") or None,
         client_reference_id=ctx.p("client_reference_id") or None,
-        client_secret=None,
+        client_secret=None if ui_mode == "hosted_page" else f"{cs_id}_secret_{rand(24)}",
         consent=None,
         consent_collection=None,
         created=t,
@@ -1521,8 +1717,8 @@ def checkout_create(ctx: Ctx) -> dict[str, Any]:
         subscription=None,
         success_url=success_url,
         total_details=None,
-        ui_mode="hosted",
-        url=f"{ctx.base_url}/_sandbox/checkout/{cs_id}",
+        ui_mode=ui_mode,
+        url=f"{ctx.base_url}/_sandbox/checkout/{cs_id}" if ui_mode == "hosted_page" else None,
         adaptive_pricing={"enabled": False},
         discounts=[],
         collected_information=None,
@@ -1533,7 +1729,10 @@ def checkout_create(ctx: Ctx) -> dict[str, Any]:
         customer_account=None,
         integration_identifier=None,
         managed_payments=None,
-        _lines=[{"price": render(x["price"]), "quantity": x["quantity"]} for x in lines],
+        _lines=[
+            {"price": render(x["price"]), "quantity": x["quantity"], "tax_rates": x["tax_rates"]}
+            for x in lines
+        ],
         _pi_data=as_dict(ctx.p("payment_intent_data"), "payment_intent_data"),
         _sub_data=as_dict(ctx.p("subscription_data"), "subscription_data"),
     )
@@ -1556,9 +1755,19 @@ def checkout_create(ctx: Ctx) -> dict[str, Any]:
             "You may only specify one of these parameters: allow_promotion_codes, discounts.",
             param="discounts",
         )
+    if ui_mode != "hosted_page":
+        # fields Stripe returns only for sessions embedded in the merchant's page
+        cs["return_url"] = return_url
+        cs["redirect_on_completion"] = redirect
     _totals(ctx, cs)
     ctx.store.put(cs)
     return render(cs)
+
+
+def done_url(cs: dict[str, Any]) -> str | None:
+    """Where the customer goes once the session is complete (None: stays on the page)."""
+    url = cs.get("success_url") or cs.get("return_url")
+    return url.replace("{CHECKOUT_SESSION_ID}", cs["id"]) if url else None
 
 
 @route("GET", "/v1/checkout/sessions/{id}", "checkout.SessionRetrieveParams")
@@ -1623,16 +1832,17 @@ def _expanded_line_items(ctx: Ctx, cs: dict[str, Any]) -> dict[str, Any]:
 
 def _line_items(ctx: Ctx, cs: dict[str, Any]) -> dict[str, Any]:
     data = []
+    discounts, taxes = _session_taxes(ctx, cs)
     for n, x in enumerate(cs["_lines"]):
         amount = price_amount(x["price"], x["quantity"])
         data.append(
             {
                 "id": f"li_{cs['id'][8:20]}{n}",
                 "object": "item",
-                "amount_discount": 0,
+                "amount_discount": discounts[n],
                 "amount_subtotal": amount,
-                "amount_tax": 0,
-                "amount_total": amount,
+                "amount_tax": _exclusive(taxes[n]) + _inclusive(taxes[n]),
+                "amount_total": amount - discounts[n] + _exclusive(taxes[n]),
                 "currency": cs["currency"],
                 "description": _product_name(ctx, x["price"]),
                 "price": x["price"],
@@ -1678,7 +1888,7 @@ def _finish_checkout(ctx: Ctx, cs: dict[str, Any], email: str | None, name: str 
             redeem(ctx, coupon, promo)
     ctx.store.put(cs)
     emit(ctx, "checkout.session.completed", cs)
-    return cs["success_url"].replace("{CHECKOUT_SESSION_ID}", cs["id"])
+    return done_url(cs) or f"{ctx.base_url}/_sandbox/checkout/{cs['id']}"
 
 
 # ============================================================================================
@@ -1845,9 +2055,10 @@ def hosted_routes(sb: Any) -> list[Any]:
         except StripeError:
             return page("Not found", "<h1>This checkout session does not exist.</h1>", 404)
         if cs["status"] == "complete":
-            return RedirectResponse(
-                cs["success_url"].replace("{CHECKOUT_SESSION_ID}", cs["id"]), 303
-            )
+            url = done_url(cs)
+            if url is None:  # an embedded session with redirect_on_completion=never
+                return page("Complete", "<h1>Thank you, your payment is complete.</h1>")
+            return RedirectResponse(url, 303)
         if cs["status"] != "open":
             return page("Expired", "<h1>This checkout session has expired.</h1>", 410)
         return checkout_page(cs)
@@ -1857,7 +2068,7 @@ def hosted_routes(sb: Any) -> list[Any]:
 
         cs = _get_cs(ctx, cs_id)
         if cs["status"] != "open":
-            return "redirect", cs["success_url"].replace("{CHECKOUT_SESSION_ID}", cs["id"])
+            return "redirect", done_url(cs) or f"{ctx.base_url}/_sandbox/checkout/{cs['id']}"
         email = (f.get("email") or cs.get("customer_email") or "").strip() or None
         if f.get("promo"):
             promo = next(
@@ -1904,7 +2115,8 @@ def hosted_routes(sb: Any) -> list[Any]:
                 ctx.params = {
                     "amount": cs["amount_total"],
                     "currency": cs["currency"],
-                    "metadata": pid.get("metadata") or dict(cs["metadata"]),
+                    # the session's own metadata stays on the session, as at Stripe
+                    "metadata": pid.get("metadata") or {},
                     "description": pid.get("description"),
                 }
                 if cus_id:
@@ -1935,7 +2147,11 @@ def hosted_routes(sb: Any) -> list[Any]:
             "customer": cus_id,
             "default_payment_method": pm["id"],
             "items": [
-                {"price": x["price"]["id"], "quantity": x["quantity"]}
+                {
+                    "price": x["price"]["id"],
+                    "quantity": x["quantity"],
+                    "tax_rates": x.get("tax_rates") or None,
+                }
                 for x in cs["_lines"]
                 if x["price"]["type"] == "recurring"
             ],
@@ -1982,7 +2198,7 @@ def hosted_routes(sb: Any) -> list[Any]:
         def fn(ctx: Ctx) -> tuple[str, Any]:
             cs = _get_cs(ctx, cs_id)
             if cs["status"] == "complete":
-                return "redirect", cs["success_url"].replace("{CHECKOUT_SESSION_ID}", cs["id"])
+                return "redirect", done_url(cs) or f"{ctx.base_url}/_sandbox/checkout/{cs['id']}"
             if cs["mode"] == "payment":
                 pi = ctx.store.get(cs.get("payment_intent") or "") or {}
                 ok = pi.get("status") in ("succeeded", "requires_capture")
@@ -2011,6 +2227,43 @@ def hosted_routes(sb: Any) -> list[Any]:
         if kind == "redirect":
             return RedirectResponse(value, 303)
         return checkout_page(value[0], value[1], 402)
+
+    async def checkout_control_complete(request: Request) -> Response:
+        """`POST /_sandbox/checkout_sessions/{id}/complete`: pay a session as its page would
+        (for embedded and Elements sessions, which have no page at `url`)."""
+        import json
+
+        from starlette.responses import JSONResponse
+
+        from .app import _LOOPBACK
+
+        host = request.client.host if request.client else ""
+        cs_id = request.path_params["id"]
+        try:
+            if not sb.control_open and host not in _LOOPBACK:
+                raise StripeError(
+                    403,
+                    "invalid_request_error",
+                    "Sandbox control endpoints only answer loopback clients.",
+                )
+            raw = await request.body()
+            try:
+                body = json.loads(raw) if raw else {}
+            except ValueError:
+                raise invalid_request("The body must be a JSON object.") from None
+            if not isinstance(body, dict):
+                raise invalid_request("The body must be a JSON object.")
+            f = {
+                "card_number": "4242424242424242",
+                "card_exp": "12/34",
+                "card_cvc": "123",
+                **{k: str(v) for k, v in body.items() if v is not None},
+            }
+            _, url = run(request, lambda ctx: _pay(ctx, cs_id, f))
+            cs = run(request, lambda ctx: render(_get_cs(ctx, cs_id)))
+        except StripeError as e:
+            return JSONResponse(e.body(), e.status)
+        return JSONResponse({"checkout_session": cs, "redirect_url": url})
 
     # -- billing portal ---------------------------------------------------------------------
     def _portal(ctx: Ctx, token: str) -> dict[str, Any]:
@@ -2162,6 +2415,11 @@ def hosted_routes(sb: Any) -> list[Any]:
         Route("/_sandbox/checkout/{id}", checkout_get, methods=["GET"]),
         Route("/_sandbox/checkout/{id}", checkout_post, methods=["POST"]),
         Route("/_sandbox/checkout/{id}/complete", checkout_complete, methods=["GET"]),
+        Route(
+            "/_sandbox/checkout_sessions/{id}/complete",
+            checkout_control_complete,
+            methods=["POST"],
+        ),
         Route("/_sandbox/portal/{token}", portal_get, methods=["GET"]),
         Route("/_sandbox/portal/{token}", portal_post, methods=["POST"]),
     ]

@@ -60,8 +60,10 @@ def invalid_request(
 
 
 def missing(kind: str, id_: str, param: str = "id") -> StripeError:
+    """No such object. Stripe answers 404 when the object is the one in the URL path (`id`)
+    and 400 when a request parameter names it (`customer`, `items[0][price]`, …)."""
     return StripeError(
-        404,
+        404 if param == "id" else 400,
         "invalid_request_error",
         f"No such {kind}: '{id_}'",
         code="resource_missing",

@@ -110,7 +110,8 @@ def pi_create(ctx: Ctx) -> dict[str, Any]:
     customer = ctx.p("customer") or None
     if customer:
         load(ctx, customer, "customer", param="customer")
-    capture = ctx.p("capture_method") or "automatic"
+    # Stripe's default since 2024-04-10; `automatic` and `automatic_async` both capture at once
+    capture = ctx.p("capture_method") or "automatic_async"
     pi = blank("payment_intent")
     pid = new_id("pi")
     pi.update(
@@ -359,7 +360,9 @@ def _confirm(ctx: Ctx, pi: dict[str, Any], params: dict[str, Any]) -> None:
             return
         pi["status"] = "requires_action"
         url = f"{ctx.base_url}/_sandbox/3ds/{pi['id']}?client_secret={pi['client_secret']}"
-        if use_sdk:
+        # Without a return_url there is nowhere to redirect back to: Stripe hands the
+        # challenge to Stripe.js (`use_stripe_sdk`), as it does when Stripe.js confirms.
+        if use_sdk or not return_url:
             pi["next_action"] = {
                 "type": "use_stripe_sdk",
                 "use_stripe_sdk": {
@@ -397,9 +400,7 @@ def charge_pi(ctx: Ctx, pi: dict[str, Any], pm: dict[str, Any], *, three_ds: boo
     if card.decline_code:
         decline(ctx, pi, pm, card.decline_code)
         return
-    manual = (
-        pi["capture_method"] in ("manual", "automatic_async") and pi["capture_method"] == "manual"
-    )
+    manual = pi["capture_method"] == "manual"  # `automatic` and `automatic_async` capture now
     ch = _make_charge(ctx, pi, pm, "succeeded", three_ds=three_ds, captured=not manual)
     pi["latest_charge"] = ch["id"]
     pi["next_action"] = None
@@ -801,6 +802,120 @@ def txn_list(ctx: Ctx) -> dict[str, Any]:
 
 
 # -- refunds -----------------------------------------------------------------------------------
+@route("GET", "/v1/balance", "BalanceRetrieveParams")
+def balance_retrieve(ctx: Ctx) -> dict[str, Any]:
+    """The account's balance: the net of its balance transactions, pending until their
+    `available_on` date (two days after a charge), per currency."""
+    t = now()
+    sums: dict[str, dict[str, int]] = {}
+    for txn in ctx.store.all_of("balance_transaction"):
+        cur = sums.setdefault(txn["currency"], {"available": 0, "pending": 0})
+        cur["pending" if txn["available_on"] > t else "available"] += txn["net"]
+    if not sums:
+        sums["cad"] = {"available": 0, "pending": 0}
+
+    def part(kind: str) -> list[dict[str, Any]]:
+        return [
+            {"amount": v[kind], "currency": c, "source_types": {"card": v[kind]}}
+            for c, v in sorted(sums.items())
+        ]
+
+    return {
+        "object": "balance",
+        "available": part("available"),
+        "connect_reserved": [{"amount": 0, "currency": c} for c in sorted(sums)],
+        "livemode": False,
+        "pending": part("pending"),
+    }
+
+
+ACCOUNT_ID = "acct_1SandboxAccount0"
+
+
+@route("GET", "/v1/account", "AccountRetrieveCurrentParams")
+def account_retrieve(ctx: Ctx) -> dict[str, Any]:
+    """The sandbox's own account: a Canadian standard account that can take payments."""
+    empty_requirements: dict[str, Any] = {
+        "alternatives": [],
+        "current_deadline": None,
+        "currently_due": [],
+        "disabled_reason": None,
+        "errors": [],
+        "eventually_due": [],
+        "past_due": [],
+        "pending_verification": [],
+    }
+    return {
+        "id": ACCOUNT_ID,
+        "object": "account",
+        "business_profile": {
+            "annual_revenue": None,
+            "estimated_worker_count": None,
+            "mcc": None,
+            "minority_owned_business_designation": None,
+            "name": "Sandbox",
+            "product_description": None,
+            "support_address": None,
+            "support_email": None,
+            "support_phone": None,
+            "support_url": None,
+            "url": None,
+        },
+        "business_type": None,
+        "capabilities": {"card_payments": "active", "transfers": "active"},
+        "charges_enabled": True,
+        "controller": {"type": "account"},
+        "country": "CA",
+        "created": 1700000000,
+        "default_currency": "cad",
+        "details_submitted": True,
+        "email": None,
+        "external_accounts": {
+            "object": "list",
+            "data": [],
+            "has_more": False,
+            "url": f"/v1/accounts/{ACCOUNT_ID}/external_accounts",
+        },
+        "future_requirements": dict(empty_requirements),
+        "metadata": {},
+        "payouts_enabled": True,
+        "requirements": dict(empty_requirements),
+        "settings": {
+            "bacs_debit_payments": {"display_name": None, "service_user_number": None},
+            "branding": {
+                "icon": None,
+                "logo": None,
+                "primary_color": None,
+                "secondary_color": None,
+            },
+            "card_issuing": {"tos_acceptance": {"date": None, "ip": None}},
+            "card_payments": {
+                "decline_on": {"avs_failure": False, "cvc_failure": True},
+                "statement_descriptor_prefix": None,
+                "statement_descriptor_prefix_kana": None,
+                "statement_descriptor_prefix_kanji": None,
+            },
+            "dashboard": {"display_name": "Sandbox", "timezone": "Etc/UTC"},
+            "invoices": {"default_account_tax_ids": None, "hosted_payment_method_save": None},
+            "payments": {
+                "statement_descriptor": "SANDBOX",
+                "statement_descriptor_kana": None,
+                "statement_descriptor_kanji": None,
+                "statement_descriptor_prefix_kana": None,
+                "statement_descriptor_prefix_kanji": None,
+            },
+            "payouts": {
+                "debit_negative_balances": True,
+                "schedule": {"delay_days": 2, "interval": "daily"},
+                "statement_descriptor": None,
+            },
+            "sepa_debit_payments": {},
+        },
+        "tos_acceptance": {"date": 1700000000, "ip": None, "user_agent": None},
+        "type": "standard",
+    }
+
+
 def _money(amount: int, currency: str) -> str:
     return f"{amount}" if currency in ("jpy", "krw") else f"${amount / 100:,.2f}"
 

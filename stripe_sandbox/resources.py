@@ -471,14 +471,19 @@ def customer_update(ctx: Ctx, id: str) -> dict[str, Any]:
 
 @route("DELETE", "/v1/customers/{id}", "CustomerDeleteParams")
 def customer_delete(ctx: Ctx, id: str) -> dict[str, Any]:
+    c = load(ctx, id, "customer")
+    delete_customer(ctx, c)
+    return deleted(c)
+
+
+def delete_customer(ctx: Ctx, c: dict[str, Any]) -> None:
+    """Deleting a customer ends its subscriptions at once."""
     from .billing import cancel_customer_subscriptions  # billing builds on this module
 
-    c = load(ctx, id, "customer")
     cancel_customer_subscriptions(ctx, c["id"])
     c["_deleted"] = True
     ctx.store.put(c)
     emit(ctx, "customer.deleted", c)
-    return deleted(c)
 
 
 @includable("customer", "tax_ids")
@@ -896,7 +901,6 @@ def create_card_pm(ctx: Ctx, data: dict[str, Any], prefix: str = "") -> dict[str
                 f"No such token: '{token}'",
                 param=pn("card[token]"),
                 code="resource_missing",
-                status=404,
             )
         card = card_for_number(number)
         exp_month, exp_year = 12, now() // 31557600 + 1970 + 3

@@ -435,3 +435,94 @@ def test_retries_stop_after_the_schedule(client: stripe.StripeClient) -> None:
     assert invoice.status == "open"
     assert invoice.attempt_count == 4
     assert invoice.next_payment_attempt is None
+
+
+def test_subscription_items_price_data_makes_an_inline_price(client: stripe.StripeClient) -> None:
+    # given a product and no price for it
+    prod = client.v1.products.create(params={"name": "Inline club"})
+    cus = client.v1.customers.create()
+    # when a subscription names its price inline
+    sub = client.v1.subscriptions.create(
+        params={
+            "customer": cus.id,
+            "items": [
+                {
+                    "price_data": {
+                        "currency": "usd",
+                        "product": prod.id,
+                        "unit_amount": 700,
+                        "recurring": {"interval": "month"},
+                    }
+                }
+            ],
+            "default_payment_method": "pm_card_visa",
+            "expand": ["latest_invoice"],
+        }
+    )
+    # then a recurring price is made for it and the first invoice charges it
+    price = sub["items"].data[0].price
+    assert price.id.startswith("price_")
+    assert (price.product, price.unit_amount, price.type) == (prod.id, 700, "recurring")
+    assert price.recurring is not None
+    assert price.recurring.interval == "month"
+    assert sub.status == "active"
+    assert sub.latest_invoice.amount_paid == 700  # type: ignore[union-attr]
+    # and an update can switch to another inline price
+    sub = client.v1.subscriptions.update(
+        sub.id,
+        params={
+            "items": [
+                {
+                    "id": sub["items"].data[0].id,
+                    "price_data": {
+                        "currency": "usd",
+                        "product": prod.id,
+                        "unit_amount": 900,
+                        "recurring": {"interval": "month"},
+                    },
+                }
+            ],
+            "proration_behavior": "none",
+        },
+    )
+    assert sub["items"].data[0].price.unit_amount == 900
+    with pytest.raises(stripe.InvalidRequestError) as exc:
+        client.v1.subscriptions.create(
+            params={
+                "customer": cus.id,
+                "items": [
+                    {
+                        "price_data": {
+                            "currency": "usd",
+                            "product": "prod_nope",
+                            "unit_amount": 700,
+                            "recurring": {"interval": "month"},
+                        }
+                    }
+                ],
+            }
+        )
+    assert exc.value.param == "items[0][price_data][product]"  # type: ignore[union-attr]
+
+
+def test_deleting_a_test_clock_deletes_its_customers_and_subscriptions(
+    client: stripe.StripeClient,
+) -> None:
+    # given a test clock with a subscribed customer, and a customer without a clock
+    clock, cus = clock_customer(client)
+    sub = client.v1.subscriptions.create(
+        params={"customer": cus.id, "items": [{"price": monthly_price(client).id}]}
+    )
+    assert sub.status == "active"
+    other = client.v1.customers.create()
+    # when the clock is deleted
+    client.v1.test_helpers.test_clocks.delete(clock.id)
+    # then its customer is deleted and its subscription is gone, the other customer stays
+    assert client.v1.customers.retrieve(cus.id).to_dict().get("deleted") is True
+    with pytest.raises(stripe.InvalidRequestError) as exc:
+        client.v1.subscriptions.retrieve(sub.id)
+    assert exc.value.code == "resource_missing"
+    assert sub.id not in [
+        s.id for s in client.v1.subscriptions.list(params={"status": "all", "limit": 100}).data
+    ]
+    assert client.v1.customers.retrieve(other.id).to_dict().get("deleted") is None

@@ -86,7 +86,9 @@ def test_checkout_payment_mode_with_promotion_code_and_decline(
         receiver.requests[0]["body"], receiver.requests[0]["signature"], secret
     )
     items = c.v1.checkout.sessions.line_items.list(cs.id)
-    assert items.data[0].amount_total == 4000
+    # as at Stripe, a line item's total is net of its share of the discount
+    assert (items.data[0].amount_subtotal, items.data[0].amount_discount) == (4000, 1000)
+    assert items.data[0].amount_total == 3000
 
 
 def test_checkout_payment_with_three_d_secure(shared: Server, page: Any) -> None:

@@ -88,7 +88,7 @@ def test_redirects_never_and_card_only_intents_confirm_without_a_return_url(
     assert cards.status == "succeeded"
 
 
-def test_three_d_secure_next_action_is_a_redirect_unless_stripe_js_confirms(
+def test_three_d_secure_next_action_is_a_redirect_only_with_a_return_url(
     client: stripe.StripeClient,
 ) -> None:
     # given card-only intents and a card that always asks for 3-D Secure
@@ -108,12 +108,13 @@ def test_three_d_secure_next_action_is_a_redirect_unless_stripe_js_confirms(
     with_return = confirmed(return_url=RETURN_URL)
     without_return = confirmed()
     by_stripe_js = confirmed(use_stripe_sdk=True)
-    # then the first two redirect to the challenge page (the first knows where to come back)
-    # and Stripe.js gets an action of its own (handleNextAction)
+    # then the first redirects to the challenge page and knows where to come back; with
+    # nowhere to come back to, Stripe leaves the challenge to Stripe.js (handleNextAction),
+    # as it does when Stripe.js confirms
     assert with_return.next_action.type == "redirect_to_url"  # type: ignore[union-attr]
     assert with_return.next_action.redirect_to_url.return_url == RETURN_URL  # type: ignore[union-attr]
-    assert without_return.next_action.type == "redirect_to_url"  # type: ignore[union-attr]
-    assert "/3ds/" in without_return.next_action.redirect_to_url.url  # type: ignore[union-attr]
+    assert "/3ds/" in with_return.next_action.redirect_to_url.url  # type: ignore[union-attr]
+    assert without_return.next_action.type == "use_stripe_sdk"  # type: ignore[union-attr]
     assert by_stripe_js.next_action.type == "use_stripe_sdk"  # type: ignore[union-attr]
 
 
@@ -177,6 +178,24 @@ def test_after_a_partial_capture_the_whole_captured_amount_can_be_refunded(
     with pytest.raises(stripe.InvalidRequestError) as exc:
         client.v1.refunds.create(params={"payment_intent": pi.id, "amount": 1})
     assert exc.value.code == "charge_already_refunded"
+
+
+@pytest.mark.parametrize("given", [None, "automatic", "automatic_async"])
+def test_payment_intents_capture_automatically_by_default(
+    client: stripe.StripeClient, given: str | None
+) -> None:
+    # when an intent is created without a capture method, or with either automatic one
+    extra = {"capture_method": given} if given else {}
+    pi = client.v1.payment_intents.create(
+        params={"amount": 1000, "currency": "usd", **extra}  # type: ignore[typeddict-item]
+    )
+    # then Stripe's default is automatic_async, and each is captured when confirmed
+    assert pi.capture_method == (given or "automatic_async")
+    pi = client.v1.payment_intents.confirm(
+        pi.id, params={"payment_method": "pm_card_visa", "return_url": RETURN_URL}
+    )
+    assert pi.status == "succeeded"
+    assert pi.amount_received == 1000
 
 
 def test_payment_intent_update_sets_capture_method(client: stripe.StripeClient) -> None:

@@ -117,3 +117,28 @@ def test_billing_shapes_match_fixtures(shared: Server) -> None:
         check(obj)
     check(c.v1.test_helpers.test_clocks.delete(clock.id))
     assert isinstance(sub, stripe.Subscription)
+
+
+def test_balance_and_account_answer_as_key_checks(shared: Server) -> None:
+    # given one payment made through the sandbox
+    c = shared.client
+    c.v1.payment_intents.create(
+        params={
+            "amount": 1000,
+            "currency": "eur",
+            "payment_method": "pm_card_visa",
+            "confirm": True,
+            "return_url": RETURN_URL,
+        }
+    )
+    # when code checks its key by asking for the balance and the account
+    balance = c.v1.balance.retrieve()
+    account = c.v1.accounts.retrieve_current()
+    # then both answer with Stripe's shapes; the payment's net is pending
+    check(balance)
+    check(account)
+    eur = [b for b in balance.pending if b.currency == "eur"]
+    assert len(eur) == 1
+    assert 0 < eur[0].amount < 1000
+    assert account.id.startswith("acct_")
+    assert account.charges_enabled is True

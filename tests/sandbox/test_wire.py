@@ -97,6 +97,58 @@ def test_missing_object_is_resource_missing(client: stripe.StripeClient) -> None
     assert body["request_log_url"]
 
 
+@pytest.mark.parametrize(
+    ("call", "param", "message"),
+    [
+        (
+            lambda c: c.v1.payment_intents.create(
+                params={"amount": 1000, "currency": "usd", "customer": "cus_nope"}
+            ),
+            "customer",
+            "No such customer: 'cus_nope'",
+        ),
+        (
+            lambda c: c.v1.payment_intents.create(
+                params={"amount": 1000, "currency": "usd", "payment_method": "pm_card_bogus"}
+            ),
+            "payment_method",
+            "No such PaymentMethod: 'pm_card_bogus'",
+        ),
+        (
+            lambda c: c.v1.subscriptions.create(
+                params={
+                    "customer": c.v1.customers.create().id,
+                    "items": [{"price": "price_nope"}],
+                }
+            ),
+            "items[0][price]",
+            "No such price: 'price_nope'",
+        ),
+        (
+            lambda c: c.v1.refunds.create(params={"charge": "ch_nope"}),
+            "charge",
+            "No such charge: 'ch_nope'",
+        ),
+        (
+            lambda c: c.v1.customers.list(params={"starting_after": "cus_nope"}),
+            "starting_after",
+            "No such customer: 'cus_nope'",
+        ),
+    ],
+)
+def test_a_missing_object_named_by_a_parameter_is_a_400(
+    client: stripe.StripeClient, call: object, param: str, message: str
+) -> None:
+    # when a request parameter names an object that does not exist
+    with pytest.raises(stripe.InvalidRequestError) as exc:
+        call(client)  # type: ignore[operator]
+    # then Stripe answers 400 (404 is for the object in the URL path)
+    assert exc.value.http_status == 400
+    assert exc.value.code == "resource_missing"
+    assert exc.value.param == param  # type: ignore[union-attr]
+    assert str(exc.value.user_message) == message
+
+
 def test_malformed_and_oversized_bodies_get_stripe_errors(shared: Server) -> None:
     auth = {"Authorization": f"Bearer {SK}", "Content-Type": "application/x-www-form-urlencoded"}
     bad = [
