@@ -28,7 +28,7 @@ from shop.components.layout import link, not_allowed_notice, page
 from shop.db import session_scope
 from shop.models import Order, OrderStatus
 from shop.services import cart as carts
-from shop.services import downloads, orders, payments, refunds
+from shop.services import checkout, downloads, orders, payments, refunds
 from shop.services.countries import country_names
 from shop.services.errors import ShopError
 from shop.services.money import format_money
@@ -69,6 +69,8 @@ class CheckoutState(BuyerState):
     may_clear: bool = False
     checked_note: str = ""  # said after "Check again" found nothing changed
     can_pay: bool = False
+    free: bool = False  # the promo code pays the whole order: no card, "Place order"
+    placing: bool = False
     stripe_js: str = ""
     publishable_key: str = ""
     # Whose choices the fields above hold: a tab is signed into another account, or out and
@@ -93,6 +95,7 @@ class CheckoutState(BuyerState):
         self.lines, self.tax_lines = [], []
         self.subtotal = self.discount = self.total = ""
         self.total_amount, self.can_pay, self.may_clear = 0, False, False
+        self.free = False
 
     async def _quote(self, promo_code: str) -> str | None:
         """Price the cart on the server; None when priced, else the refusal."""
@@ -143,7 +146,7 @@ class CheckoutState(BuyerState):
             # lines that can would add up to a sum nobody asked for.
             self.subtotal = format_money(view.subtotal, currency) if view.can_checkout else ""
             self.discount, self.tax_lines, self.total = "", [], ""
-            self.can_pay = False
+            self.can_pay = self.free = False
             return refusal
         self.currency = quote.currency
         self.subtotal = format_money(quote.subtotal, quote.currency)
@@ -159,6 +162,7 @@ class CheckoutState(BuyerState):
         self.total_amount = quote.total
         beyond_card = orders.card_limit_problem(quote)
         self.can_pay = beyond_card is None
+        self.free = orders.is_free(quote)
         return beyond_card.message if beyond_card else None
 
     async def _refresh(self) -> None:
@@ -231,6 +235,42 @@ class CheckoutState(BuyerState):
         # Refused: say why, and keep the totals as they were without it.
         self.promo_message = refusal
         await self._refresh()
+
+    @rx.event
+    async def place_free_order(self):
+        """ "Place order" for an order its promo code pays in full: placed and delivered on the
+        server (no card, no Stripe), then the success page."""
+        user = await self._require(READ_OWN_ORDERS)
+        if user is None or not self.free or self.placing:
+            return
+        self.placing = True
+        yield
+        country, region, promo_code = self.country, self.region, self.promo_code
+
+        def run() -> int:
+            with session_scope() as session:
+                view = carts.view_cart(
+                    session=session, cart=carts.find_cart(session=session, user_id=user.id)
+                )
+                items = view.line_requests()
+            started = checkout.start_checkout(
+                buyer_id=user.id,
+                items=items,
+                billing=orders.Billing(country=country, region=region or None),
+                promo_code=promo_code or None,
+                expected_total=0,  # only free: a total that moved since is shown, not charged
+            )
+            return started.order_id
+
+        try:
+            order_id = await asyncio.to_thread(run)
+        except ShopError as exc:
+            self.placing = False
+            await self._refresh()
+            self.problem = exc.message
+            return
+        self.placing = False
+        yield rx.redirect(f"/checkout/success?order={order_id}")
 
     @rx.event
     async def remove_promo(self):
@@ -394,6 +434,23 @@ def payment() -> rx.Component:
     )
 
 
+def free_order() -> rx.Component:
+    """In place of the payment step when the promo code pays the whole order."""
+    return rx.el.section(
+        rx.el.h2("Payment", class_name="section-title"),
+        rx.el.p("Nothing to pay: your promo code covers the whole order.", class_name="muted"),
+        rx.el.button(
+            rx.cond(CheckoutState.placing, "Placing your order…", "Place order"),
+            id="place-free-order",
+            type="button",
+            disabled=CheckoutState.placing,
+            on_click=CheckoutState.place_free_order,
+            class_name="button button-primary",
+        ),
+        aria_label="Payment",
+    )
+
+
 def checkout_body() -> rx.Component:
     return rx.cond(
         CheckoutState.lines.length() > 0,  # type: ignore[attr-defined]
@@ -421,7 +478,7 @@ def checkout_body() -> rx.Component:
                         class_name="check-again",
                     ),
                 ),
-                payment(),
+                rx.cond(CheckoutState.free, free_order(), payment()),
                 class_name="checkout-payment",
             ),
             class_name="checkout-layout",
@@ -466,6 +523,7 @@ class CheckoutSuccessState(BuyerState):
     download_links: list[dict[str, str]] = []
     failure: str = ""
     refund_note: str = ""  # a paid order refunded since, in part or in full
+    free: bool = False  # paid in full by its promo code
 
     @rx.event
     async def load(self):
@@ -511,6 +569,7 @@ class CheckoutSuccessState(BuyerState):
                 return {
                     "status": order.status,
                     "paid": order.fulfilled_at is not None,
+                    "free": order.total_amount == 0,
                     "number": order.number or str(order.id),
                     "total": format_money(order.total_amount, order.currency),
                     "items": [
@@ -537,6 +596,7 @@ class CheckoutSuccessState(BuyerState):
         self.download_links = found["links"]
         self.failure = found["error"]
         self.refund_note = found["refund_note"]
+        self.free = found["free"]
         if found["paid"]:
             self.outcome = "paid"
             await self._refresh_cart_count(user)
@@ -564,7 +624,7 @@ def _refund_note(session: Session, order: Order) -> str:
 def paid_view() -> rx.Component:
     s = CheckoutSuccessState
     return rx.el.div(
-        rx.el.h1("Payment received", class_name="page-title"),
+        rx.el.h1(rx.cond(s.free, "Order complete", "Payment received"), class_name="page-title"),
         rx.cond(
             s.refund_note != "",
             rx.el.p(s.refund_note, role="status"),

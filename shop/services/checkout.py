@@ -16,6 +16,8 @@ Each step is its own short transaction and no transaction is open while Stripe i
 3. `payments.create_payment_intent`; when Stripe cannot be reached or refuses, the order is
    closed (`cancel_unstarted_order`) so it holds nothing. When a newer checkout of the buyer
    replaced the order first, the answer is `checkout_busy` (not an order the client never saw).
+   A free order (its promo code pays the whole total) has no PaymentIntent: it is delivered at
+   once by `fulfil_free_order`.
 
 Reconciliation uses `release` too, to close orders left unpaid UNPAID_ORDER_EXPIRY_HOURS.
 """
@@ -32,7 +34,7 @@ from shop.db import session_scope
 from shop.models import Order, utcnow
 from shop.services import orders, payments, stripe_api
 from shop.services.errors import Conflict
-from shop.services.fulfilment import fulfil_order
+from shop.services.fulfilment import fulfil_free_order, fulfil_order
 from shop.services.holds import HeldOrder, HoldsInTheWay
 from shop.services.stripe_api import PaymentIntentInfo
 
@@ -80,7 +82,7 @@ NEWER_CHECKOUT_MESSAGE = (
 @dataclass(frozen=True, slots=True)
 class StartedCheckout:
     order_id: int
-    intent: PaymentIntentInfo
+    intent: PaymentIntentInfo | None  # None for a free order, delivered already
     detail: orders.OrderDetail
 
 
@@ -129,6 +131,15 @@ def start_checkout(
             "Other checkouts for the same items are going on right now; try again in a moment.",
             code="checkout_busy",
         )
+    with sessions() as session:
+        placed = session.get(Order, order_id)
+        assert placed is not None
+        if placed.total_amount == 0:
+            # Its promo code paid it all: delivered now, nothing to ask Stripe.
+            fulfil_free_order(session=session, order_id=order_id)
+            session.refresh(placed)
+            detail = orders.order_detail(session=session, order=placed)
+            return StartedCheckout(order_id=order_id, intent=None, detail=detail)
     try:
         with sessions() as session:
             intent = payments.create_payment_intent(session=session, order_id=order_id)

@@ -13,6 +13,9 @@ number of times, from any number of threads or processes at once:
   (code, order), one receipt per order — so even a bug in the claim could not double them;
 * it all happens in the caller's transaction: if anything fails, the claim rolls back too and
   the next delivery of the event tries again. The receipt is sent after commit.
+
+`fulfil_free_order` delivers, through the same claim and the same steps, an order that its
+promo code paid in full: a total of 0 has no PaymentIntent (Stripe charges nothing below 0.50).
 """
 
 from __future__ import annotations
@@ -112,8 +115,6 @@ def fulfil_order(
     `payment_intent.succeeded` event's time, else the charge's (`payment_intent.charged_at`).
     A payment the shop hears of late (webhooks held up, found by reconciliation) is then paid
     on its own day in the analytics and on the receipt; never later than now."""
-    from shop.services import promo_codes, receipts, refunds
-
     now = now or utcnow()
     paid = happened_at(paid_at or payment_intent.charged_at, now=now)
     order = session.get(Order, order_id)
@@ -133,7 +134,39 @@ def fulfil_order(
                 },
             )
         return FulfilmentOutcome(order_id, False, order.status, problem)
+    return _claim_and_deliver(
+        session, order, paid=paid, now=now, payment_intent_id=payment_intent.id
+    )
 
+
+def fulfil_free_order(
+    *, session: Session, order_id: int, now: datetime | None = None
+) -> FulfilmentOutcome:
+    """Deliver an order its promo code paid in full (total 0: no card, no PaymentIntent),
+    exactly once, as `fulfil_order` delivers a paid one."""
+    now = now or utcnow()
+    order = session.get(Order, order_id)
+    if order is None:
+        return FulfilmentOutcome(order_id, False, None, "no such order")
+    if order.total_amount != 0 or order.stripe_payment_intent_id or order.stripe_invoice_id:
+        return FulfilmentOutcome(order_id, False, order.status, "the order is not free")
+    if order.status != OrderStatus.PENDING.value:
+        return FulfilmentOutcome(order_id, False, order.status, f"the order is {order.status}")
+    return _claim_and_deliver(session, order, paid=now, now=now, payment_intent_id=None)
+
+
+def _claim_and_deliver(
+    session: Session,
+    order: Order,
+    *,
+    paid: datetime,
+    now: datetime,
+    payment_intent_id: str | None,
+) -> FulfilmentOutcome:
+    from shop.services import promo_codes, receipts, refunds
+
+    order_id = order.id
+    assert order_id is not None
     claimed: Any = session.execute(
         update(Order)
         .where(Order.id == order_id, Order.fulfilled_at.is_(None))  # type: ignore[arg-type,union-attr]
@@ -142,7 +175,7 @@ def fulfil_order(
             paid_at=paid,
             fulfilled_at=now,
             payment_error=None,
-            stripe_payment_intent_id=payment_intent.id,
+            stripe_payment_intent_id=payment_intent_id,
             updated_at=now,
         )
         .execution_options(synchronize_session=False)
@@ -156,7 +189,7 @@ def fulfil_order(
         ("paid_at", paid),
         ("fulfilled_at", now),
         ("payment_error", None),
-        ("stripe_payment_intent_id", payment_intent.id),
+        ("stripe_payment_intent_id", payment_intent_id),
         ("updated_at", now),
     ):
         set_committed_value(order, name, value)
@@ -213,7 +246,7 @@ def fulfil_order(
     # Refunds Stripe reported before this payment's own event (shuffled webhooks) apply now.
     if refunds.refunded_amount(session=session, order_id=order_id) > 0:
         refunds.follow_refunds(session=session, order_id=order_id, now=now)
-    log.info("order fulfilled", extra={"order_id": order_id, "payment_intent": payment_intent.id})
+    log.info("order fulfilled", extra={"order_id": order_id, "payment_intent": payment_intent_id})
     return FulfilmentOutcome(order_id, True, order.status)
 
 

@@ -303,8 +303,16 @@ def check_still_payable(*, session: Session, order: Order, now: datetime | None 
         )
 
 
+def is_free(figures: Quote) -> bool:
+    """A promo code pays the whole order: there is nothing for a card to pay."""
+    return figures.total == 0 and figures.discount > 0
+
+
 def card_limit_problem(figures: Quote) -> InvalidInput | None:
-    """Why a card cannot pay this total (below `MIN_CHARGE` or above `MAX_CHARGE`), or None."""
+    """Why a card cannot pay this total (below `MIN_CHARGE` or above `MAX_CHARGE`), or None.
+    A free order (`is_free`) needs no card: None."""
+    if is_free(figures):
+        return None
     if figures.total < MIN_CHARGE:
         minimum = format_money(MIN_CHARGE, figures.currency)
         if figures.promo is not None and figures.total + figures.discount >= MIN_CHARGE:

@@ -343,6 +343,8 @@ def _check_and_reserve(
             code="amount_too_large",
             field="amount",
         )
+    if order.fulfilled_at is not None and order.total_amount == 0:
+        raise Conflict(f"Order {order.number} was free; there is nothing to refund.")
     if (
         order.status not in REFUNDABLE
         or order.fulfilled_at is None

@@ -206,6 +206,39 @@ def test_a_declined_card_is_refused_in_place_and_the_order_stays_payable(page, l
         assert paid.status == "paid"
 
 
+def test_a_code_that_pays_everything_places_the_order_without_a_card(page, live_shop):
+    # given a signed-in customer with a product in the cart, and a 100 % code
+    email = _customer(live_shop)
+    product = _two_products(live_shop)[0]
+    with db.session_scope(_database_url(live_shop)) as session:
+        promo_codes.create_promo_code(session=session, code="ONTHEHOUSE", percent_off=100)
+    _sign_in(page, email)
+    _add_to_cart(page, product["slug"])
+    # when they apply the code at checkout
+    _checkout_in_ontario(page, "ONTHEHOUSE")
+    # then the total is nothing, no card is asked for, and "Place order" takes the place of "Pay"
+    totals = page.get_by_label("Totals")
+    expect(totals).to_contain_text(format_money(0, "cad"))
+    expect(totals).not_to_contain_text("HST")
+    expect(page.get_by_role("button", name="Pay")).to_have_count(0)
+    expect(page.get_by_label("Card number", exact=True)).to_have_count(0)
+    # when they place the order
+    page.get_by_role("button", name="Place order").click()
+    # then it is complete and delivered: its download link is there
+    page.get_by_role("heading", name="Order complete").wait_for(timeout=30_000)
+    expect(
+        page.get_by_role("link", name=re.compile(rf"^Download {re.escape(product['name'])}"))
+    ).to_be_visible()
+    with db.session_scope(_database_url(live_shop)) as session:
+        order = session.exec(select(Order).order_by(Order.id.desc())).first()  # type: ignore[union-attr]
+        assert order is not None
+        assert (order.status, order.total_amount, order.stripe_payment_intent_id) == (
+            "paid",
+            0,
+            None,
+        )
+
+
 def test_three_d_secure_is_handled_in_the_page_fail_then_pass(page, live_shop):
     # given a signed-in customer at checkout in Ontario with a card that needs 3-D Secure
     email = _customer(live_shop)

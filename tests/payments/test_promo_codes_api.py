@@ -183,19 +183,22 @@ def test_a_code_created_with_a_past_expiry_is_kept_and_refused_as_expired(shop: 
 
 
 def test_a_discount_that_leaves_less_than_the_card_minimum_names_the_code(shop: Shop):
-    # given a $50.00 code and a $10.00 product
-    _create_code(shop, {"code": "FIFTYOFF", "amount_off": 5000, "currency": "cad"})
+    # given a $9.80 code and a $10.00 product (left to pay in Ontario: $0.20 + $0.03 HST)
+    _create_code(shop, {"code": "NEARLYALL", "amount_off": 980, "currency": "cad"})
     customer = shop.customer()
     product_id = shop.product(price=1000)
 
     # when the customer uses it
-    response = shop.start_checkout(customer, [(product_id, 1)], promo_code="FIFTYOFF")
+    response = shop.start_checkout(customer, [(product_id, 1)], promo_code="NEARLYALL")
 
     # then checkout explains that the code leaves too little to pay by card
     assert response.status_code == 422
     error = response.json()["error"]
     assert error["field"] == "promo_code"
-    assert "FIFTYOFF" in error["message"]
+    assert error["message"] == (
+        "With the promo code NEARLYALL the total would be $0.23 CAD, below the $0.50 CAD a "
+        "card payment needs; add to your order or use it on a larger one."
+    )
     assert shop.http.get("/api/orders", headers=customer.headers).json()["items"] == []
 
 

@@ -82,9 +82,11 @@ class AmountOut(BaseModel):
 class IntentOut(BaseModel):
     order_id: int
     order_number: str
-    payment_intent_id: str
-    client_secret: str
+    # None for a free order (its promo code paid the whole total): nothing to confirm.
+    payment_intent_id: str | None
+    client_secret: str | None
     amount: AmountOut
+    status: str  # "pending" until paid; "paid" at once for a free order
 
 
 class ConfirmIn(BaseModel):
@@ -274,7 +276,12 @@ rate moved), the answer is **409** with `error.code` `total_changed`, a message 
 totals ("The total is now $28.25 CAD, not the $11.30 CAD shown; check the new total and pay
 again.") and the new figures in `error.amount` (the shape of `amount` below); no order is placed
 and no PaymentIntent created. Show the new total and send it again. Without it the order is
-placed at whatever the total is now."""
+placed at whatever the total is now.
+
+A promo code that pays the whole order (total 0) makes a **free order**: it is paid and
+delivered at once, `status` is `paid`, and `payment_intent_id` and `client_secret` are null
+(there is nothing to confirm; Stripe is not asked). A total above 0 but below what a card can
+be charged (0.50) is refused with 422."""
 
 
 @router.post(
@@ -315,12 +322,14 @@ def create_intent(body: IntentIn, user: Buyer) -> Any:
             amount=_quoted_amount(changed.quote).model_dump(),
         )
     detail = started.detail
+    intent = started.intent
     return IntentOut(
         order_id=started.order_id,
         order_number=detail.order.number or "",
-        payment_intent_id=started.intent.id,
-        client_secret=started.intent.client_secret or "",
+        payment_intent_id=intent.id if intent else None,
+        client_secret=(intent.client_secret or "") if intent else None,
         amount=_amount(detail.order, detail.tax_lines),
+        status=detail.order.status,
     )
 
 
