@@ -231,8 +231,10 @@ def admin_categories_page() -> rx.Component:
         rx.el.form(
             rx.el.h2("Rename a category"),
             rx.el.div(
+                # No label on this form holds "name": `get_by_label("Name")` finds the new
+                # category's box alone.
                 rx.el.label(
-                    "Category to rename", class_name="field-label", html_for="category-rename-id"
+                    "Category to change", class_name="field-label", html_for="category-rename-id"
                 ),
                 rx.el.select(
                     rx.el.option("Choose…", value=""),
@@ -244,7 +246,7 @@ def admin_categories_page() -> rx.Component:
                 class_name="field",
             ),
             rx.el.div(
-                rx.el.label("New name", class_name="field-label", html_for="category-rename-name"),
+                rx.el.label("New title", class_name="field-label", html_for="category-rename-name"),
                 rx.el.input(
                     id="category-rename-name",
                     class_name="input",
@@ -260,7 +262,7 @@ def admin_categories_page() -> rx.Component:
             key="rename-" + s.form_key.to_string(),  # type: ignore[attr-defined]
             on_submit=s.rename,
             class_name="form",
-            aria_label="Rename a category",
+            aria_label="Change a category",
         ),
         state=s,
     )
