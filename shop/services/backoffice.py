@@ -7,6 +7,7 @@ call these, and check the permission first (`orders:read_all`, `orders:write`,
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -26,16 +27,19 @@ from shop.models import (
     PromoCode,
     Refund,
     RefundStatus,
+    Subscription,
     User,
     UserSession,
     WebhookEvent,
     utcnow,
 )
-from shop.services import audit, auth, clock, ids, mail, orders, receipts, refunds
+from shop.services import audit, auth, clock, ids, mail, orders, receipts, refunds, stripe_api
 from shop.services.audit import Actor
 from shop.services.errors import Conflict, InvalidInput, NotFound
 from shop.services.money import format_money
 from shop.settings import get_settings
+
+log = logging.getLogger("shop.backoffice")
 
 STATUSES = tuple(status.value for status in OrderStatus)
 DEFAULT_CURRENCY = "cad"  # the main currency of a shop that has not sold yet
@@ -154,7 +158,7 @@ def search_orders(
     limit: int = 50,
 ) -> tuple[list[OrderRow], int]:
     """Newest first. `q` is an email (or part of one), an order number or a Stripe id
-    (PaymentIntent `pi_…` or refund `re_…`). Orders placed (`created_at`) from `date_from` until
+    (`_order_reference_match`). Orders placed (`created_at`) from `date_from` until
     `date_to`, both included: a date without a time is its whole day (the shop's time zone), a datetime (aware)
     that instant."""
     query: Any = select(Order, User.email).join(
@@ -185,20 +189,43 @@ def search_orders(
     return [_row(order, email) for order, email in rows], int(total)
 
 
+STRIPE_ID_PREFIXES = ("pi_", "re_", "ch_", "py_", "in_", "sub_", "cus_")
+
+
 def _is_exact_reference(text: str) -> bool:
     """A Stripe id or an order id: matched exactly, never as part of an email."""
-    return text.startswith(("pi_", "re_")) or text.isdigit()
+    return text.startswith(STRIPE_ID_PREFIXES) or text.isdigit()
 
 
 def _order_reference_match(text: str) -> Any:
-    """The orders `text` names: a PaymentIntent (`pi_…`) or refund (`re_…`) id, an order id,
-    or (part of) an order number. LIKE's `%` and `_` in `text` are literal characters."""
+    """The orders `text` names: a Stripe id (PaymentIntent `pi_…`, charge `ch_…`/`py_…`,
+    refund `re_…`, invoice `in_…`, subscription `sub_…`, customer `cus_…`), an order id, or
+    (part of) an order number. LIKE's `%` and `_` in `text` are literal characters. A charge
+    is looked up at Stripe (the shop keeps its PaymentIntent); when Stripe cannot be asked
+    it matches nothing."""
+    if text.startswith(("ch_", "py_")):
+        try:
+            payment_intent_id = stripe_api.payment_intent_of_charge(charge_id=text)
+        except stripe_api.StripeUnavailable:
+            log.warning("could not ask Stripe which payment a charge belongs to")
+            payment_intent_id = None
+        if payment_intent_id is None:
+            return false()
+        text = payment_intent_id
     if text.startswith("pi_"):
         return col(Order.stripe_payment_intent_id) == text
     if text.startswith("re_"):
         return col(Order.id).in_(
             select(Refund.order_id).where(col(Refund.stripe_refund_id) == text)
         )
+    if text.startswith("in_"):
+        return col(Order.stripe_invoice_id) == text
+    if text.startswith("sub_"):
+        return col(Order.subscription_id).in_(
+            select(Subscription.id).where(col(Subscription.stripe_subscription_id) == text)
+        )
+    if text.startswith("cus_"):
+        return col(Order.user_id).in_(select(User.id).where(col(User.stripe_customer_id) == text))
     if text.isdigit():  # an order id (one that no row can have matches nothing)
         order_id = ids.parse_id(text)
         return col(Order.id) == order_id if order_id is not None else false()
@@ -454,7 +481,7 @@ def search_customers(
     *, session: Session, q: str | None = None, offset: int = 0, limit: int = 50
 ) -> tuple[list[CustomerRow], int]:
     """Accounts by email or name (part of either), or by one of their orders: its number, or
-    a Stripe id (PaymentIntent `pi_…`, refund `re_…`), as `search_orders` matches them; newest
+    a Stripe id, as `search_orders` matches them (`_order_reference_match`); newest
     first, with their paid orders and what they spent: per currency (never added together),
     net of succeeded refunds."""
     query: Any = select(User)

@@ -1056,6 +1056,16 @@ def list_subscriptions(
     return [SubscriptionInfo.from_stripe(row) for row in rows]
 
 
+def payment_intent_of_charge(*, charge_id: str) -> str | None:
+    """The PaymentIntent a charge (`ch_…`, `py_…`) belongs to; None when Stripe has no such
+    charge. Raises StripeUnavailable."""
+    try:
+        charge = _call(_reader(False).v1.charges.retrieve, charge_id, params={})
+    except StripeRefused:
+        return None
+    return _ref(charge.get("payment_intent"))
+
+
 def retrieve_invoice(*, invoice_id: str, locked: bool = False) -> InvoiceInfo:
     return InvoiceInfo.from_stripe(
         _call(_reader(locked).v1.invoices.retrieve, invoice_id, params={"expand": ["payments"]})

@@ -62,6 +62,29 @@ def test_staff_find_orders_by_email_number_stripe_id_status_and_date(shop: Shop)
     assert bad.status_code == 422
 
 
+def test_staff_find_an_order_by_the_charge_id_stripe_shows_them(shop: Shop):
+    # given two paid orders, and the charge id of one as the Stripe dashboard shows it
+    support = shop.customer("helper@example.com", roles=("support",))
+    product_id = shop.product()
+    _paid_order(shop, shop.customer(), product_id)
+    wanted = _paid_order(shop, shop.customer("carol@example.com"), product_id)
+    intent = shop.stripe().v1.payment_intents.retrieve(wanted["payment_intent_id"])
+    charge_id = str(intent.latest_charge)
+    assert charge_id.startswith("ch_")
+
+    def search(path: str, q: str) -> list[int]:
+        response = shop.http.get(path, params={"q": q}, headers=support.headers)
+        assert response.status_code == 200, response.text
+        return [item["id"] for item in response.json()["items"]]
+
+    # when support searches orders and customers by it, then they find that order and buyer
+    assert search("/api/admin/orders", charge_id) == [wanted["order_id"]]
+    buyer_id = shop.order(wanted["order_id"]).user_id
+    assert search("/api/admin/customers", charge_id) == [buyer_id]
+    # and a charge Stripe does not know finds nothing
+    assert search("/api/admin/orders", "ch_doesnotexist") == []
+
+
 def test_order_detail_shows_the_payment_timeline_and_staff_repair_downloads(shop: Shop):
     # given a paid order whose webhooks have arrived
     support = shop.customer("helper@example.com", roles=("support",))

@@ -281,3 +281,28 @@ def test_reconciliation_repairs_a_subscription_whose_events_never_came(session: 
     kinds = [item["action"] for item in first.repaired if item["kind"] == "subscription"]
     assert kinds == ["subscription missing → active", "paid invoice made its order"]
     assert [item for item in second.repaired if item["kind"] == "subscription"] == []
+
+
+def test_staff_search_finds_a_membership_order_by_invoice_subscription_or_customer_id(
+    session: Session,
+):
+    from shop.services import backoffice
+
+    # given a membership whose first invoice made an order
+    customer_id, info = _subscribed_at_stripe(session, orders.Billing("CA", "ON"))
+    with db.session_scope() as own:
+        subscriptions.sync(
+            session=own,
+            stripe_subscription_id=info.id,
+            customer_id=customer_id,
+            invoice_id=info.latest_invoice_id,
+        )
+    session.expire_all()
+    (order,) = session.exec(select(Order)).all()
+    # when staff search by any of the Stripe ids of it, then that order is found
+    for stripe_id in (info.latest_invoice_id, info.id, customer_id):
+        rows, total = backoffice.search_orders(session=session, q=stripe_id)
+        assert ([row.id for row in rows], total) == ([order.id], 1), stripe_id
+    # and ids of the same kinds that Stripe never gave find nothing
+    for stranger in ("in_nothing", "sub_nothing", "cus_nothing"):
+        assert backoffice.search_orders(session=session, q=stranger) == ([], 0)
