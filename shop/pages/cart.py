@@ -149,12 +149,13 @@ def cart_body() -> rx.Component:
             rx.el.p("Sales tax is added at checkout by province.", class_name="muted"),
             rx.cond(
                 CartState.can_checkout,
-                # A button, as "Add to cart" is, in a plain GET form: a full page load, since the
-                # checkout page's own security policy is what allows Stripe.js.
+                # A button, as "Add to cart" is, in a plain form: a full page load, since the
+                # checkout page's own security policy is what allows Stripe.js. The server
+                # answers 303 to /checkout (a GET form would add an empty "?").
                 NativeForm.create(
                     rx.el.button("Checkout", type="submit", class_name="button button-primary"),
-                    action="/checkout",
-                    method="get",
+                    action="/api/cart/checkout/form",
+                    method="post",
                     class_name="inline-form",
                 ),
                 rx.el.div(

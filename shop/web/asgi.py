@@ -17,6 +17,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from shop.api.middleware import RequestIdMiddleware
 from shop.settings import get_settings
+from shop.web.page_paths import PageIndexMiddleware
 from shop.web.product_pages import ProductPageMiddleware
 from shop.web.security import SecurityHeadersMiddleware
 
@@ -28,8 +29,11 @@ PROD_ENVIRONMENT = {
 
 
 def wrap_storefront(app: ASGIApp) -> ASGIApp:
-    """Crawlable product pages inside, security headers and the request id outside."""
-    return RequestIdMiddleware(SecurityHeadersMiddleware(ProductPageMiddleware(app)))
+    """Crawlable product pages and pages at their own address inside, security headers and
+    the request id outside."""
+    return RequestIdMiddleware(
+        SecurityHeadersMiddleware(ProductPageMiddleware(PageIndexMiddleware(app)))
+    )
 
 
 def create_app() -> ASGIApp:

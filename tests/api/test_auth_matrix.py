@@ -46,6 +46,7 @@ PUBLIC: set[tuple[str, str]] = {
     ("GET", "/api/cart"),
     ("POST", "/api/cart/items"),
     ("POST", "/api/cart/items/form"),  # the HTML form twin of POST /api/cart/items
+    ("POST", "/api/cart/checkout/form"),  # the cart's "Checkout" button: 303 to /checkout
     ("PUT", "/api/cart/items/{product_id}"),
     ("DELETE", "/api/cart/items/{product_id}"),
 }

@@ -262,3 +262,13 @@ def test_the_add_to_cart_form_sets_the_cookie_and_returns_to_the_page(
     )
     problems = [line["problem"] for line in api_client.get("/api/cart").json()["items"]]
     assert f"{gone.name} is sold out." in problems
+
+
+def test_the_carts_checkout_button_leads_to_exactly_checkout(api_client):
+    # when the cart's "Checkout" form is sent (by a signed-in customer or a visitor alike)
+    response = api_client.post(
+        "/api/cart/checkout/form", headers={"Origin": "http://shop.test"}, follow_redirects=False
+    )
+    # then the browser is sent to /checkout itself, with no empty "?" after it
+    assert response.status_code == 303
+    assert response.headers["location"] == "/checkout"

@@ -7,6 +7,7 @@ the first write without one makes a token and sets the cookie. At sign-in the ro
 
 `POST /api/cart/items/form` is the plain-HTML twin of `POST /api/cart/items` for the product
 page's "Add to cart" form: it answers 303 back to a local page, so it works without scripts.
+`POST /api/cart/checkout/form` is the cart's "Checkout" button: 303 to /checkout.
 """
 
 from __future__ import annotations
@@ -178,6 +179,14 @@ def _local_path(target: str | None, default: str) -> str:
     if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
         return default
     return target
+
+
+@router.post("/checkout/form", status_code=status.HTTP_303_SEE_OTHER, response_class=Response)
+def checkout_form() -> Response:
+    """For the cart's "Checkout" button, a full page load (the checkout page's own security
+    policy is what allows Stripe.js) to exactly `/checkout`: a GET form would go to
+    `/checkout?`, an address that no test or bookmark expects."""
+    return RedirectResponse("/checkout", status_code=status.HTTP_303_SEE_OTHER)
 
 
 @router.post("/items/form", status_code=status.HTTP_303_SEE_OTHER, response_class=Response)

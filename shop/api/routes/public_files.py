@@ -27,7 +27,7 @@ def sitemap(session: DbSession) -> Response:
     base = get_settings().public_url
     urls = [
         f"<url><loc>{escape(base)}/</loc></url>",
-        # The catalogue's build is products/index.html: "/products" answers 307 to "/products/".
+        # The catalogue's build is products/index.html: served at "/products" and "/products/".
         f"<url><loc>{escape(base)}/products/</loc></url>",
     ]
     for slug, updated_at in catalog.sitemap_entries(session=session):
