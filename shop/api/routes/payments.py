@@ -343,8 +343,9 @@ def create_intent(body: IntentIn, user: Buyer) -> Any:
     responses={
         404: {"description": "No such order of yours."},
         409: {
-            "description": "The order cannot be paid (paid already, canceled, or "
-            "`payment_not_started`: its PaymentIntent is not made yet)."
+            "description": "The order cannot be paid (canceled, or `payment_not_started`: "
+            "its PaymentIntent is not made yet). An order paid already answers 200 with "
+            "its state, charging nothing."
         },
         402: {
             "description": "The card was declined or could not be verified; `error.code` is "
