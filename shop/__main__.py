@@ -6,8 +6,10 @@ import argparse
 import sys
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from shop import db
-from shop.settings import get_settings
+from shop.settings import describe_problems, get_settings
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -41,6 +43,16 @@ def main(argv: list[str] | None = None) -> int:
     )
     _add_account_commands(commands)
     args = parser.parse_args(argv)
+    # Every command needs the settings: a refused one is one line each, naming the setting and
+    # never its value (they include secrets), and exit code 2.
+    try:
+        settings = get_settings()
+    except ValidationError as exc:
+        for line in describe_problems(exc):
+            print(line, file=sys.stderr)
+        return 2
+    if args.command != "check-config":
+        settings.ensure_data_dir()
 
     if args.command in ACCOUNT_COMMANDS:
         return _run_account_command(args)
@@ -142,7 +154,12 @@ def _run_jobs_command(args: argparse.Namespace) -> int:
     if args.name not in jobs.JOBS:
         print(f"no job named {args.name!r}; see `python -m shop jobs list`", file=sys.stderr)
         return 2
-    print(jobs.run_job(args.name, claim=False))
+    try:
+        result = jobs.run_now(args.name)
+    except jobs.JobFailed as exc:
+        print(f"error: job {args.name} failed: {exc}", file=sys.stderr)
+        return 1
+    print(f"job {args.name} done: {jobs.describe_result(result)}")
     return 0
 
 

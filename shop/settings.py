@@ -10,18 +10,23 @@ from typing import Literal
 from urllib.parse import urlparse
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "changethis", "secret", "placeholder"}
 SANDBOX_SECRET_KEY = "sk_test_sandbox"
 SANDBOX_PUBLISHABLE_KEY = "pk_test_sandbox"
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
 class Settings(BaseSettings):
     """Read from the environment (and `.env`); empty values count as unset."""
 
-    model_config = SettingsConfigDict(env_file=".env", env_ignore_empty=True, extra="ignore")
+    # hide_input_in_errors: a refused setting's message (and traceback) never carries the values
+    # of the settings, which include SECRET_KEY, SHOP_ADMIN_PASSWORD and URLs with passwords.
+    model_config = SettingsConfigDict(
+        env_file=".env", env_ignore_empty=True, extra="ignore", hide_input_in_errors=True
+    )
 
     shop_env: Literal["development", "test", "production"] = "development"
     shop_name: str = "Maple & Pine Digital"
@@ -165,6 +170,23 @@ class Settings(BaseSettings):
             ) from None
         return name
 
+    @field_validator("log_level")
+    @classmethod
+    def _known_log_level(cls, value: str) -> str:
+        level = value.strip().upper()
+        if level not in LOG_LEVELS:
+            raise ValueError(f"must be one of {', '.join(LOG_LEVELS)}")
+        return level
+
+    @field_validator("storage_url")
+    @classmethod
+    def _supported_storage(cls, value: str | None) -> str | None:
+        # The same test storage itself uses to pick a backend (imported here: it imports us).
+        from shop.services.storage import object_storage_location
+
+        object_storage_location(value)
+        return value
+
     @field_validator("public_url")
     @classmethod
     def _strip_trailing_slash(cls, value: str) -> str:
@@ -234,6 +256,13 @@ class Settings(BaseSettings):
             return self.stripe_webhook_secret
         return _read_or_create_secret(self.data_dir / "stripe_webhook_secret", prefix="whsec_")
 
+    def ensure_data_dir(self) -> Path:
+        """The data dir, made readable by its owner only when the shop creates it: it holds
+        the database, customers' files and mail with reset links. An existing one is left as
+        it is (the image makes /data 0750 for its user)."""
+        self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        return self.data_dir
+
     def media_dir(self) -> Path:
         return self.data_dir / "media"
 
@@ -245,7 +274,7 @@ class Settings(BaseSettings):
 
 
 def _read_or_create_secret(path: Path, prefix: str = "") -> str:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     if not path.exists():
         value = prefix + secrets.token_urlsafe(48)
         # O_EXCL: two processes starting together keep the first one's secret.
@@ -261,3 +290,18 @@ def _read_or_create_secret(path: Path, prefix: str = "") -> str:
 @lru_cache
 def get_settings() -> Settings:
     return Settings()
+
+
+def describe_problems(error: ValidationError) -> list[str]:
+    """One line per refused setting, "setting NAME: reason", never with a value in it."""
+    lines = []
+    for problem in error.errors(include_input=False, include_url=False, include_context=False):
+        reason = str(problem["msg"]).removeprefix("Value error, ")
+        names = [str(part).upper() for part in problem["loc"] if isinstance(part, str)]
+        if not names:
+            # A check of several settings together names its setting first ("SECRET_KEY must …").
+            first, _, rest = reason.partition(" ")
+            if first.lower() in Settings.model_fields and rest:
+                names, reason = [first], rest
+        lines.append(f"setting {'.'.join(names) or '(several)'}: {reason}")
+    return lines

@@ -3,7 +3,8 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from shop.settings import Settings
+from shop.__main__ import main
+from shop.settings import Settings, describe_problems, get_settings
 
 
 def test_defaults_point_at_the_data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
@@ -56,3 +57,105 @@ def test_https_public_url_is_detected():
         Settings(_env_file=None, public_url="https://shop.example/").public_url
         == "https://shop.example"
     )
+
+
+# --- refused settings: one line each, naming the setting, never a value (audit findings 1, 10)
+
+SECRET_VALUES = ("tooshort-secret-value", "AdminPassw0rd!XY", "SMTPPASSWORD")
+
+
+def _production_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, secret_key: str) -> None:
+    monkeypatch.chdir(tmp_path)  # no .env from the working tree
+    monkeypatch.setenv("SHOP_ENV", "production")
+    monkeypatch.setenv("SHOP_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("SECRET_KEY", secret_key)
+    monkeypatch.setenv("SHOP_ADMIN_EMAIL", "owner@example.com")
+    monkeypatch.setenv("SHOP_ADMIN_PASSWORD", "AdminPassw0rd!XY")
+    monkeypatch.setenv("SMTP_URL", "smtp://u:SMTPPASSWORD@mail.example.com:587")
+    get_settings.cache_clear()
+
+
+def test_a_refused_production_secret_never_shows_the_settings_values(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    # given production settings with a too short SECRET_KEY and other secrets set
+    _production_env(monkeypatch, tmp_path, "tooshort-secret-value")
+    # when they load
+    with pytest.raises(ValidationError) as refused:
+        Settings(_env_file=None)
+    # then neither the error (as a traceback would print it) nor its description holds a value
+    for value in SECRET_VALUES:
+        assert value not in str(refused.value)
+    assert describe_problems(refused.value) == [
+        "setting SECRET_KEY: must be at least 32 characters in production"
+    ]
+
+
+def test_every_command_refuses_bad_settings_in_one_line_each(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+):
+    # given a short secret, and a port and log level that are not ones
+    _production_env(monkeypatch, tmp_path, "tooshort-secret-value")
+    monkeypatch.setenv("PORT", "abc")
+    monkeypatch.setenv("LOG_LEVEL", "verbose")
+    try:
+        for command in (["check-config"], ["migrate"], ["run"], ["jobs", "run", "backup"]):
+            # when a command starts
+            code = main(command)
+            output = capsys.readouterr()
+            # then it exits 2 with one line per setting at fault, and no value in sight
+            assert code == 2, command
+            assert output.out == ""
+            lines = output.err.splitlines()
+            assert [line.split(":", 1)[0] for line in lines] == [
+                "setting PORT",
+                "setting LOG_LEVEL",
+            ], lines
+            assert "must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL" in lines[1]
+            assert not any(value in output.err for value in (*SECRET_VALUES, "abc", "verbose"))
+    finally:
+        get_settings.cache_clear()
+
+
+@pytest.mark.parametrize("value", ["debug", "Warning", " ERROR "])
+def test_the_log_level_is_any_case_of_a_known_one(value: str):
+    assert Settings(_env_file=None, log_level=value).log_level == value.strip().upper()
+
+
+def test_an_unknown_log_level_is_refused_at_start():
+    with pytest.raises(ValidationError) as refused:
+        Settings(_env_file=None, log_level="verbose")
+    assert describe_problems(refused.value) == [
+        "setting LOG_LEVEL: must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL"
+    ]
+
+
+def test_run_refuses_a_common_admin_password_in_one_line(
+    shop_env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+):
+    # given a production shop whose SHOP_ADMIN_PASSWORD is one of the most common ones
+    monkeypatch.setenv("SHOP_ENV", "production")
+    monkeypatch.setenv("SECRET_KEY", "x" * 40)
+    monkeypatch.setenv("SHOP_ADMIN_EMAIL", "owner@example.com")
+    monkeypatch.setenv("SHOP_ADMIN_PASSWORD", "letmein123")
+    get_settings.cache_clear()
+    # when it is started
+    code = main(["run"])
+    # then it stops at once with one line naming the setting, and not its value
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.startswith("setting SHOP_ADMIN_PASSWORD: ")
+    assert len(err.splitlines()) == 1
+    assert "most common" in err
+    assert "letmein" not in err
+
+
+def test_a_data_dir_the_shop_creates_is_its_owners_alone(
+    shop_env: Path, capsys: pytest.CaptureFixture[str]
+):
+    # given no data dir yet
+    assert not shop_env.exists()
+    # when a command needs it
+    assert main(["migrate"]) == 0
+    # then it is made readable by its owner only
+    assert shop_env.stat().st_mode & 0o777 == 0o700

@@ -41,3 +41,19 @@ def test_the_production_env_example_names_only_real_settings():
     known = {name.upper() for name in Settings.model_fields}
     assert assigned
     assert [name for name in assigned if name not in known] == []
+
+
+def test_the_deployment_guide_subscribes_the_webhook_to_every_handled_event():
+    # given the deployment guide's list of webhook events and the shop's dispatch table
+    from shop.services.webhooks import HANDLERS
+
+    guide = (ROOT / "deploy" / "leaseweb" / "README.md").read_text(encoding="utf-8")
+    listed = re.search(
+        r"<!-- webhook-events: begin -->(.*?)<!-- webhook-events: end -->", guide, re.DOTALL
+    )
+    assert listed is not None
+    # when the events are read from it
+    events = re.findall(r"^\s*- `([a-z_.]+)`\s*$", listed.group(1), re.MULTILINE)
+    # then they are exactly the types the shop acts on, each once
+    assert sorted(events) == sorted(HANDLERS)
+    assert len(events) == len(set(events))

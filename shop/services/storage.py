@@ -1,7 +1,7 @@
 """Where uploaded and seeded files live: under generated names, outside any served folder.
 
 Two backends behind one small interface, chosen by `STORAGE_URL`:
-- unset (default): the local `data/files/` folder;
+- unset (default), or `local:`/`file:`: the local `data/files/` folder;
 - `s3://bucket/prefix`: an S3-compatible object store (`S3_ENDPOINT_URL`, `S3_ACCESS_KEY_ID`,
   `S3_SECRET_ACCESS_KEY`, `S3_REGION`), written with a multipart upload.
 
@@ -304,6 +304,22 @@ def get_storage() -> Storage:
     )
 
 
+LOCAL_STORAGE_PREFIXES = ("file:", "local:")
+
+
+def object_storage_location(storage_url: str | None) -> tuple[str, str] | None:
+    """What `STORAGE_URL` names: None for local disk (unset, `file:…`, `local:…`), else the
+    object store's (bucket, prefix). The one test of "files are in object storage" (storage,
+    backups and the settings check use it). Raises ValueError for anything else."""
+    if not storage_url or storage_url.startswith(LOCAL_STORAGE_PREFIXES):
+        return None
+    parsed = urlparse(storage_url)
+    if parsed.scheme != "s3" or not parsed.netloc:
+        # The value itself is not repeated: messages about settings never carry values.
+        raise ValueError("must be unset, local: (the data dir) or s3://bucket/prefix")
+    return parsed.netloc, parsed.path
+
+
 @lru_cache(maxsize=8)
 def _storage_for(
     storage_url: str | None,
@@ -313,14 +329,13 @@ def _storage_for(
     region: str,
     _files_dir: str,
 ) -> Storage:
-    if not storage_url or storage_url.startswith(("file:", "local:")):
+    location = object_storage_location(storage_url)
+    if location is None:
         return LocalStorage()
-    parsed = urlparse(storage_url)
-    if parsed.scheme != "s3" or not parsed.netloc:
-        raise ValueError(f"STORAGE_URL must be unset or s3://bucket/prefix, not {storage_url!r}")
+    bucket, prefix = location
     return S3Storage(
-        bucket=parsed.netloc,
-        prefix=parsed.path,
+        bucket=bucket,
+        prefix=prefix,
         endpoint_url=endpoint_url,
         access_key_id=access_key_id,
         secret_access_key=secret_access_key,

@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 from botocore.exceptions import ClientError
+from pydantic import ValidationError
 
 from shop.services import storage
-from shop.settings import get_settings
+from shop.settings import describe_problems, get_settings
 
 
 def _chunks(total: int, chunk: int = 1024 * 1024) -> Iterator[bytes]:
@@ -70,11 +71,40 @@ def test_delete_removes_a_stored_file(shop_env: Path):
     assert not storage.path_for(stored.key).exists()
 
 
-def test_an_unknown_storage_url_is_refused(shop_env: Path, monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setenv("STORAGE_URL", "ftp://somewhere")
+def test_an_unknown_storage_url_is_refused_when_the_settings_load(
+    shop_env: Path, monkeypatch: pytest.MonkeyPatch
+):
+    # given a STORAGE_URL no storage backend takes
+    monkeypatch.setenv("STORAGE_URL", "ftp://user:pw@somewhere")
     get_settings.cache_clear()
-    with pytest.raises(ValueError, match="STORAGE_URL"):
+    # when the settings load (at start, before any upload), then they are refused in one line
+    # naming the setting and not its value
+    with pytest.raises(ValidationError) as refused:
         storage.get_storage()
+    assert describe_problems(refused.value) == [
+        "setting STORAGE_URL: must be unset, local: (the data dir) or s3://bucket/prefix"
+    ]
+    assert "pw@" not in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    ("url", "in_object_storage"),
+    [(None, False), ("local:", False), ("file:///data/files", False), ("s3://bucket/x", True)],
+)
+def test_backups_and_storage_agree_on_where_files_are(
+    shop_env: Path, monkeypatch: pytest.MonkeyPatch, url: str | None, in_object_storage: bool
+):
+    # given a STORAGE_URL
+    if url:
+        monkeypatch.setenv("STORAGE_URL", url)
+    get_settings.cache_clear()
+    # when storage picks its backend and backups ask where the files are
+    from shop.services import backups
+
+    local = isinstance(storage.get_storage(), storage.LocalStorage)
+    # then both say the same thing
+    assert backups.files_in_object_storage() is in_object_storage
+    assert local is not in_object_storage
 
 
 # --- S3 (SeaweedFS) ---------------------------------------------------------------------------
