@@ -6,11 +6,13 @@ a per-tick claim first (Redis `SET NX` when REDIS_URL is set, else a lock file i
 dir), so with several processes a job still runs once per tick. Jobs must be idempotent:
 a second run changes nothing.
 
-Jobs also run by hand: `python -m shop jobs run NAME` (or `python -m shop jobs list`).
+Jobs also run by hand: `python -m shop jobs run NAME` (or `python -m shop jobs list`); a job
+that fails there is an error (exit code 1), not a log line.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import fcntl
 import logging
 import time
@@ -26,22 +28,30 @@ from shop.settings import get_settings
 log = logging.getLogger("shop.jobs")
 
 
+# When the first run is due after start: a fixed delay, or one worked out at start.
+FirstAfter = timedelta | Callable[[], timedelta] | None
+
+
+class JobFailed(Exception):
+    """A job run by hand did not do its work; the message says why, in one line."""
+
+
 @dataclass(frozen=True)
 class Job:
     name: str
     every: timedelta
     run: Callable[[], object]
-    first_after: timedelta | None = None  # None: the first run is one `every` after start
+    first_after: FirstAfter = None  # None: the first run is one `every` after start
 
 
 JOBS: dict[str, Job] = {}
 
 
 def periodic(
-    name: str, *, every: timedelta, first_after: timedelta | None = None
+    name: str, *, every: timedelta, first_after: FirstAfter = None
 ) -> Callable[[Callable[[], object]], Callable[[], object]]:
     """Register `function` as the job `name`, run every `every` (the first time
-    `first_after` the start, when given)."""
+    `first_after` the start, when given; a function is asked when the scheduler starts)."""
 
     def register(function: Callable[[], object]) -> Callable[[], object]:
         JOBS[name] = Job(name=name, every=every, run=function, first_after=first_after)
@@ -58,8 +68,19 @@ def _claim_tick(job: Job) -> bool:
     if settings.redis_url:
         import redis
 
-        client = redis.Redis.from_url(settings.redis_url, socket_timeout=2)
-        return bool(client.set(f"shop:job:{job.name}", str(time.time()), nx=True, ex=hold_seconds))
+        key = f"{settings.rate_limit_namespace}:job:{job.name}"
+        try:
+            client = redis.Redis.from_url(
+                settings.redis_url, socket_timeout=2, socket_connect_timeout=2
+            )
+            try:
+                return bool(client.set(key, str(time.time()), nx=True, ex=hold_seconds))
+            finally:
+                client.close()
+        except redis.RedisError as exc:
+            # Redis down: the lock file below still claims the tick among the processes of
+            # this machine, so the job is not skipped for the length of the outage.
+            log.warning("job %s: Redis unavailable (%s); claiming with a lock file", job.name, exc)
     lock_dir = settings.data_dir / "locks"
     lock_dir.mkdir(parents=True, exist_ok=True)
     with open(lock_dir / f"job-{job.name}", "a+") as handle:
@@ -92,6 +113,37 @@ def run_job(name: str, *, claim: bool = True) -> object:
     return result
 
 
+def run_now(name: str) -> object:
+    """Run one job by hand (no tick claim) and return what it returns; raises `JobFailed`
+    with a one-line reason when it fails."""
+    job = JOBS[name]
+    started = time.monotonic()
+    try:
+        result = job.run()
+    except Exception as exc:
+        # The caller prints the reason in one line; a traceback is for DEBUG only.
+        log.debug("job %s failed", name, exc_info=True)
+        raise JobFailed(_one_line(exc)) from exc
+    log.info("job %s done in %.2f s", name, time.monotonic() - started)
+    return result
+
+
+def _one_line(exc: Exception) -> str:
+    message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+    return " ".join(str(message).split())
+
+
+def describe_result(result: object) -> str:
+    """What a job returned, for a person: `synced=1 failed=0 remaining=0`, not a repr."""
+    if result is None:
+        return "ok"
+    if dataclasses.is_dataclass(result) and not isinstance(result, type):
+        return " ".join(
+            f"{field.name}={getattr(result, field.name)}" for field in dataclasses.fields(result)
+        )
+    return str(result)
+
+
 def start_scheduler() -> BackgroundScheduler | None:
     """Start the periodic jobs in this process (no-op when JOBS_ENABLED is false)."""
     if not get_settings().jobs_enabled:
@@ -100,7 +152,8 @@ def start_scheduler() -> BackgroundScheduler | None:
     for job in JOBS.values():
         first: dict[str, Any] = {}
         if job.first_after is not None:
-            first["next_run_time"] = datetime.now(UTC) + job.first_after
+            delay = job.first_after() if callable(job.first_after) else job.first_after
+            first["next_run_time"] = datetime.now(UTC) + delay
         scheduler.add_job(
             run_job,
             "interval",
@@ -136,7 +189,9 @@ def reconcile_with_stripe() -> object:
     from shop.services import reconciliation
 
     summary = reconciliation.run_reconciliation(trigger="schedule")
-    return f"repaired={summary.repaired_count} error={summary.error}"
+    if summary.error:
+        raise JobFailed(f"repaired={summary.repaired_count}; {summary.error}")
+    return f"repaired={summary.repaired_count}"
 
 
 @periodic("receipts", every=timedelta(minutes=5))
@@ -163,16 +218,23 @@ def purge_stale_auth_records() -> object:
 
 def make_backup() -> object:
     """An archive of the database, local files and generated secrets in BACKUP_DIR; only the
-    newest BACKUP_KEEP are kept."""
+    newest BACKUP_KEEP are kept. Its outcome is recorded for /api/ready either way."""
     from shop.services import backups
 
     return backups.run_scheduled_backup()
 
 
-# The first one an hour after start: not while `make run` is still settling in.
+def _first_backup_after() -> timedelta:
+    """A few minutes after start (not while `make run` settles in) when no archive is recent
+    enough, else when the newest one is a tick old."""
+    from shop.services import backups
+
+    return backups.first_backup_delay()
+
+
 if get_settings().backup_every_hours:
     periodic(
         "backup",
         every=timedelta(hours=get_settings().backup_every_hours),
-        first_after=timedelta(hours=1),
+        first_after=_first_backup_after,
     )(make_backup)

@@ -14,7 +14,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from shop.services.catalog_cache import REDIS_KEY, local_catalog_version
+from shop.services.catalog_cache import local_catalog_version, read_shared_version
 from shop.settings import get_settings
 
 CACHED_PREFIX = "/api/products"
@@ -38,7 +38,7 @@ class CatalogResponseCache:
             import redis.asyncio
 
             self._redis = redis.asyncio.Redis.from_url(redis_url, socket_timeout=2)
-        return local_catalog_version(), await self._redis.get(REDIS_KEY)
+        return local_catalog_version(), await read_shared_version(self._redis)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (

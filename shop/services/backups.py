@@ -22,14 +22,20 @@ database and files in place and migrates to the newest schema, so an older backu
 newer code. The shop must be stopped while it restores.
 
 The `backup` job makes one every BACKUP_EVERY_HOURS into BACKUP_DIR and keeps the newest
-BACKUP_KEEP; copying them off the machine is the operator's part (see the README).
+BACKUP_KEEP; copying them off the machine is the operator's part (see the README). The outcome
+of the last attempt (time, archive or error) is kept in `<data dir>/backup-status.json`, which
+/api/ready reports (`backup_report`). An archive is built in a `.backup-*` staging folder that
+its process holds locked; one nobody holds (its process died) is removed by the next backup
+and by pruning.
 """
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import hashlib
 import json
+import logging
 import os
 import shutil
 import sqlite3
@@ -39,7 +45,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +56,10 @@ from sqlalchemy.exc import DatabaseError, OperationalError
 from shop import db
 from shop.models import utcnow
 from shop.services.errors import ShopError
+from shop.services.storage import object_storage_location
 from shop.settings import get_settings
+
+log = logging.getLogger("shop.backups")
 
 FORMAT = 1
 MANIFEST = "manifest.json"
@@ -61,6 +70,13 @@ SECRET_FILES = ("secret_key", "stripe_webhook_secret")
 NAME_PREFIX = "shop-backup-"
 NAME_SUFFIX = ".tar.gz"
 RUNNING_MARK = "shop.running"
+STATUS_FILE = "backup-status.json"
+STAGING_PREFIX = ".backup-"
+STAGING_LOCK = ".in-progress"
+# A staging folder from before the lock existed counts as abandoned once this old.
+STALE_STAGING_AGE = timedelta(hours=6)
+# The first scheduled backup after a start, when none is recent enough.
+FIRST_BACKUP_DELAY = timedelta(minutes=5)
 # Tables whose rows mean the database is in use: restoring over them needs `force`.
 CONTENT_TABLES = ("users", "products", "orders")
 
@@ -96,25 +112,36 @@ def backup_dir() -> Path:
 
 def create_backup(*, directory: Path | None = None, now: datetime | None = None) -> BackupMade:
     """Write an archive of the database, local files and generated secrets into `directory`
-    (BACKUP_DIR by default)."""
+    (BACKUP_DIR by default). The outcome, made or failed, is recorded for /api/ready."""
     now = now or utcnow()
     directory = (directory or backup_dir()).resolve()
     try:
-        directory.mkdir(parents=True, exist_ok=True)
-        return _write_backup(directory, now)
-    except OSError as exc:
-        raise BackupFailed(
-            f"The backup could not be written to {directory}: {exc.strerror}."
-        ) from exc
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            remove_stale_staging(directory=directory)
+            made = _write_backup(directory, now)
+        except OSError as exc:
+            raise BackupFailed(
+                f"The backup could not be written to {directory}: {exc.strerror}."
+            ) from exc
+    except Exception as exc:
+        _record_outcome({"failed_at": utcnow().isoformat(), "error": _one_line(exc)})
+        raise
+    _record_outcome({"made_at": now.isoformat(), "file": made.path.name})
+    return made
+
+
+def files_in_object_storage() -> bool:
+    """STORAGE_URL names an object store (storage's own test): files are backed up there."""
+    return object_storage_location(get_settings().storage_url) is not None
 
 
 def _write_backup(directory: Path, now: datetime) -> BackupMade:
     settings = get_settings()
     url = make_url(db.normalize_url(settings.effective_database_url))
     kind = "sqlite" if url.get_backend_name() == "sqlite" else "postgresql"
-    in_object_storage = bool(settings.storage_url)
-    with tempfile.TemporaryDirectory(dir=directory, prefix=".backup-") as work:
-        staging = Path(work)
+    in_object_storage = files_in_object_storage()
+    with _staging(directory) as staging:
         if kind == "sqlite":
             _copy_sqlite(Path(str(url.database)), staging / SQLITE_MEMBER)
         else:
@@ -237,12 +264,14 @@ def shop_is_running() -> bool:
 
 
 def prune_backups(*, directory: Path | None = None, keep: int) -> list[Path]:
-    """Delete all but the newest `keep` archives (by name, which is their UTC time)."""
+    """Delete all but the newest `keep` archives (by name, which is their UTC time), and the
+    staging folders of backups that were interrupted."""
     directory = directory or backup_dir()
     archives = sorted(directory.glob(f"{NAME_PREFIX}*{NAME_SUFFIX}"))
     removed = archives[: max(0, len(archives) - keep)]
     for path in removed:
         path.unlink(missing_ok=True)
+    remove_stale_staging(directory=directory)
     return removed
 
 
@@ -250,6 +279,189 @@ def run_scheduled_backup() -> str:
     made = create_backup()
     removed = prune_backups(keep=get_settings().backup_keep)
     return f"{made.path.name} ({made.size_bytes} bytes), {len(removed)} old removed"
+
+
+# --- staging, and what /api/ready says about backups -------------------------------------
+
+
+@contextmanager
+def _staging(directory: Path) -> Iterator[Path]:
+    """A staging folder in `directory`, held locked while this backup uses it (so another
+    process's clean-up knows it is alive) and removed after, whatever happens."""
+    staging = Path(tempfile.mkdtemp(dir=directory, prefix=STAGING_PREFIX))
+    try:
+        with (staging / STAGING_LOCK).open("w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield staging
+            finally:
+                # Removed while still locked: nobody else deletes it under our feet.
+                shutil.rmtree(staging, ignore_errors=True)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def remove_stale_staging(
+    *, directory: Path | None = None, now: datetime | None = None
+) -> list[Path]:
+    """Remove the staging folders that interrupted backups (a killed or restarted process)
+    left behind: those whose lock nobody holds, and lock-less ones older than
+    STALE_STAGING_AGE. A backup still running, in this process or another, keeps its own."""
+    directory = directory or backup_dir()
+    now = now or utcnow()
+    removed = []
+    for staging in directory.glob(f"{STAGING_PREFIX}*"):
+        if not staging.is_dir() or staging.is_symlink():
+            continue
+        if _staging_is_abandoned(staging, now):
+            shutil.rmtree(staging, ignore_errors=True)
+            removed.append(staging)
+            log.info("removed the staging folder of an interrupted backup: %s", staging.name)
+    return removed
+
+
+def _staging_is_abandoned(staging: Path, now: datetime) -> bool:
+    lock_path = staging / STAGING_LOCK
+    try:
+        with lock_path.open("r") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return False  # a backup is writing it
+            fcntl.flock(lock, fcntl.LOCK_UN)
+            return True
+    except FileNotFoundError:
+        pass
+    except OSError:
+        return False
+    try:
+        changed = datetime.fromtimestamp(staging.stat().st_mtime, UTC)
+    except OSError:
+        return False
+    return now - changed > STALE_STAGING_AGE
+
+
+def _status_path() -> Path:
+    return get_settings().data_dir / STATUS_FILE
+
+
+def _record_outcome(outcome: dict[str, str]) -> None:
+    """Keep the last success and the last failure (each replaces its own kind)."""
+    path = _status_path()
+    try:
+        status = _read_status()
+        status.update(outcome)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        partial.write_text(json.dumps(status), encoding="utf-8")
+        os.replace(partial, path)
+    except OSError as exc:
+        log.warning("the backup outcome could not be recorded in %s: %s", path, exc.strerror)
+
+
+def _read_status() -> dict[str, str]:
+    try:
+        status = json.loads(_status_path().read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return status if isinstance(status, dict) else {}
+
+
+def _one_line(exc: Exception) -> str:
+    message = exc.message if isinstance(exc, ShopError) else str(exc) or type(exc).__name__
+    return " ".join(message.split())[:500]
+
+
+def _parse_time(value: object) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def newest_backup_at() -> datetime | None:
+    """When the newest archive in BACKUP_DIR (or the last one recorded) was made."""
+    times = []
+    try:
+        names = [path.name for path in backup_dir().glob(f"{NAME_PREFIX}*{NAME_SUFFIX}")]
+    except OSError:
+        names = []
+    for name in names:
+        stamp = name.removeprefix(NAME_PREFIX).removesuffix(NAME_SUFFIX)
+        try:
+            times.append(datetime.strptime(stamp, "%Y%m%dT%H%M%S%fZ").replace(tzinfo=UTC))
+        except ValueError:
+            continue
+    recorded = _parse_time(_read_status().get("made_at"))
+    if recorded is not None:
+        times.append(recorded)
+    return max(times, default=None)
+
+
+def first_backup_delay(*, now: datetime | None = None) -> timedelta:
+    """When the scheduler's first backup is due: FIRST_BACKUP_DELAY after start if no backup
+    is as recent as BACKUP_EVERY_HOURS, else when the newest is that old."""
+    now = now or utcnow()
+    every = timedelta(hours=get_settings().backup_every_hours)
+    newest = newest_backup_at()
+    if newest is None:
+        return FIRST_BACKUP_DELAY
+    return max(FIRST_BACKUP_DELAY, newest + every - now)
+
+
+@dataclass(frozen=True, slots=True)
+class BackupReport:
+    state: str  # "ok", "failed", "overdue", "none_yet" or "disabled"
+    last_backup_at: datetime | None
+    last_file: str | None
+    failed_at: datetime | None
+    error: str | None
+    warning: str | None  # set for "failed" and "overdue": what the merchant should know
+
+
+def backup_report(*, since: datetime, now: datetime | None = None) -> BackupReport:
+    """The backups' state for /api/ready: the last attempt failed, or none was made in twice
+    BACKUP_EVERY_HOURS (counted from `since`, the process start, when there is none at all)."""
+    now = now or utcnow()
+    hours = get_settings().backup_every_hours
+    status = _read_status()
+    newest = newest_backup_at()
+    failed_at = _parse_time(status.get("failed_at"))
+    last_file = status.get("file") if newest == _parse_time(status.get("made_at")) else None
+    if last_file is None and newest is not None:
+        last_file = f"{NAME_PREFIX}{newest:%Y%m%dT%H%M%S%fZ}{NAME_SUFFIX}"
+    failed = failed_at is not None and (newest is None or failed_at > newest)
+    error = str(status.get("error") or "") if failed else None
+    state, warning = "ok", None
+    if not hours:
+        state = "disabled"
+    elif failed:
+        state = "failed"
+        # Not the error itself: /api/ready answers anyone, and pg_dump's words name paths,
+        # hosts and databases. The shop's log and backup-status.json keep it.
+        warning = (
+            f"the last backup failed at {failed_at:%Y-%m-%d %H:%M} UTC; the shop's log says why"
+        )
+    elif now - (newest or since) > timedelta(hours=2 * hours):
+        state = "overdue"
+        warning = (
+            f"no backup since {newest:%Y-%m-%d %H:%M} UTC"
+            if newest
+            else "no backup has been made yet"
+        ) + f" (BACKUP_EVERY_HOURS is {hours})"
+    elif newest is None:
+        state = "none_yet"
+    return BackupReport(
+        state=state,
+        last_backup_at=newest,
+        last_file=last_file,
+        failed_at=failed_at if failed else None,
+        error=error,
+        warning=warning,
+    )
 
 
 # --- the database -------------------------------------------------------------------------
@@ -395,7 +607,7 @@ def _content_counts() -> dict[str, int] | None:
 
 
 def _local_file_count() -> int:
-    if get_settings().storage_url:
+    if files_in_object_storage():
         return 0
     data_dir = get_settings().data_dir
     return sum(1 for name in FILE_DIRS for _ in _files_under(data_dir / name))
@@ -429,6 +641,12 @@ def _sha256(path: Path) -> str:
 def _unpack_and_check(archive: Path, staging: Path) -> dict[str, Any]:
     if not archive.is_file():
         raise BackupFailed(f"No backup archive at {archive}.")
+    try:
+        archive.open("rb").close()
+    except OSError as exc:
+        # Not the archive's fault: say so, rather than that it is not a whole backup.
+        reason = "permission denied" if exc.errno in (errno.EACCES, errno.EPERM) else exc.strerror
+        raise BackupFailed(f"cannot read {archive}: {reason}") from exc
     try:
         with tarfile.open(archive, "r:gz") as tar:
             # filter="data": no absolute paths, no "..", no links out, no device files.

@@ -1,6 +1,9 @@
 """Is every part the shop depends on reachable? The database, Redis when configured, and
 Stripe (DESIGN §5) — the sandbox in sandbox mode.
 
+Backups are reported beside the checks, as a warning that never makes the shop unready: the
+last backup failed, or none was made in twice BACKUP_EVERY_HOURS.
+
 Stripe is asked at most once per STRIPE_CHECK_SECONDS, with a short timeout and one probe at
 a time, so however often a health probe calls /api/ready it cannot hammer Stripe (or use up
 the account's rate limit); the others get the last answer.
@@ -12,6 +15,8 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import text
 
@@ -28,9 +33,16 @@ _stripe_lock = threading.Lock()
 _stripe_answer: tuple[str, float, str] | None = None
 
 
+# When this process started: with no backup at all, "overdue" counts from here.
+STARTED_AT = datetime.now(UTC)
+
+
 @dataclass
 class Readiness:
     checks: dict[str, str] = field(default_factory=dict)
+    # Non-fatal: what the merchant should know, by topic ("backup"); never changes `ok`.
+    warnings: dict[str, str] = field(default_factory=dict)
+    backup: dict[str, Any] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -62,7 +74,27 @@ def check_readiness() -> Readiness:
             log.warning("redis not ready", extra={"error": type(exc).__name__})
             report.checks["redis"] = "unavailable"
     report.checks["stripe"] = stripe_status()
+    _report_backups(report)
     return report
+
+
+def _report_backups(report: Readiness) -> None:
+    from shop.services.backups import backup_report
+
+    try:
+        backups = backup_report(since=STARTED_AT)
+    except Exception as exc:  # a report about backups must not break the readiness probe
+        log.warning("backup state unknown", extra={"error": type(exc).__name__})
+        report.backup = {"state": "unknown"}
+        return
+    report.backup = {
+        "state": backups.state,
+        "last_backup_at": backups.last_backup_at.isoformat() if backups.last_backup_at else None,
+        "last_file": backups.last_file,
+        "failed_at": backups.failed_at.isoformat() if backups.failed_at else None,
+    }
+    if backups.warning:
+        report.warnings["backup"] = backups.warning
 
 
 def stripe_status() -> str:

@@ -4,6 +4,7 @@ import http.server
 import socket
 import threading
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -131,3 +132,48 @@ def test_media_serves_images_but_nothing_outside(api_client, shop_env: Path):
         "/media/products/missing.webp",
     ):
         assert api_client.get(path).status_code == 404, path
+
+
+def test_ready_warns_of_a_failed_backup_without_becoming_unready(
+    api_client, shop_stripe, monkeypatch: pytest.MonkeyPatch
+):
+    # given a shop whose last backup worked, then whose next one failed
+    from shop.models import utcnow
+    from shop.services import backups
+    from shop.settings import get_settings
+
+    made = backups.create_backup()
+    body = api_client.get("/api/ready").json()
+    assert body["warnings"] == {}
+    assert body["backup"]["state"] == "ok"
+    assert body["backup"]["last_file"] == made.path.name
+    Path(get_settings().data_dir / "in-the-way").write_text("")
+    monkeypatch.setenv("BACKUP_DIR", str(get_settings().data_dir / "in-the-way" / "backups"))
+    get_settings.cache_clear()
+    with pytest.raises(backups.BackupFailed):
+        backups.run_scheduled_backup()
+    # when the readiness probe asks
+    response = api_client.get("/api/ready")
+    # then the shop is still ready, and the failure is there for the merchant to see
+    body = response.json()
+    assert response.status_code == 200
+    assert body["status"] == "ok"
+    assert body["backup"]["state"] == "failed"
+    assert body["warnings"]["backup"].startswith("the last backup failed at ")
+    # but not why: the probe answers anyone, and the reason names paths (the log keeps it)
+    assert "error" not in body["backup"]
+    assert "in-the-way" not in response.text
+    assert backups.backup_report(since=utcnow()).error is not None
+
+
+def test_ready_warns_when_no_backup_was_made_in_two_periods(api_client, shop_stripe):
+    # given a shop whose newest backup is three days old (backups every 24 hours)
+    from shop.models import utcnow
+    from shop.services import backups
+
+    backups.create_backup(now=utcnow() - timedelta(days=3))
+    # when the readiness probe asks, then it is ready and warns that backups stopped
+    response = api_client.get("/api/ready")
+    assert response.status_code == 200
+    assert response.json()["backup"]["state"] == "overdue"
+    assert response.json()["warnings"]["backup"].startswith("no backup since ")

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import io
 import json
+import os
 import stat
 import tarfile
 from collections.abc import Callable, Iterator
@@ -332,3 +335,113 @@ def test_uploaded_files_alone_make_a_shop_in_use(places: Callable[[str], Place])
     assert restored.replaced_backup is not None
     with tarfile.open(restored.replaced_backup) as archive:
         assert "files/abcd/customer-upload.pdf" in archive.getnames()
+
+
+# --- operations (audit findings 3, 4, 6, 7) -----------------------------------------------
+
+
+def _staging_folder(directory: Path, name: str, *, locked_file: bool, hours_old: float) -> Path:
+    folder = directory / f".backup-{name}"
+    (folder / "files").mkdir(parents=True)
+    (folder / "files" / "big.bin").write_bytes(b"x" * 1000)
+    if locked_file:
+        (folder / backups.STAGING_LOCK).write_text("")
+    then = (utcnow() - timedelta(hours=hours_old)).timestamp()
+    os.utime(folder, (then, then))
+    return folder
+
+
+def test_interrupted_backups_leave_nothing_behind_after_the_next_backup_or_pruning(
+    shop_env: Path,
+):
+    # given the staging folders of two interrupted backups (one whose process died holding
+    # its lock, one from before locks older than six hours), a fresh lock-less one, and one a
+    # backup is still writing (its lock held)
+    directory = backups.backup_dir()
+    dead = _staging_folder(directory, "dead", locked_file=True, hours_old=0.1)
+    old = _staging_folder(directory, "old", locked_file=False, hours_old=7)
+    young = _staging_folder(directory, "young", locked_file=False, hours_old=0.1)
+    live = _staging_folder(directory, "live", locked_file=True, hours_old=9)
+    with (live / backups.STAGING_LOCK).open("r") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        # when the next backup runs
+        backups.create_backup()
+        # then the abandoned ones are gone, and the ones that may be in use are kept
+        assert not dead.exists()
+        assert not old.exists()
+        assert young.exists()
+        assert live.exists()
+    # when pruning runs after the live backup's process died
+    backups.prune_backups(keep=7)
+    # then its staging folder goes too; the archive made stays
+    assert not live.exists()
+    assert len(list(directory.glob("shop-backup-*.tar.gz"))) == 1
+    assert not list(directory.glob(".backup-*/.in-progress"))
+
+
+@pytest.mark.parametrize("storage_url", ["local:", "file:///data/files"])
+def test_files_in_local_storage_named_by_url_are_backed_up(
+    shop_env: Path, monkeypatch: pytest.MonkeyPatch, storage_url: str
+):
+    # given STORAGE_URL naming local storage explicitly, and a product file there
+    monkeypatch.setenv("STORAGE_URL", storage_url)
+    get_settings.cache_clear()
+    (shop_env / "files" / "ab").mkdir(parents=True)
+    (shop_env / "files" / "ab" / "guide.pdf").write_bytes(b"%PDF the guide")
+    # when the shop is backed up
+    made = backups.create_backup()
+    # then the file is in the archive, as for a shop without STORAGE_URL
+    assert made.files_in_object_storage is False
+    assert made.files == 1
+    with tarfile.open(made.path) as archive:
+        assert "files/ab/guide.pdf" in archive.getnames()
+
+
+def test_an_archive_the_shop_cannot_read_is_reported_as_such(
+    shop_env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+):
+    # given a whole archive the shop's user may not read (copied in as root, mode 0600);
+    # simulated, as these tests may run as root, who reads anything
+    made = backups.create_backup()
+
+    def refusing(opener: Callable[..., object]) -> Callable[..., object]:
+        def open_unless_archive(path: object, *args: object, **kwargs: object) -> object:
+            if Path(str(path)) == made.path:
+                raise PermissionError(errno.EACCES, "Permission denied", str(path))
+            return opener(path, *args, **kwargs)
+
+        return open_unless_archive
+
+    monkeypatch.setattr(Path, "open", refusing(Path.open))
+    monkeypatch.setattr(tarfile, "bltn_open", refusing(tarfile.bltn_open))  # type: ignore[attr-defined]
+    # when it is restored
+    code = main(["restore", str(made.path), "--force"])
+    # then the reason is the permission, not a damaged archive
+    assert code == 1
+    assert capsys.readouterr().err == f"error: cannot read {made.path}: permission denied\n"
+
+
+def test_the_last_backup_outcome_is_kept_for_the_merchant(
+    shop_env: Path, monkeypatch: pytest.MonkeyPatch
+):
+    # given a shop started two days ago, with daily backups
+    started = utcnow() - timedelta(days=2)
+    assert backups.backup_report(since=started).state == "overdue"
+    # when a backup is made
+    made = backups.create_backup()
+    # then the report says when and which
+    report = backups.backup_report(since=started)
+    assert (report.state, report.last_file, report.warning) == ("ok", made.path.name, None)
+    # when the next one fails (BACKUP_DIR cannot be made)
+    (shop_env / "in-the-way").write_text("")
+    monkeypatch.setenv("BACKUP_DIR", str(shop_env / "in-the-way" / "backups"))
+    get_settings.cache_clear()
+    with pytest.raises(backups.BackupFailed):
+        backups.run_scheduled_backup()
+    # then the report says it failed, when and why
+    report = backups.backup_report(since=started)
+    assert report.state == "failed"
+    assert report.error is not None
+    assert "could not be written" in report.error
+    assert report.warning is not None
+    assert report.warning.startswith("the last backup failed at ")

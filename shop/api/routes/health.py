@@ -19,6 +19,12 @@ async def health() -> dict[str, str]:
 def ready() -> JSONResponse:
     report = check_readiness()
     return JSONResponse(
-        {"status": "ok" if report.ok else "unavailable", "checks": report.checks},
+        {
+            "status": "ok" if report.ok else "unavailable",
+            "checks": report.checks,
+            # Never part of the status: a failed or overdue backup is a warning, not unready.
+            "warnings": report.warnings,
+            "backup": report.backup,
+        },
         status_code=200 if report.ok else 503,
     )
