@@ -4,6 +4,7 @@ never fails a read or a committed change (audit findings 5 and 8)."""
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
 import secrets
 import socket
@@ -51,7 +52,10 @@ def test_reads_answer_without_the_shared_version_while_redis_is_down(redis_down:
     client = redis.asyncio.Redis.from_url(redis_down, socket_connect_timeout=1)
     # when the version is read (as the API does on every catalog request), then it is None
     assert catalog_cache.shared_catalog_version() is None
-    assert asyncio.run(catalog_cache.read_shared_version(client)) is None
+    # (in a thread of its own: the browser tests' event loop may be running in this one)
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        read = pool.submit(asyncio.run, catalog_cache.read_shared_version(client))
+        assert read.result() is None
 
 
 def test_the_version_lives_under_the_shops_redis_namespace(
