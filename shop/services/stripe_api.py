@@ -274,9 +274,12 @@ def _optional_text(obj: Mapping[str, Any], key: str) -> str | None:
     return value
 
 
-def _amount(obj: Mapping[str, Any], key: str) -> int:
+def _amount(obj: Mapping[str, Any], key: str, *, signed: bool = False) -> int:
+    """A whole number of minor units; `signed` for the amounts Stripe makes negative (the tax
+    of an invoice whose credit for unused time is larger than its charge)."""
     value = obj.get(key)
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_INT:
+    low = -MAX_INT if signed else 0
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= MAX_INT:
         raise MalformedObject(f"{key} must be a whole number of minor units")
     return value
 
@@ -884,7 +887,7 @@ class InvoiceInfo:
             taxes.append(
                 InvoiceTax(
                     tax_rate_id=_ref(rate.get("tax_rate")),
-                    amount=_amount(tax, "amount"),
+                    amount=_amount(tax, "amount", signed=True),
                     inclusive=tax.get("tax_behavior") == "inclusive",
                 )
             )

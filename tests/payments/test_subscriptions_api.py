@@ -413,6 +413,36 @@ def test_switching_monthly_to_yearly_charges_the_difference_as_an_order(shop: Sh
     assert refused.status_code == 422
 
 
+def test_switching_back_from_yearly_to_monthly_follows_stripe_and_makes_no_order(shop: Shop):
+    # given a member who switched monthly → yearly (a taxed membership, so the way back is
+    # invoiced with a credit larger than the charge: negative tax amounts)
+    monthly, yearly = membership(shop)
+    customer = shop.customer()
+    sub_id = subscribe(shop, customer, monthly).json()["id"]
+    shop.flush_webhooks()
+    to_yearly = shop.http.put(
+        f"/api/subscriptions/{sub_id}", json={"product_id": yearly}, headers=customer.headers
+    )
+    assert to_yearly.status_code == 200, to_yearly.text
+    shop.flush_webhooks()
+    orders_before = len(orders_of(shop, sub_id))
+    # when they switch back to monthly
+    back = shop.http.put(
+        f"/api/subscriptions/{sub_id}", json={"product_id": monthly}, headers=customer.headers
+    )
+    shop.flush_webhooks()
+    # then the subscription is monthly again, here and at Stripe, and a credit made no order
+    assert back.status_code == 200, back.text
+    assert back.json()["product_id"] == monthly
+    assert back.json()["interval"] == "month"
+    mine = shop.http.get(f"/api/subscriptions/{sub_id}", headers=customer.headers).json()
+    assert mine["product_id"] == monthly
+    assert len(orders_of(shop, sub_id)) == orders_before
+    # and every webhook of it was taken (none refused as malformed, so none is retried forever)
+    refused = [d for d in shop.deliveries() if d["http_status"] != 200]
+    assert refused == []
+
+
 def test_refusals_when_subscribing(shop: Shop):
     customer = shop.customer()
     monthly, yearly = membership(shop)
