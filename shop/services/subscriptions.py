@@ -34,6 +34,7 @@ grants of its orders revoked: members download while they are members.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import re
 import threading
@@ -361,7 +362,12 @@ def start(
         choice = _choose(session, user_id=user_id, product_id=product_id, billing=billing, now=now)
     customer_id = ensure_customer(user_id=user_id, sessions=sessions)
     tax_rate_ids = _stripe(lambda: stripe_tax_rates(choice.tax_lines))
-    base = f"{customer_id}:subscribe:{choice.product_id}:{choice.attempt}"
+    # What Stripe is asked for goes into its idempotency keys: a customer who goes back and
+    # corrects their province must get a new request, not Stripe's idempotency_error.
+    asked = hashlib.sha256(
+        json.dumps([choice.price_id, tax_rate_ids, sorted(choice.metadata.items())]).encode()
+    ).hexdigest()[:16]
+    base = f"{customer_id}:subscribe:{choice.product_id}:{choice.attempt}:{asked}"
     if payment_method is None:
         bucket = int(now.timestamp()) // 600  # an abandoned page gets a fresh one later
         public_url = get_settings().public_url

@@ -482,6 +482,32 @@ def test_refusals_when_subscribing(shop: Shop):
     assert cart.status_code == 422
 
 
+def test_a_customer_who_corrects_their_province_gets_a_checkout_with_the_new_tax(shop: Shop):
+    # given a customer who started Checkout for a plan from Ontario
+    plan = make_plan(shop)
+    customer = shop.customer()
+    first = subscribe(shop, customer, plan, payment_method=None)
+    assert first.status_code == 201, first.text
+    # when they go back and start again from Quebec, and then from the US (minutes later)
+    quebec = subscribe(
+        shop, customer, plan, billing={"country": "CA", "region": "QC"}, payment_method=None
+    )
+    abroad = subscribe(shop, customer, plan, billing={"country": "US"}, payment_method=None)
+    # then each is a Checkout of its own, taxed for where they are now
+    assert quebec.status_code == 201, quebec.text
+    assert abroad.status_code == 201, abroad.text
+    ids = {r.json()["checkout_session_id"] for r in (first, quebec, abroad)}
+    assert len(ids) == 3
+    totals = [
+        shop.stripe().v1.checkout.sessions.retrieve(r.json()["checkout_session_id"]).amount_total
+        for r in (first, quebec, abroad)
+    ]
+    assert totals == [1017, 1035, 900]
+    # and asking again from the US, unchanged, is the same Checkout (a retry, not a new one)
+    again = subscribe(shop, customer, plan, billing={"country": "US"}, payment_method=None)
+    assert again.json()["checkout_session_id"] == abroad.json()["checkout_session_id"]
+
+
 def test_checkout_session_path_makes_the_subscription_when_stripe_reports_it(shop: Shop):
     # given a plan and a customer who has no card on file
     plan = make_plan(shop)
