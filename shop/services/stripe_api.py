@@ -684,16 +684,27 @@ def list_undelivered_events(
         {"delivery_success": False, "types": types[:20], "created": {"gte": created_since}},
         max_items=max_items,
     )
-    return [
-        StripeEvent(
-            id=str(row["id"]),
-            type=str(row["type"]),
-            created=int(row.get("created") or 0),
-            data_object=dict((row.get("data") or {}).get("object") or {}),
-            payload=row,
+    events = []
+    for row in rows:
+        # As Stripe sent it: the SDK turns `*_decimal` strings (a price's
+        # `unit_amount_decimal`) into Decimals, which the stored JSON payload cannot hold.
+        payload = json.loads(json.dumps(row, default=_wire_value))
+        events.append(
+            StripeEvent(
+                id=str(payload["id"]),
+                type=str(payload["type"]),
+                created=int(payload.get("created") or 0),
+                data_object=dict((payload.get("data") or {}).get("object") or {}),
+                payload=payload,
+            )
         )
-        for row in rows
-    ]
+    return events
+
+
+def _wire_value(value: Any) -> str:
+    if isinstance(value, Decimal):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not JSON")
 
 
 # --- subscriptions (customers, tax rates, subscriptions, invoices, Checkout, portal) --------

@@ -362,3 +362,24 @@ def test_payment_intents_stripe_does_not_know_stop_neither_the_run_nor_the_other
     assert "pi_unknown_to_stripe_young" in (run.error or "")
     assert "pi_unknown_to_stripe_old" not in (run.error or "")
     assert run.events_checked > 0
+
+
+def test_undelivered_subscription_events_are_replayed_without_errors(shop: Shop):
+    from tests.payments.test_subscriptions_api import make_plan, subscribe
+
+    # given a membership bought while webhooks were paused (its events carry prices, whose
+    # `unit_amount_decimal` the SDK reads as a Decimal)
+    shop.control("webhooks/pause")
+    customer = shop.customer()
+    subscribed = subscribe(shop, customer, make_plan(shop))
+    assert subscribed.status_code == 201, subscribed.text
+
+    # when reconciliation replays what Stripe could not deliver
+    summary = reconciliation.run_reconciliation(trigger="manual")
+
+    # then every event was stored and processed, with nothing failed
+    assert summary.failed == []
+    assert summary.error is None
+    assert summary.events_checked >= 2
+    assert shop.event_rows("customer.subscription.created") == 1
+    assert shop.event_rows("invoice.paid") == 1
