@@ -42,6 +42,7 @@ from shop.models import (
     OrderStatus,
     Product,
     ProductFile,
+    Subscription,
     utcnow,
 )
 from shop.services.catalog_cache import bump_catalog_version
@@ -214,10 +215,16 @@ def _claim_and_deliver(
     # each other's rows in opposite orders.
     for item in sorted(items, key=lambda line: line.product_id):
         _take_from_inventory(session, item)
+    membership_ends = _membership_period_end(session, order)
     for item in items:
         product = products.get(item.product_id)
         days = (product.download_days if product else None) or settings.default_download_days
         limit = (product.download_limit if product else None) or settings.default_download_limit
+        expires_at = now + timedelta(days=days)
+        if membership_ends is not None:
+            # A member downloads the plan's files while the period paid for lasts (an ended
+            # membership revokes them: `subscriptions.revoke_grants`).
+            expires_at = max(expires_at, membership_ends)
         for product_file in files_of.get(item.product_id, []):
             insert_ignoring_conflicts(
                 session,
@@ -226,7 +233,7 @@ def _claim_and_deliver(
                     "order_item_id": item.id,
                     "product_file_id": product_file.id,
                     "user_id": order.user_id,
-                    "expires_at": now + timedelta(days=days),
+                    "expires_at": expires_at,
                     "download_limit": limit,
                     "download_count": 0,
                     "created_at": now,
@@ -248,6 +255,14 @@ def _claim_and_deliver(
         refunds.follow_refunds(session=session, order_id=order_id, now=now)
     log.info("order fulfilled", extra={"order_id": order_id, "payment_intent": payment_intent_id})
     return FulfilmentOutcome(order_id, True, order.status)
+
+
+def _membership_period_end(session: Session, order: Order) -> datetime | None:
+    """The end of the period a membership's invoice paid for, for that invoice's order."""
+    if order.subscription_id is None:
+        return None
+    subscription = session.get(Subscription, order.subscription_id)
+    return subscription.current_period_end if subscription is not None else None
 
 
 def _remove_bought_from_cart(session: Session, *, user_id: int, items: Sequence[OrderItem]) -> None:

@@ -8,6 +8,7 @@ a test clock, Checkout and the Billing Portal go through Stripe and come back by
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -191,6 +192,21 @@ def test_subscribing_with_a_card_makes_an_active_subscription_and_one_paid_order
     assert [item["id"] for item in listed] == [body["id"]]
     mine = shop.http.get("/api/orders", headers=customer.headers).json()["items"]
     assert [item["id"] for item in mine] == [order.id]
+
+
+def test_a_yearly_member_downloads_the_plans_files_for_the_whole_year(shop: Shop):
+    # given a yearly plan with one file (no download period of its own: the default is 7 days)
+    plan = make_plan(shop, price=9000, interval="year")
+    customer = shop.customer()
+    # when a customer subscribes
+    body = subscribe(shop, customer, plan).json()
+    shop.flush_webhooks()
+    # then the plan's file may be downloaded until the paid year ends, not for a week
+    (download,) = shop.http.get("/api/downloads", headers=customer.headers).json()
+    period_end = datetime.fromisoformat(body["current_period_end"])
+    expires = datetime.fromisoformat(download["expires_at"])
+    assert expires >= period_end
+    assert expires - datetime.now(UTC) > timedelta(days=360)
 
 
 def test_duplicated_and_shuffled_webhooks_still_make_one_order_per_invoice(shop: Shop):
