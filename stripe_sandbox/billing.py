@@ -2011,6 +2011,13 @@ def hosted_routes(sb: Any) -> list[Any]:
         )
 
     # -- checkout ---------------------------------------------------------------------------
+    def prefilled_email(cs: dict[str, Any]) -> str:
+        """Stripe fills in the email of the session's Customer, as it does `customer_email`."""
+        if cs.get("customer_email"):
+            return str(cs["customer_email"])
+        customer = sb.store.get(cs["customer"]) if cs.get("customer") else None
+        return str((customer or {}).get("email") or "")
+
     def checkout_page(cs: dict[str, Any], error: str = "", status: int = 200) -> HTMLResponse:
         rows = "".join(
             f"<li>{html.escape(str(x['quantity']))} × {html.escape(x['price'].get('nickname') or x['price']['product'])}"
@@ -2030,7 +2037,7 @@ def hosted_routes(sb: Any) -> list[Any]:
             if cs.get("cancel_url")
             else ""
         )
-        email = html.escape(cs.get("customer_email") or "")
+        email = html.escape(prefilled_email(cs))
         label = "Subscribe" if cs["mode"] == "subscription" else "Pay"
         err = f"<p class='error' role='alert'>{html.escape(error)}</p>" if error else ""
         body = (
@@ -2069,7 +2076,7 @@ def hosted_routes(sb: Any) -> list[Any]:
         cs = _get_cs(ctx, cs_id)
         if cs["status"] != "open":
             return "redirect", done_url(cs) or f"{ctx.base_url}/_sandbox/checkout/{cs['id']}"
-        email = (f.get("email") or cs.get("customer_email") or "").strip() or None
+        email = (f.get("email") or prefilled_email(cs)).strip() or None
         if f.get("promo"):
             promo = next(
                 (

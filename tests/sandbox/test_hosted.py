@@ -245,3 +245,43 @@ def test_a_subscription_checkout_totals_its_exclusive_tax_rates(
     assert (cs.amount_subtotal, cs.amount_total) == (900, 1017)
     assert cs.total_details is not None
     assert cs.total_details.amount_tax == 117
+
+
+def test_the_hosted_checkout_fills_in_the_email_of_the_sessions_customer(
+    client: stripe.StripeClient,
+) -> None:
+    # given a Checkout Session for a Customer who has an email (and no customer_email)
+    import httpx
+
+    customer = client.v1.customers.create(params={"email": "member@example.com"})
+    prod = client.v1.products.create(params={"name": "Club"})
+    price = client.v1.prices.create(
+        params={
+            "product": prod.id,
+            "currency": "cad",
+            "unit_amount": 900,
+            "recurring": {"interval": "month"},
+        }
+    )
+    cs = client.v1.checkout.sessions.create(
+        params={
+            "mode": "subscription",
+            "customer": customer.id,
+            "success_url": "https://x.example/ok",
+            "line_items": [{"price": price.id, "quantity": 1}],
+        }
+    )
+    # when the hosted page is opened, then the Email box holds the customer's address
+    assert cs.url is not None
+    page = httpx.get(cs.url)
+    assert "value='member@example.com'" in page.text
+    # and the page is paid with only the card filled in
+    paid = httpx.post(
+        cs.url,
+        data={"card_number": "4242424242424242", "card_exp": "12 / 34", "card_cvc": "123"},
+    )
+    assert paid.status_code == 303, paid.text
+    done = client.v1.checkout.sessions.retrieve(cs.id)
+    assert done.status == "complete"
+    assert done.customer_details is not None
+    assert done.customer_details.email == "member@example.com"
