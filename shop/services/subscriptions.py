@@ -799,7 +799,15 @@ def find_own(*, session: Session, user_id: int, subscription_id: int) -> Subscri
     return row
 
 
-def get_own(*, session: Session, user_id: int, subscription_id: int) -> SubscriptionDetail:
+def get_own(
+    *, session: Session, user_id: int, subscription_id: int, see_all: bool = False
+) -> SubscriptionDetail:
+    """The user's subscription, or anyone's for staff (`see_all`, as `list_subscriptions`)."""
+    if see_all:
+        row = session.get(Subscription, subscription_id)
+        if row is None:
+            raise NotFound(f"No subscription {subscription_id}.")
+        return _detail(session, row)
     return _detail(
         session, find_own(session=session, user_id=user_id, subscription_id=subscription_id)
     )

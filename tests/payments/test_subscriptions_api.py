@@ -609,8 +609,11 @@ def test_who_may_see_and_change_a_subscription(shop: Shop):
     )
     assert shop.http.delete(path, headers=other.headers).status_code == 404
     assert _listed(shop, other) == []
-    # staff read every subscription but change none
+    # staff read every subscription, one by one too, but change none
     assert [item["id"] for item in _listed(shop, support)] == [sub_id]
+    seen = shop.http.get(path, headers=support.headers)
+    assert seen.status_code == 200, seen.text
+    assert seen.json()["id"] == sub_id
     assert (
         shop.http.get(
             "/api/subscriptions", params={"mine": "true"}, headers=support.headers

@@ -191,13 +191,20 @@ def portal(user: Member, session: DbSession) -> PortalOut:
     "/api/subscriptions/{subscription_id}",
     response_model=SubscriptionOut,
     response_model_exclude_none=True,
-    description="One of the customer's subscriptions.",
+    description="One of the customer's subscriptions (staff who may read every order: "
+    "anyone's, as the list shows them).",
+    responses={404: {"description": "No such subscription of yours."}},
 )
 def get_subscription(
-    subscription_id: SubscriptionId, user: Member, session: DbSession
+    subscription_id: SubscriptionId, user: Viewer, session: DbSession
 ) -> SubscriptionOut:
     return SubscriptionOut.of(
-        subscriptions.get_own(session=session, user_id=user.id, subscription_id=subscription_id)
+        subscriptions.get_own(
+            session=session,
+            user_id=user.id,
+            subscription_id=subscription_id,
+            see_all=user.can(READ_ALL),
+        )
     )
 
 
