@@ -879,8 +879,14 @@ def cancel(
     immediately: bool = False,
     sessions: SessionFactory = session_scope,
 ) -> SubscriptionDetail:
-    """Cancel at the end of the paid period (the member keeps what they paid for), or now."""
+    """Cancel at the end of the paid period (the member keeps what they paid for), or now. An
+    ended subscription is answered as it is, however it is asked to end (DELETE is safe to
+    repeat)."""
     if not immediately:
+        with sessions() as session:
+            row = find_own(session=session, user_id=user_id, subscription_id=subscription_id)
+            if row.status in ENDED:
+                return _detail(session, row)
         return change(
             user_id=user_id,
             subscription_id=subscription_id,

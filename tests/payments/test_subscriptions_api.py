@@ -369,6 +369,13 @@ def test_cancel_at_period_end_resume_and_cancel_now(shop: Shop):
     )
     assert late.status_code == 409
     assert late.json()["error"]["code"] == "subscription_ended"
+    # but asking to end it again, either way, answers it as it is (DELETE is safe to repeat)
+    for params in ({}, {"immediately": "true"}):
+        repeated = shop.http.delete(
+            f"/api/subscriptions/{sub_id}", params=params, headers=customer.headers
+        )
+        assert repeated.status_code == 200, (params, repeated.text)
+        assert repeated.json()["status"] == "canceled"
 
 
 def _items(body: Any) -> list[dict[str, Any]]:
