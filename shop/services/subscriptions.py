@@ -43,6 +43,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from functools import partial
 from typing import Any, TypeVar
 
 from sqlalchemy import update
@@ -318,6 +319,42 @@ def _check_not_subscribed(session: Session, *, user_id: int, product: Product) -
     )
 
 
+def _waiting_starts(session: Session, *, user_id: int, product_id: int) -> list[str]:
+    """The user's subscriptions of this membership still waiting for their first payment
+    (`incomplete`: a 3-D Secure challenge left open): Stripe ids."""
+    product = _plan(session, product_id)
+    family = plan_family(product)
+    rows = session.exec(
+        select(Subscription, Product)
+        .join(Product, col(Product.id) == col(Subscription.product_id))
+        .where(Subscription.user_id == user_id, Subscription.status == "incomplete")
+    ).all()
+    return [row.stripe_subscription_id for row, plan in rows if plan_family(plan) == family]
+
+
+def _give_up_waiting_starts(
+    stripe_ids: list[str], *, customer_id: str, sessions: SessionFactory
+) -> None:
+    """A new start replaces the ones still waiting for their first payment: each is canceled at
+    Stripe first, so finishing its old challenge later cannot make a second membership (and a
+    second charge). One that Stripe says was paid meanwhile is a membership already."""
+    for stripe_id in stripe_ids:
+        info = _stripe(partial(stripe_api.retrieve_subscription, subscription_id=stripe_id))
+        if info.status == "incomplete":
+            info = _stripe(
+                partial(
+                    stripe_api.cancel_subscription,
+                    subscription_id=stripe_id,
+                    idempotency_key=f"{stripe_id}:replaced",
+                )
+            )
+        row = _synced(stripe_id, customer_id, None, sessions)
+        if info.status in CURRENT:
+            raise AlreadySubscribed(
+                f"You already subscribe to {row.product_name}.", field="product_id"
+            )
+
+
 def _choose(
     session: Session, *, user_id: int, product_id: int, billing: orders.Billing, now: datetime
 ) -> _Choice:
@@ -360,7 +397,9 @@ def start(
     now = now or utcnow()
     with sessions() as session:
         choice = _choose(session, user_id=user_id, product_id=product_id, billing=billing, now=now)
+        waiting = _waiting_starts(session, user_id=user_id, product_id=choice.product_id)
     customer_id = ensure_customer(user_id=user_id, sessions=sessions)
+    _give_up_waiting_starts(waiting, customer_id=customer_id, sessions=sessions)
     tax_rate_ids = _stripe(lambda: stripe_tax_rates(choice.tax_lines))
     # What Stripe is asked for goes into its idempotency keys: a customer who goes back and
     # corrects their province must get a new request, not Stripe's idempotency_error.

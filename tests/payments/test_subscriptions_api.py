@@ -295,6 +295,37 @@ def test_three_d_secure_answers_a_client_secret_and_the_payment_completes_it(sho
     assert order.stripe_payment_intent_id == intent_id
 
 
+def test_subscribing_again_replaces_a_start_left_waiting_for_3d_secure(shop: Shop):
+    # given a customer who left a 3-D Secure challenge open, then subscribes with another card
+    plan = make_plan(shop)
+    customer = shop.customer()
+    waiting = subscribe(shop, customer, plan, payment_method="pm_card_authenticationRequired")
+    assert waiting.json()["status"] == "incomplete"
+    first_stripe_id = waiting.json()["stripe_subscription_id"]
+    intent_id = waiting.json()["client_secret"].split("_secret_")[0]
+    second = subscribe(shop, customer, plan, payment_method="pm_card_visa")
+    # then the new one is the membership, and the one left waiting is canceled at Stripe
+    assert second.status_code == 201, second.text
+    assert second.json()["status"] == "active"
+    assert shop.stripe().v1.subscriptions.retrieve(first_stripe_id).status in (
+        "canceled",
+        "incomplete_expired",
+    )
+    # and its PaymentIntent went with it: finishing the old challenge afterwards is refused,
+    # so there is no second membership nor charge
+    assert shop.stripe().v1.payment_intents.retrieve(intent_id).status == "canceled"
+    late = httpx.post(
+        f"{shop.sandbox_url}/_sandbox/payment_intents/{intent_id}/authenticate",
+        json={"outcome": "complete"},
+    )
+    assert late.status_code == 400, late.text
+    shop.flush_webhooks()
+    assert [s["id"] for s in _listed(shop, customer) if s["status"] == "active"] == [
+        second.json()["id"]
+    ]
+    assert shop.stripe().v1.payment_intents.retrieve(intent_id).status != "succeeded"
+
+
 def test_a_renewal_on_a_test_clock_makes_a_second_order(shop: Shop):
     # given a customer whose Stripe Customer runs on a test clock, subscribed monthly
     plan = make_plan(shop)
