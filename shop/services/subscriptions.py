@@ -38,18 +38,18 @@ import json
 import logging
 import re
 import threading
-from collections.abc import Callable
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from functools import partial
 from typing import Any, TypeVar
 
-from sqlalchemy import update
+from sqlalchemy import text, update
 from sqlmodel import Session, col, func, select
 
-from shop.db import session_scope
+from shop.db import get_engine, session_scope
 from shop.models import (
     DownloadGrant,
     Order,
@@ -384,6 +384,37 @@ def _choose(
     )
 
 
+# pg_advisory_lock's first key: the space of "one customer's subscription start" locks.
+_START_LOCK_SPACE = 0x5355_4253  # "SUBS"
+_start_locks: dict[int, threading.Lock] = {}
+_start_locks_guard = threading.Lock()
+
+
+@contextmanager
+def _one_start_at_a_time(user_id: int) -> Iterator[None]:
+    """One customer's subscription starts take turns, so each sees what the one before it
+    made (`_check_not_subscribed`, `_waiting_starts`): a double click or two tabs with two
+    cards never make two memberships. The turn is held across the Stripe calls, so it is not
+    the database's write lock: on PostgreSQL an advisory lock (shared by every process), on
+    SQLite, where the shop runs one process, a lock in the process."""
+    engine = get_engine()
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as connection:
+            keys = {"space": _START_LOCK_SPACE, "user_id": user_id}
+            connection.execute(text("SELECT pg_advisory_lock(:space, :user_id)"), keys)
+            connection.commit()
+            try:
+                yield
+            finally:
+                connection.execute(text("SELECT pg_advisory_unlock(:space, :user_id)"), keys)
+                connection.commit()
+        return
+    with _start_locks_guard:
+        lock = _start_locks.setdefault(user_id, threading.Lock())
+    with lock:
+        yield
+
+
 def start(
     *,
     user_id: int,
@@ -393,7 +424,27 @@ def start(
     now: datetime | None = None,
     sessions: SessionFactory = session_scope,
 ) -> SubscriptionDetail | CheckoutStarted:
-    """Subscribe the user to the plan (see the module doc)."""
+    """Subscribe the user to the plan (see the module doc), one start of theirs at a time."""
+    with _one_start_at_a_time(user_id):
+        return _start(
+            user_id=user_id,
+            product_id=product_id,
+            billing=billing,
+            payment_method=payment_method,
+            now=now,
+            sessions=sessions,
+        )
+
+
+def _start(
+    *,
+    user_id: int,
+    product_id: int,
+    billing: orders.Billing,
+    payment_method: str | None,
+    now: datetime | None,
+    sessions: SessionFactory,
+) -> SubscriptionDetail | CheckoutStarted:
     now = now or utcnow()
     with sessions() as session:
         choice = _choose(session, user_id=user_id, product_id=product_id, billing=billing, now=now)

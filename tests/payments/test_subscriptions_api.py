@@ -26,6 +26,7 @@ from shop.models import (
 )
 from shop.models.accounts import User
 from shop.services import catalog_sync
+from tests.concurrency import at_once
 from tests.payments.conftest import Customer, Shop, wait_until
 
 ON = {"country": "CA", "region": "ON"}
@@ -324,6 +325,32 @@ def test_subscribing_again_replaces_a_start_left_waiting_for_3d_secure(shop: Sho
         second.json()["id"]
     ]
     assert shop.stripe().v1.payment_intents.retrieve(intent_id).status != "succeeded"
+
+
+def test_three_subscribes_at_once_with_three_cards_make_one_membership(shop: Shop):
+    # given a customer who presses "Subscribe" in three tabs, each with a card of its own
+    plan = make_plan(shop)
+    customer = shop.customer()
+    answers: list[httpx.Response] = []
+
+    def subscribe_with(card: str):
+        return lambda: answers.append(subscribe(shop, customer, plan, payment_method=card))
+
+    # when the three requests arrive together
+    at_once([subscribe_with(c) for c in ("pm_card_visa", "pm_card_mastercard", "pm_card_amex")])
+
+    # then one membership is made; the others are told it exists, and nothing else is charged
+    assert sorted(a.status_code for a in answers) == [201, 409, 409], [a.text for a in answers]
+    refused = [a.json()["error"]["code"] for a in answers if a.status_code == 409]
+    assert refused == ["already_subscribed", "already_subscribed"]
+    with shop.session() as session:
+        stripe_customer = session.exec(
+            select(User.stripe_customer_id).where(User.id == customer.id)
+        ).one()
+    at_stripe = shop.stripe().v1.subscriptions.list(
+        params={"customer": str(stripe_customer), "status": "all"}
+    )
+    assert [sub.status for sub in at_stripe.data] == ["active"]
 
 
 def test_a_renewal_on_a_test_clock_makes_a_second_order(shop: Shop):
