@@ -3,13 +3,28 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import tempfile
 from pathlib import Path
 
 from pydantic import ValidationError
 
 from shop import db
-from shop.settings import describe_problems, get_settings
+from shop.settings import Settings, describe_problems, get_settings
+
+
+def _data_dir_problem(settings: Settings) -> str | None:
+    """Why the shop cannot keep its data in SHOP_DATA_DIR (made if missing), or None. Said
+    here, in one line, rather than as the database's "unable to open database file"."""
+    try:
+        data_dir = settings.ensure_data_dir()
+        with tempfile.TemporaryFile(dir=data_dir):
+            pass
+    except OSError as exc:
+        user = f"uid {os.getuid()}" if hasattr(os, "getuid") else "this user"
+        return f"{settings.data_dir} cannot be written by {user} ({exc.strerror or exc})"
+    return None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -52,7 +67,10 @@ def main(argv: list[str] | None = None) -> int:
             print(line, file=sys.stderr)
         return 2
     if args.command != "check-config":
-        settings.ensure_data_dir()
+        problem = _data_dir_problem(settings)
+        if problem is not None:
+            print(f"setting SHOP_DATA_DIR: {problem}", file=sys.stderr)
+            return 2
 
     if args.command in ACCOUNT_COMMANDS:
         return _run_account_command(args)

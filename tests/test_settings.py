@@ -159,3 +159,22 @@ def test_a_data_dir_the_shop_creates_is_its_owners_alone(
     assert main(["migrate"]) == 0
     # then it is made readable by its owner only
     assert shop_env.stat().st_mode & 0o777 == 0o700
+
+
+def test_a_data_dir_that_cannot_be_written_is_named_in_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+):
+    # given a SHOP_DATA_DIR below a plain file (as a mistyped mount: nothing can be made there,
+    # even by root)
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    monkeypatch.setenv("SHOP_DATA_DIR", str(blocker / "data"))
+    get_settings.cache_clear()
+    # when a command needs it
+    code = main(["migrate"])
+    get_settings.cache_clear()
+    # then it stops with one line naming the setting and the folder, not a database traceback
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.startswith(f"setting SHOP_DATA_DIR: {blocker / 'data'} cannot be written by ")
+    assert len(err.splitlines()) == 1
