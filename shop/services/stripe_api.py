@@ -1152,6 +1152,21 @@ def create_subscription_checkout(
     return CheckoutSessionInfo.from_stripe(obj)
 
 
+def list_open_checkouts(*, customer_id: str, max_items: int = 100) -> list[CheckoutSessionInfo]:
+    """The customer's Checkout Sessions that can still be paid."""
+    rows = _list_all(
+        client().v1.checkout.sessions.list,
+        {"customer": customer_id, "status": "open"},
+        max_items=max_items,
+    )
+    return [CheckoutSessionInfo.from_stripe(row) for row in rows]
+
+
+def expire_checkout(*, session_id: str) -> None:
+    """Close a Checkout Session so that it can no longer be paid."""
+    _call(client().v1.checkout.sessions.expire, session_id, params={})
+
+
 def create_portal_session(*, customer_id: str, return_url: str, idempotency_key: str) -> str:
     """The URL of a Billing Portal session where the customer manages plans and cards."""
     obj = _call(

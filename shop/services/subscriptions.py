@@ -142,6 +142,7 @@ class _Choice:
     tax_lines: list[TaxLine]
     attempt: int
     metadata: dict[str, str]
+    family_ids: frozenset[int]  # every plan of the same membership
 
 
 # --- plans and tax --------------------------------------------------------------------------
@@ -355,6 +356,23 @@ def _give_up_waiting_starts(
             )
 
 
+def _close_other_checkouts(customer_id: str, *, family: frozenset[int], keep: str | None) -> None:
+    """The customer's other Checkout pages for this membership can no longer be paid: two of
+    them paid would make two memberships. Best effort: one Stripe cannot close now stays
+    open (its completion is still recorded as any membership is)."""
+    try:
+        for checkout in stripe_api.list_open_checkouts(customer_id=customer_id):
+            product_id = checkout.metadata.get("shop_product_id", "")
+            if checkout.id == keep or not product_id.isdigit() or int(product_id) not in family:
+                continue
+            try:
+                stripe_api.expire_checkout(session_id=checkout.id)
+            except stripe_api.StripeRefused:
+                continue  # completed or expired meanwhile
+    except (stripe_api.StripeUnavailable, stripe_api.StripeRefused) as exc:
+        log.warning("could not close older Checkout pages: %s", type(exc).__name__)
+
+
 def _choose(
     session: Session, *, user_id: int, product_id: int, billing: orders.Billing, now: datetime
 ) -> _Choice:
@@ -381,7 +399,14 @@ def _choose(
         tax_lines=tax_lines,
         attempt=int(attempt),
         metadata={k: v for k, v in metadata.items() if v},
+        family_ids=_family_ids(session, product),
     )
+
+
+def _family_ids(session: Session, product: Product) -> frozenset[int]:
+    family = plan_family(product)
+    plans = session.exec(select(Product).where(Product.kind == "subscription")).all()
+    return frozenset(p.id for p in plans if p.id is not None and plan_family(p) == family)
 
 
 # pg_advisory_lock's first key: the space of "one customer's subscription start" locks.
@@ -473,6 +498,7 @@ def _start(
                 idempotency_key=f"{base}:checkout:{bucket}",
             )
         )
+        _close_other_checkouts(customer_id, family=choice.family_ids, keep=checkout.id)
         return CheckoutStarted(checkout_url=checkout.url or "", checkout_session_id=checkout.id)
     card = hashlib.sha256(payment_method.encode()).hexdigest()[:16]
     try:
@@ -550,7 +576,9 @@ def _start(
         )
         if row is None:  # pragma: no cover - the customer was made above
             raise PaymentServiceRefused(REFUSED_MESSAGE)
-        return SubscriptionDetail(row, choice.product_name, client_secret)
+        detail = SubscriptionDetail(row, choice.product_name, client_secret)
+    _close_other_checkouts(customer_id, family=choice.family_ids, keep=None)
+    return detail
 
 
 CARD_ERRORS = (

@@ -589,6 +589,34 @@ def test_a_customer_who_corrects_their_province_gets_a_checkout_with_the_new_tax
     assert again.json()["checkout_session_id"] == abroad.json()["checkout_session_id"]
 
 
+def test_only_the_newest_checkout_page_of_a_membership_can_be_paid(shop: Shop):
+    # given a customer who opened a Checkout page for the monthly plan, then one for the yearly
+    monthly, yearly = membership(shop)
+    other_membership = make_plan(shop, price=500)
+    customer = shop.customer()
+    first = subscribe(shop, customer, monthly, payment_method=None).json()
+    unrelated = subscribe(shop, customer, other_membership, payment_method=None).json()
+    second = subscribe(shop, customer, yearly, payment_method=None).json()
+
+    def status(body: dict[str, Any]) -> str:
+        cs = shop.stripe().v1.checkout.sessions.retrieve(body["checkout_session_id"])
+        return str(cs.status)
+
+    # then the older page of that membership is closed; the newest and another membership's stay
+    assert (status(first), status(second), status(unrelated)) == ("expired", "open", "open")
+    # and sending the older page's form makes no subscription
+    httpx.post(
+        first["checkout_url"],
+        data={"card_number": "4242424242424242", "card_exp": "12 / 34", "card_cvc": "123"},
+    )
+    assert status(first) == "expired"
+    shop.flush_webhooks()
+    assert _listed(shop, customer) == []
+    # when they then subscribe to it with a card instead, its open page is closed too
+    assert subscribe(shop, customer, yearly).status_code == 201
+    assert status(second) == "expired"
+
+
 def test_checkout_session_path_makes_the_subscription_when_stripe_reports_it(shop: Shop):
     # given a plan and a customer who has no card on file
     plan = make_plan(shop)
