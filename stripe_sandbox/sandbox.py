@@ -80,13 +80,17 @@ class Sandbox:
         """Run the sandbox with uvicorn on a thread; yields its base URL."""
         import uvicorn
 
-        if port == 0:
-            port = free_port(host)
-        config = uvicorn.Config(
-            self.asgi(), host=host, port=port, log_level="warning", lifespan="on", access_log=False
-        )
+        # Bound here and handed over: a port picked free and bound later can be taken by
+        # another process in between.
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        port = sock.getsockname()[1]
+        config = uvicorn.Config(self.asgi(), log_level="warning", lifespan="on", access_log=False)
         server = uvicorn.Server(config)
-        thread = threading.Thread(target=server.run, name="stripe-sandbox", daemon=True)
+        thread = threading.Thread(
+            target=server.run, kwargs={"sockets": [sock]}, name="stripe-sandbox", daemon=True
+        )
         thread.start()
         deadline = time.time() + 15
         while not server.started:
@@ -98,6 +102,7 @@ class Sandbox:
         finally:
             server.should_exit = True
             thread.join(timeout=10)
+            sock.close()
             self.store.close()
 
 

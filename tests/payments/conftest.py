@@ -9,6 +9,7 @@ import email.policy
 import hashlib
 import hmac
 import json
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -34,7 +35,7 @@ from shop.models import (
 )
 from shop.services import auth
 from shop.settings import get_settings
-from stripe_sandbox import Sandbox, free_port
+from stripe_sandbox import Sandbox
 from tests.factories import make_product
 
 WEBHOOK_SECRET = "whsec_test_payments_suite_secret"
@@ -56,12 +57,21 @@ def wait_until(check: Callable[[], bool], timeout: float = 15.0, interval: float
     raise AssertionError(f"condition not met within {timeout} s")
 
 
-def serve_in_thread(app: Any, port: int) -> tuple[uvicorn.Server, threading.Thread]:
-    config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_level="warning", access_log=False, lifespan="off"
-    )
+def bound_socket() -> socket.socket:
+    """A loopback socket bound to a free port now and kept: picking a free port and binding it
+    later lets another process (the other suite, run side by side) take it in between."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    return sock
+
+
+def serve_in_thread(app: Any, sock: socket.socket) -> tuple[uvicorn.Server, threading.Thread]:
+    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
     server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name="shop-api", daemon=True)
+    thread = threading.Thread(
+        target=server.run, kwargs={"sockets": [sock]}, name="shop-api", daemon=True
+    )
     thread.start()
     deadline = time.monotonic() + 15
     while not server.started:
@@ -273,7 +283,8 @@ def shop(shop_env: Path, database_url: str, monkeypatch: pytest.MonkeyPatch) -> 
     """The shop API and a fresh Stripe sandbox that delivers its webhooks to it."""
     from shop.api.app import create_api_app
 
-    app_port = free_port()
+    app_socket = bound_socket()
+    app_port = app_socket.getsockname()[1]
     webhook_url = f"http://127.0.0.1:{app_port}/api/webhooks/stripe"
     sandbox = Sandbox(
         str(shop_env.parent / "sandbox.sqlite3"),
@@ -287,7 +298,7 @@ def shop(shop_env: Path, database_url: str, monkeypatch: pytest.MonkeyPatch) -> 
         monkeypatch.setenv("STRIPE_WEBHOOK_SECRET", WEBHOOK_SECRET)
         monkeypatch.setenv("RATE_LIMIT_ENABLED", "false")
         get_settings.cache_clear()
-        server, thread = serve_in_thread(create_api_app(), app_port)
+        server, thread = serve_in_thread(create_api_app(), app_socket)
         http = httpx.Client(base_url=f"http://127.0.0.1:{app_port}", timeout=60)
         try:
             yield Shop(
@@ -304,6 +315,7 @@ def shop(shop_env: Path, database_url: str, monkeypatch: pytest.MonkeyPatch) -> 
             httpx.post(f"{sandbox_url}/_sandbox/webhooks/pause", json={}, timeout=10)
             server.should_exit = True
             thread.join(timeout=10)
+            app_socket.close()
 
 
 def payload_of(event: dict[str, Any]) -> str:
