@@ -23,6 +23,7 @@ from typing import Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
+from shop.services.errors import one_line
 from shop.settings import get_settings
 
 log = logging.getLogger("shop.jobs")
@@ -123,14 +124,9 @@ def run_now(name: str) -> object:
     except Exception as exc:
         # The caller prints the reason in one line; a traceback is for DEBUG only.
         log.debug("job %s failed", name, exc_info=True)
-        raise JobFailed(_one_line(exc)) from exc
+        raise JobFailed(one_line(exc)) from exc
     log.info("job %s done in %.2f s", name, time.monotonic() - started)
     return result
-
-
-def _one_line(exc: Exception) -> str:
-    message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
-    return " ".join(str(message).split())
 
 
 def describe_result(result: object) -> str:

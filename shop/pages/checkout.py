@@ -238,8 +238,8 @@ class CheckoutState(BuyerState):
 
     @rx.event
     async def place_free_order(self):
-        """ "Place order" for an order its promo code pays in full: placed and delivered on the
-        server (no card, no Stripe), then the success page."""
+        """The "Place order" button of an order its promo code pays in full: placed and
+        delivered on the server (no card, no Stripe), then the success page."""
         user = await self._require(READ_OWN_ORDERS)
         if user is None or not self.free or self.placing:
             return
@@ -248,14 +248,8 @@ class CheckoutState(BuyerState):
         country, region, promo_code = self.country, self.region, self.promo_code
 
         def run() -> int:
-            with session_scope() as session:
-                view = carts.view_cart(
-                    session=session, cart=carts.find_cart(session=session, user_id=user.id)
-                )
-                items = view.line_requests()
-            started = checkout.start_checkout(
+            started = checkout.start_cart_checkout(
                 buyer_id=user.id,
-                items=items,
                 billing=orders.Billing(country=country, region=region or None),
                 promo_code=promo_code or None,
                 expected_total=0,  # only free: a total that moved since is shown, not charged

@@ -55,7 +55,7 @@ from sqlalchemy.exc import DatabaseError, OperationalError
 
 from shop import db
 from shop.models import utcnow
-from shop.services.errors import ShopError
+from shop.services.errors import ShopError, one_line
 from shop.services.storage import object_storage_location
 from shop.settings import get_settings
 
@@ -125,7 +125,7 @@ def create_backup(*, directory: Path | None = None, now: datetime | None = None)
                 f"The backup could not be written to {directory}: {exc.strerror}."
             ) from exc
     except Exception as exc:
-        _record_outcome({"failed_at": utcnow().isoformat(), "error": _one_line(exc)})
+        _record_outcome({"failed_at": utcnow().isoformat(), "error": one_line(exc)})
         raise
     _record_outcome({"made_at": now.isoformat(), "file": made.path.name})
     return made
@@ -365,11 +365,6 @@ def _read_status() -> dict[str, str]:
     except (OSError, ValueError):
         return {}
     return status if isinstance(status, dict) else {}
-
-
-def _one_line(exc: Exception) -> str:
-    message = exc.message if isinstance(exc, ShopError) else str(exc) or type(exc).__name__
-    return " ".join(message.split())[:500]
 
 
 def _parse_time(value: object) -> datetime | None:

@@ -22,9 +22,6 @@ from shop.settings import get_settings
 
 log = logging.getLogger("shop.catalog_cache")
 
-# The key with the default namespace; `redis_key()` is the one in use.
-REDIS_KEY = "shop:catalog:version"
-
 _local_version = itertools.count(1)
 _local_current = 0
 _lock = threading.Lock()
@@ -50,23 +47,9 @@ def bump_catalog_version() -> None:
             _recovered()
 
 
-def shared_catalog_version() -> bytes | None:
-    """The version every process shares (None without Redis, or while Redis is down)."""
-    redis_url = get_settings().redis_url
-    if not redis_url:
-        return None
-    try:
-        value: bytes | None = _redis(redis_url).get(redis_key())
-    except Exception as exc:
-        _outage(exc)
-        return None
-    _recovered()
-    return value
-
-
 async def read_shared_version(client: Any) -> bytes | None:
-    """`shared_catalog_version` on the event loop, through the caller's `redis.asyncio`
-    client (the response cache's middleware owns one per app)."""
+    """The version every process shares, through the caller's `redis.asyncio` client (the
+    response cache's middleware owns one per app); None while Redis is down."""
     try:
         value: bytes | None = await client.get(redis_key())
     except Exception as exc:

@@ -32,6 +32,7 @@ from typing import Any
 
 from shop.db import session_scope
 from shop.models import Order, utcnow
+from shop.services import cart as carts
 from shop.services import orders, payments, stripe_api
 from shop.services.errors import Conflict
 from shop.services.fulfilment import fulfil_free_order, fulfil_order
@@ -158,6 +159,28 @@ def start_checkout(
             payments.cancel_unstarted_order(session=session, order_id=order_id, reason=exc.message)
         raise
     return StartedCheckout(order_id=order_id, intent=intent, detail=detail)
+
+
+def start_cart_checkout(
+    *,
+    buyer_id: int,
+    billing: orders.Billing,
+    promo_code: str | None = None,
+    expected_total: int | None = None,
+    sessions: SessionFactory = session_scope,
+) -> StartedCheckout:
+    """`start_checkout` for everything in the buyer's cart (what the checkout page sells)."""
+    with sessions() as session:
+        cart = carts.find_cart(session=session, user_id=buyer_id)
+        items = carts.view_cart(session=session, cart=cart).line_requests()
+    return start_checkout(
+        buyer_id=buyer_id,
+        items=items,
+        billing=billing,
+        promo_code=promo_code,
+        expected_total=expected_total,
+        sessions=sessions,
+    )
 
 
 def _newer_own(held: HeldOrder, buyer_id: int, started_at: datetime) -> bool:

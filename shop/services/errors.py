@@ -65,3 +65,10 @@ def refusal(found: Sequence[ShopError]) -> ShopError:
     return InvalidInput(
         " ".join(p.message for p in problems), field=found[0].field, problems=problems
     )
+
+
+def one_line(exc: BaseException, *, limit: int = 500) -> str:
+    """An error in one line for a person (a CLI message, a status file): the shop's own
+    message for a ShopError (or any error with one), else the exception's text or name."""
+    message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+    return " ".join(str(message).split())[:limit]

@@ -81,6 +81,16 @@ def subscribe(
     return shop.http.post("/api/subscriptions", json=body, headers=customer.headers)
 
 
+def switch_plan(
+    shop: Shop, customer: Customer, subscription_id: int, product_id: int
+) -> httpx.Response:
+    return shop.http.put(
+        f"/api/subscriptions/{subscription_id}",
+        json={"product_id": product_id},
+        headers=customer.headers,
+    )
+
+
 def orders_of(shop: Shop, subscription_id: int) -> list[Order]:
     with shop.session() as session:
         return list(
@@ -463,9 +473,7 @@ def test_switching_monthly_to_yearly_charges_the_difference_as_an_order(shop: Sh
     sub_id = subscribe(shop, customer, monthly).json()["id"]
     shop.flush_webhooks()
     # when they switch to yearly
-    switched = shop.http.put(
-        f"/api/subscriptions/{sub_id}", json={"product_id": yearly}, headers=customer.headers
-    )
+    switched = switch_plan(shop, customer, sub_id, yearly)
     shop.flush_webhooks()
     # then the subscription is the yearly plan, at Stripe and here
     assert switched.status_code == 200, switched.text
@@ -488,9 +496,7 @@ def test_switching_monthly_to_yearly_charges_the_difference_as_an_order(shop: Sh
         assert item.product_id == yearly
     # and a plan of another membership is refused
     other = make_plan(shop, price=500)
-    refused = shop.http.put(
-        f"/api/subscriptions/{sub_id}", json={"product_id": other}, headers=customer.headers
-    )
+    refused = switch_plan(shop, customer, sub_id, other)
     assert refused.status_code == 422
 
 
@@ -501,16 +507,12 @@ def test_switching_back_from_yearly_to_monthly_follows_stripe_and_makes_no_order
     customer = shop.customer()
     sub_id = subscribe(shop, customer, monthly).json()["id"]
     shop.flush_webhooks()
-    to_yearly = shop.http.put(
-        f"/api/subscriptions/{sub_id}", json={"product_id": yearly}, headers=customer.headers
-    )
+    to_yearly = switch_plan(shop, customer, sub_id, yearly)
     assert to_yearly.status_code == 200, to_yearly.text
     shop.flush_webhooks()
     orders_before = len(orders_of(shop, sub_id))
     # when they switch back to monthly
-    back = shop.http.put(
-        f"/api/subscriptions/{sub_id}", json={"product_id": monthly}, headers=customer.headers
-    )
+    back = switch_plan(shop, customer, sub_id, monthly)
     shop.flush_webhooks()
     # then the subscription is monthly again, here and at Stripe, and a credit made no order
     assert back.status_code == 200, back.text

@@ -75,6 +75,17 @@ def _subscribed_at_stripe(
     )
 
 
+def _record_first_invoice(customer_id: str, info: stripe_api.SubscriptionInfo) -> None:
+    """What invoice.paid for the subscription's first invoice does."""
+    with db.session_scope() as own:
+        subscriptions.sync(
+            session=own,
+            stripe_subscription_id=info.id,
+            customer_id=customer_id,
+            invoice_id=info.latest_invoice_id,
+        )
+
+
 def _count(session: Session, model: Any) -> int:
     return int(session.exec(select(func.count()).select_from(model)).one())
 
@@ -157,13 +168,7 @@ def test_a_subscription_event_before_invoice_paid_makes_the_order_already(sessio
         )
     session.expire_all()
     (order,) = session.exec(select(Order)).all()
-    with db.session_scope() as own:
-        subscriptions.sync(
-            session=own,
-            stripe_subscription_id=info.id,
-            customer_id=customer_id,
-            invoice_id=info.latest_invoice_id,
-        )
+    _record_first_invoice(customer_id, info)
 
     # then the first event made the active membership's order, and the second added nothing
     assert (order.status, order.total_amount, order.stripe_invoice_id) == (
@@ -290,13 +295,7 @@ def test_staff_search_finds_a_membership_order_by_invoice_subscription_or_custom
 
     # given a membership whose first invoice made an order
     customer_id, info = _subscribed_at_stripe(session, orders.Billing("CA", "ON"))
-    with db.session_scope() as own:
-        subscriptions.sync(
-            session=own,
-            stripe_subscription_id=info.id,
-            customer_id=customer_id,
-            invoice_id=info.latest_invoice_id,
-        )
+    _record_first_invoice(customer_id, info)
     session.expire_all()
     (order,) = session.exec(select(Order)).all()
     # when staff search by any of the Stripe ids of it, then that order is found
