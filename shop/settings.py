@@ -17,6 +17,7 @@ PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "changethis", "secret", "pla
 SANDBOX_SECRET_KEY = "sk_test_sandbox"
 SANDBOX_PUBLISHABLE_KEY = "pk_test_sandbox"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+DATABASE_SCHEMES = ("sqlite", "sqlite+pysqlite", "postgres", "postgresql", "postgresql+psycopg")
 
 
 class Settings(BaseSettings):
@@ -169,6 +170,25 @@ class Settings(BaseSettings):
                 f"{value!r} is not a time zone name (e.g. America/Toronto, America/Vancouver, UTC)"
             ) from None
         return name
+
+    @field_validator("database_url")
+    @classmethod
+    def _supported_database(cls, value: str | None) -> str | None:
+        """The shop runs on SQLite and PostgreSQL (with psycopg, which it ships); any other URL
+        would fail later, at the first query, with a driver's traceback. The message never
+        repeats the URL: it may hold a password."""
+        if not value:
+            return None
+        scheme, separator, rest = value.partition("://")
+        if not separator or not rest.strip("/"):
+            raise ValueError(
+                "must be a URL: postgresql://user:password@host/database or sqlite:///path"
+            )
+        if scheme.lower() not in DATABASE_SCHEMES:
+            raise ValueError(
+                "the shop runs on PostgreSQL (postgresql://…) or SQLite (sqlite:///…), not this database"
+            )
+        return value
 
     @field_validator("log_level")
     @classmethod

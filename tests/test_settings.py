@@ -130,6 +130,61 @@ def test_an_unknown_log_level_is_refused_at_start():
     ]
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "sqlite:////srv/shop/shop.sqlite3",
+        "postgres://shop:pw@db/shop",
+        "postgresql://shop:pw@db/shop",
+        "postgresql+psycopg://shop:pw@db/shop",
+    ],
+)
+def test_sqlite_and_postgresql_urls_are_accepted(url: str):
+    assert Settings(_env_file=None, database_url=url).database_url == url
+
+
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        ("mysql://root:hunter2-secret@db/shop", "runs on PostgreSQL"),
+        ("postgresql+psycopg2://shop:hunter2-secret@db/shop", "runs on PostgreSQL"),
+        ("hunter2-secret", "must be a URL"),
+        ("postgresql://", "must be a URL"),
+    ],
+)
+def test_a_database_url_the_shop_cannot_use_is_refused_without_repeating_it(url: str, problem: str):
+    # given a DATABASE_URL of another database, or no URL at all
+    # when the settings load
+    with pytest.raises(ValidationError) as refused:
+        Settings(_env_file=None, database_url=url)
+    # then one line names the setting and the problem, and never the URL (it holds a password)
+    [line] = describe_problems(refused.value)
+    assert line.startswith("setting DATABASE_URL: ")
+    assert problem in line
+    assert "hunter2" not in line
+
+
+def test_migrate_refuses_a_mysql_url_in_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+):
+    # given a DATABASE_URL naming MySQL
+    monkeypatch.setenv("SHOP_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("DATABASE_URL", "mysql://root:hunter2-secret@127.0.0.1/test")
+    get_settings.cache_clear()
+    try:
+        # when `migrate` starts
+        code = main(["migrate"])
+        output = capsys.readouterr()
+    finally:
+        get_settings.cache_clear()
+    # then it exits 2 with one line, not a driver's traceback
+    assert code == 2
+    assert output.err.splitlines() == [
+        "setting DATABASE_URL: the shop runs on PostgreSQL (postgresql://…) or SQLite "
+        "(sqlite:///…), not this database"
+    ]
+
+
 def test_run_refuses_a_common_admin_password_in_one_line(
     shop_env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ):
