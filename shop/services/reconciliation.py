@@ -43,6 +43,7 @@ from shop.db import session_scope
 from shop.models import Order, ReconciliationRun, Subscription, User, WebhookEvent, utcnow
 from shop.services import audit, checkout, payments, refunds, stripe_api, webhooks
 from shop.services.audit import Actor
+from shop.services.errors import one_line
 from shop.services.fulfilment import fulfil_order
 from shop.settings import get_settings
 
@@ -120,7 +121,8 @@ def run_reconciliation(
         _replay_undelivered_events(summary, since, sessions)
         summary.backlog_undelivered = _undelivered_unprocessed(since, sessions)
     except (*STRIPE_DOWN, stripe_api.StripeRefused) as exc:
-        log.warning("reconciliation stopped: Stripe did not answer", exc_info=exc)
+        # Stripe being down is an expected state, said in one line (no traceback in the log).
+        log.warning("reconciliation stopped: Stripe: %s", one_line(exc))
         summary.error = f"Stripe: {exc}"[:1000]
     if summary.failed:
         failures = f"{len(summary.failed)} could not be repaired: " + "; ".join(summary.failed[:3])

@@ -9,6 +9,7 @@ of the shop never handles SDK objects. A network failure becomes `StripeUnavaila
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -126,6 +127,12 @@ def client() -> stripe.StripeClient:
     return _client_for(settings.effective_stripe_secret_key, api_base)
 
 
+def _network_reason(exc: stripe.APIConnectionError) -> str:
+    """What the SDK's message says went wrong on the network, else the error's class."""
+    found = re.search(r"\(Network error: ([^)]*)\)", str(exc.user_message or exc))
+    return found.group(1).strip() if found else type(exc).__name__
+
+
 def _call(
     method: Any, *ids: str, params: dict[str, Any], idempotency_key: str | None = None
 ) -> dict[str, Any]:
@@ -136,7 +143,12 @@ def _call(
     try:
         answer = method(*ids, params=params, options=options)
         return answer.to_dict() if hasattr(answer, "to_dict") else dict(answer)
-    except (stripe.APIConnectionError, stripe.RateLimitError) as exc:
+    except stripe.APIConnectionError as exc:
+        # The SDK's text asks to write to Stripe's support over three lines; what a merchant
+        # (and the log) needs is that Stripe was not reached, and why. Callers put it after
+        # "Stripe: " or "Stripe unreachable: ".
+        raise StripeUnavailable(f"no connection ({_network_reason(exc)})") from exc
+    except stripe.RateLimitError as exc:
         raise StripeUnavailable(str(exc.user_message or exc)) from exc
     except stripe.APIError as exc:
         # 5xx from Stripe: nothing we sent was wrong, try again later.

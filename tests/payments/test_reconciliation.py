@@ -383,3 +383,31 @@ def test_undelivered_subscription_events_are_replayed_without_errors(shop: Shop)
     assert summary.events_checked >= 2
     assert shop.event_rows("customer.subscription.created") == 1
     assert shop.event_rows("invoice.paid") == 1
+
+
+def test_with_stripe_unreachable_the_run_says_so_in_one_line_without_a_traceback(
+    shop_env: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+):
+    # given a Stripe address where nothing listens (a port bound but never listening)
+    import socket
+
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    monkeypatch.setenv("STRIPE_API_BASE", f"http://127.0.0.1:{closed.getsockname()[1]}")
+    get_settings.cache_clear()
+    try:
+        # when reconciliation runs
+        with caplog.at_level("WARNING", logger="shop.reconciliation"):
+            run = reconciliation.run_reconciliation(trigger="manual")
+    finally:
+        closed.close()
+        get_settings.cache_clear()
+    # then the run's error says Stripe was not reached, in one line, and the log has no
+    # traceback (an expected outage is not a crash)
+    assert run.error is not None
+    assert run.error.startswith("Stripe: no connection (")
+    assert "\n" not in run.error
+    assert "support@stripe.com" not in run.error
+    stopped = [r for r in caplog.records if "reconciliation stopped" in r.getMessage()]
+    assert len(stopped) == 1
+    assert stopped[0].exc_info is None
