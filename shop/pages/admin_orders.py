@@ -10,7 +10,6 @@ applies support's policy on top).
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -26,7 +25,7 @@ from shop.components.admin import (
 )
 from shop.components.forms import field
 from shop.components.layout import link
-from shop.services import backoffice, clock, ids, refunds
+from shop.services import backoffice, clock, ids, money, refunds
 from shop.services.errors import ShopError
 from shop.services.money import format_money
 from shop.services.tax import tax_line_label
@@ -71,20 +70,18 @@ def order_row(row: backoffice.OrderRow) -> dict[str, str]:
 
 
 def parse_amount(text: str) -> int | None:
-    """ "12.50" → 1250 minor units; "" → None (refund all that is left)."""
-    text = text.strip().replace("$", "").replace(",", "")
-    if not text:
+    """ "12.50" or "12,50" → 1250 minor units; "" → None (refund all that is left). Read by
+    the same rule as prices (`money.parse_amount`): a decimal comma is never taken for a
+    thousands comma, so "1,50" refunds $1.50, not $150."""
+    if not text.strip():
         return None
     try:
-        value = Decimal(text)
-    except InvalidOperation as exc:
+        cents = money.parse_amount(text, "cad")
+    except ValueError as exc:
         raise ValueError("Write the amount like 12.50.") from exc
-    if not value.is_finite() or value > 10**9:
-        raise ValueError("Write the amount like 12.50.")
-    cents = value * 100
-    if cents != cents.to_integral_value() or value <= 0:
+    if cents <= 0 or cents > 10**11:
         raise ValueError("Write a positive amount with at most two decimals, like 12.50.")
-    return int(cents)
+    return cents
 
 
 class AdminOrdersState(StaffState):

@@ -9,6 +9,13 @@ CURRENCY_SYMBOLS = {"cad": "$", "usd": "$", "eur": "€", "gbp": "£"}
 ZERO_DECIMAL_CURRENCIES = {"jpy", "krw", "vnd", "clp", "pyg", "xof", "xaf", "ugx", "rwf"}
 # ASCII: `\d` would also match "٣" or "３", which int() reads as 3, so "٣" would price at $3.
 _DOLLARS = re.compile(r"^(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.(\d{1,2}))?$", re.ASCII)
+# The French-Canadian way: a decimal comma ("12,50"), thousands apart by a space ("1 234,56").
+# A comma with one or two digits after it cannot be a thousands comma, so "1,50" is $1.50,
+# never $150; "1,500" stays one thousand five hundred.
+_DOLLARS_DECIMAL_COMMA = re.compile(
+    r"^(?:\d{1,3}(?:[ \u00a0\u202f]\d{3})+|\d+),(\d{1,2})$|^\d{1,3}(?:[ \u00a0\u202f]\d{3})+$",
+    re.ASCII,
+)
 
 
 def format_money(amount: int, currency: str) -> str:
@@ -32,15 +39,18 @@ def is_currency(code: str) -> bool:
 
 
 def parse_amount(text: str, currency: str = "cad", *, noun: str = "amount") -> int:
-    """ "19.99" / "$1,234.5" / "20" → minor units. Raises ValueError with a message for people
-    that names the `noun` ("price", "amount")."""
+    """ "19.99" / "$1,234.5" / "20" / "19,99" / "1 234,50" → minor units. Raises ValueError
+    with a message for people that names the `noun` ("price", "amount")."""
     cleaned = (text or "").strip().removeprefix("$").strip()
     if not cleaned:
         raise ValueError(f"Enter {'an' if noun[0] in 'aeiou' else 'a'} {noun}.")
     code = (currency or "cad").strip().lower()
-    if _DOLLARS.match(cleaned) is None:
+    if _DOLLARS.match(cleaned) is not None:
+        whole, _, cents = cleaned.replace(",", "").partition(".")
+    elif _DOLLARS_DECIMAL_COMMA.match(cleaned) is not None:
+        whole, _, cents = re.sub(r"[ \u00a0\u202f]", "", cleaned).partition(",")
+    else:
         raise ValueError(f"Enter the {noun} in dollars, like 19.99.")
-    whole, _, cents = cleaned.replace(",", "").partition(".")
     if code in ZERO_DECIMAL_CURRENCIES:
         if cents.strip("0"):
             raise ValueError(f"{code.upper()} has no cents: enter a whole amount.")

@@ -43,6 +43,12 @@ FORM = {
         ("0.5", 50),
         ("1,234.50", 123450),
         ("999999.99", 99_999_999),
+        # the French-Canadian way: a decimal comma, thousands apart by a space
+        ("12,34", 1234),
+        ("12,5", 1250),
+        ("1 234,50", 123450),
+        ("1 234", 123400),
+        ("1,234", 123400),
     ],
 )
 def test_prices_typed_in_dollars_become_cents(text: str, cents: int):
@@ -57,7 +63,9 @@ def test_prices_typed_in_dollars_become_cents(text: str, cents: int):
         ("19.999", "Enter the price in dollars, like 19.99."),
         ("-5", "Enter the price in dollars, like 19.99."),
         ("1e3", "Enter the price in dollars, like 19.99."),
-        ("12,34", "Enter the price in dollars, like 19.99."),
+        ("1,2,3", "Enter the price in dollars, like 19.99."),
+        ("1 234.50", "Enter the price in dollars, like 19.99."),
+        ("12,34.5", "Enter the price in dollars, like 19.99."),
         ("0.00", "The price must be at least $0.01 CAD."),
         ("1000000", "The price must be at most $999,999.99 CAD."),
     ],
