@@ -42,4 +42,9 @@ class PageIndexMiddleware:
         if not name or "." in name:  # a file (script, image, …), not a page
             return False
         build = self._build_dir or client_dir()
-        return (build / path.lstrip("/") / "index.html").is_file()
+        try:
+            return (build / path.lstrip("/") / "index.html").is_file()
+        except (OSError, ValueError):
+            # A name too long for the file system, a NUL: no page of the build; the app
+            # behind answers (its 404 page, or a dynamic page's own "not found").
+            return False

@@ -43,3 +43,21 @@ def test_files_and_unknown_pages_are_left_alone(client, folder_pages: Path):
     assert client.get("/assets/app-Ab12Cd34.js").status_code == 200
     assert client.get("/no-such-page", headers={"accept": "text/html"}).status_code == 404
     assert client.get("/api/health").json() == {"status": "ok"}
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/account/orders/" + "9" * 300,  # a name longer than the file system allows
+        "/admin/orders/" + "x" * 5000,
+        "/checkout/" + "s" * 256,
+    ],
+)
+def test_an_address_no_file_can_have_is_answered_rather_than_a_server_error(
+    client, folder_pages: Path, path: str
+):
+    # when a browser asks for a page at an address longer than any file name can be
+    response = client.get(path, follow_redirects=False, headers={"accept": "text/html"})
+    # then it is answered as any address no file has (the not-found page, or a dynamic
+    # page that says not found itself), not a 500
+    assert response.status_code in (200, 404)
