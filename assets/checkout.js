@@ -145,14 +145,20 @@
         var items = (cart.items || []).map(function (line) {
           return { product_id: line.product_id, quantity: line.quantity };
         });
-        if (!items.length) throw new Error("Your cart is empty.");
         var shown = shownTotal();
         var key = JSON.stringify([items, billing, promo, shown]);
         if (pending && pending.key === key) return pending;
         var body = { items: items, billing: billing };
         if (promo) body.promo_code = promo;
         if (shown !== null) body.expected_total = shown;
+        // Asked even for an empty cart: without a session the cart reads empty (the visitor's
+        // own), and the server's 401 tells a session ended elsewhere from a cart emptied.
         return postJson("/api/payments/intent", body).then(function (res) {
+          if (res.status === 401) {
+            window.location.assign("/login?next=" + encodeURIComponent("/checkout"));
+            return new Promise(function () {});  // the page is going away
+          }
+          if (!items.length) throw new Error("Your cart is empty.");
           if (res.status === 409 && res.json && res.json.error && res.json.error.code === "total_changed") {
             pending = null;
             requote();

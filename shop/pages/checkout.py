@@ -192,6 +192,9 @@ class CheckoutState(BuyerState):
         self.checked_note = ""
         yield
         await self._refresh()
+        if self.access == "sign_in":
+            yield self._refusal()
+            return
         if held and self.may_clear:
             self.checked_note = "Checked again just now: nothing has changed yet."
 
@@ -201,11 +204,13 @@ class CheckoutState(BuyerState):
         if self.country != "CA":
             self.region = ""
         await self._refresh()
+        return self._refusal()
 
     @rx.event
     async def choose_region(self, value: str):
         self.region = value if value in PROVINCES else ""
         await self._refresh()
+        return self._refusal()
 
     @rx.event
     def set_promo_input(self, value: str):
@@ -223,25 +228,31 @@ class CheckoutState(BuyerState):
         self.promo_message = ""
         if not code:
             self.promo_message = "Enter a promo code first."
-            return
+            return None
         if self.country == "CA" and not self.region:
             self.promo_message = "Choose your province first, then apply the code."
-            return
+            return None
         refusal = await self._quote(code)
         if refusal is None:
             self.promo_code = code.upper()
             self.problem = ""
-            return
+            return None
+        if self.access == "sign_in":  # the session ended elsewhere (sign-out, time-out)
+            return self._refusal()
         # Refused: say why, and keep the totals as they were without it.
         self.promo_message = refusal
         await self._refresh()
+        return None
 
     @rx.event
     async def place_free_order(self):
         """The "Place order" button of an order its promo code pays in full: placed and
         delivered on the server (no card, no Stripe), then the success page."""
         user = await self._require(READ_OWN_ORDERS)
-        if user is None or not self.free or self.placing:
+        if user is None:
+            yield self._refusal()
+            return
+        if not self.free or self.placing:
             return
         self.placing = True
         yield
@@ -272,6 +283,7 @@ class CheckoutState(BuyerState):
         self.promo_input = ""
         self.promo_message = ""
         await self._refresh()
+        return self._refusal()
 
 
 def select_field(

@@ -213,3 +213,34 @@ def _backdate(live_shop: LiveShop, order_id: int, *, minutes: int) -> None:
         assert order is not None
         order.created_at = order.created_at - timedelta(minutes=minutes)
         session.add(order)
+
+
+def test_a_session_ended_in_another_tab_sends_the_checkout_to_sign_in(page, live_shop: LiveShop):
+    # given a customer on the checkout page, ready to pay
+    email = _customer(live_shop)
+    product = _two_products(live_shop)[0]
+    _sign_in(page, email)
+    _add_to_cart(page, product["slug"])
+    _checkout_in_ontario(page, None)
+
+    # when they sign out in another tab
+    other = page.context.new_page()
+    other.goto("/")
+    other.get_by_role("button", name="Sign out").first.click()
+    other.get_by_role("link", name="Sign in").first.wait_for()
+    other.close()
+
+    # then changing the province on the checkout tab asks them to sign in again (and come
+    # back), rather than saying the cart is empty
+    page.get_by_label("Province").select_option(label="Quebec")
+    page.wait_for_url(re.compile(r"/login\?next=(/|%2F)checkout$"))
+
+    # and so does "Pay" on a checkout page that is still open in a tab signed out since
+    _sign_in(page, email, "/checkout")
+    page.get_by_label("Province").select_option(label="Ontario")
+    page.get_by_text("HST 13%").wait_for()
+    page.context.request.post(f"{live_shop.url}/api/auth/logout")
+    _fill_card(page, "4242 4242 4242 4242")
+    page.get_by_role("button", name="Pay").click()
+    page.wait_for_url(re.compile(r"/login\?next=(/|%2F)checkout$"))
+    assert _orders_of(live_shop, email) == []
