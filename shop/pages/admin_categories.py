@@ -1,6 +1,7 @@
 """/admin/categories: create, rename, reorder and delete (when empty) the catalog's shelves.
 
-Every handler checks "catalog:write" on the server before reading or changing anything.
+Every handler checks the permission on the server first: "catalog:read" to look (support
+staff), "catalog:write" to change; the forms and buttons are shown to those who may change.
 """
 
 from __future__ import annotations
@@ -69,6 +70,7 @@ class AdminCategoriesState(StaffState):
     rename_error: str = ""
     # Re-mounts the forms (empty boxes) after a successful change.
     form_key: int = 0
+    can_write: bool = False
 
     def _say(self, text: str, *, error: bool = False) -> None:
         self.message, self.message_error = text, error
@@ -81,8 +83,10 @@ class AdminCategoriesState(StaffState):
         self.categories = []
         self._say("")
         self.create_error = self.rename_error = ""
-        if await self._require("catalog:write") is None:
+        user = await self._require("catalog:read")
+        if user is None:
             return
+        self.can_write = "catalog:write" in user.permissions
         await self._fetch()
 
     @rx.event
@@ -158,30 +162,36 @@ def _row(category: Any) -> rx.Component:
     return rx.el.tr(
         rx.el.td(name, rx.el.br(), rx.el.small(category["slug"])),
         rx.el.td(category["count"]),
-        rx.el.td(
-            rx.el.button(
-                "Up",
-                type="button",
-                class_name="button button-ghost",
-                aria_label="Move " + name + " up",
-                disabled=category["first"] != "",
-                on_click=s.move(category["id"], -1),  # type: ignore[operator]
-            ),
-            rx.el.button(
-                "Down",
-                type="button",
-                class_name="button button-ghost",
-                aria_label="Move " + name + " down",
-                disabled=category["last"] != "",
-                on_click=s.move(category["id"], 1),  # type: ignore[operator]
-            ),
-            rx.el.button(
-                "Delete",
-                type="button",
-                class_name="button button-ghost",
-                aria_label="Delete " + name,
-                on_click=s.delete(category["id"]),  # type: ignore[operator]
-            ),
+        rx.cond(s.can_write, _actions(category)),
+    )
+
+
+def _actions(category: Any) -> rx.Component:
+    s = AdminCategoriesState
+    name = category["name"]
+    return rx.el.td(
+        rx.el.button(
+            "Up",
+            type="button",
+            class_name="button button-ghost",
+            aria_label="Move " + name + " up",
+            disabled=category["first"] != "",
+            on_click=s.move(category["id"], -1),  # type: ignore[operator]
+        ),
+        rx.el.button(
+            "Down",
+            type="button",
+            class_name="button button-ghost",
+            aria_label="Move " + name + " down",
+            disabled=category["last"] != "",
+            on_click=s.move(category["id"], 1),  # type: ignore[operator]
+        ),
+        rx.el.button(
+            "Delete",
+            type="button",
+            class_name="button button-ghost",
+            aria_label="Delete " + name,
+            on_click=s.delete(category["id"]),  # type: ignore[operator]
         ),
     )
 
@@ -200,13 +210,21 @@ def admin_categories_page() -> rx.Component:
                 rx.el.tr(
                     rx.el.th("Category", scope="col"),
                     rx.el.th("Products", scope="col"),
-                    rx.el.th("Actions", scope="col"),
+                    rx.cond(s.can_write, rx.el.th("Actions", scope="col")),
                 )
             ),
             rx.el.tbody(rx.foreach(s.categories, _row)),
             class_name="table",
             aria_label="Categories",
         ),
+        rx.cond(s.can_write, _forms()),
+        state=s,
+    )
+
+
+def _forms() -> rx.Component:
+    s = AdminCategoriesState
+    return rx.fragment(
         rx.el.form(
             rx.el.h2("New category"),
             rx.el.div(
@@ -264,5 +282,4 @@ def admin_categories_page() -> rx.Component:
             class_name="form",
             aria_label="Change a category",
         ),
-        state=s,
     )
