@@ -775,6 +775,15 @@ def price_update(ctx: Ctx, id: str) -> dict[str, Any]:
     update_metadata(ctx, p, prev)
     if "active" in ctx.params:
         a = as_bool(ctx.p("active"), "active")
+        if a is False and p["active"] and p.get("product"):
+            owner = load(ctx, p["product"], "product")
+            if owner.get("default_price") == p["id"]:
+                # As Stripe: a product's default price stays active until another price
+                # (or none) is the default.
+                raise invalid_request(
+                    "This price cannot be archived because it is the default price of its product.",
+                    param="active",
+                )
         if a is not None and a != p["active"]:
             prev["active"] = p["active"]
             p["active"] = a

@@ -70,18 +70,8 @@ def sync_product(*, session: Session, product_id: int) -> SyncOutcome:
             product.stripe_product_id = created.id
             session.add(product)
             session.flush()
-        else:
-            stripe_api.update_product(
-                stripe_product_id=product.stripe_product_id,
-                name=product.name,
-                description=product.description,
-                active=product.is_active,
-                metadata=metadata,
-                idempotency_key=_key(product, "product-update"),
-            )
         terms = price_terms(product)
         if product.stripe_price_id is None or product.stripe_price_terms != terms:
-            old_price_id = product.stripe_price_id
             price = stripe_api.create_price(
                 stripe_product_id=product.stripe_product_id,
                 unit_amount=product.price_amount,
@@ -94,10 +84,18 @@ def sync_product(*, session: Session, product_id: int) -> SyncOutcome:
             product.stripe_price_terms = terms
             session.add(product)
             session.flush()
-            if old_price_id and old_price_id != price.id:
-                stripe_api.archive_price(
-                    price_id=old_price_id, idempotency_key=f"shop-price:{old_price_id}:archive"
-                )
+        # The current Price is the Product's default (what Stripe's dashboard and a reader of
+        # the Product show), set before any older Price is archived.
+        stripe_api.update_product(
+            stripe_product_id=product.stripe_product_id,
+            name=product.name,
+            description=product.description,
+            active=product.is_active,
+            metadata=metadata,
+            default_price=product.stripe_price_id,
+            idempotency_key=_key(product, "product-update"),
+        )
+        _archive_older_prices(product)
     except stripe_api.StripeUnavailable as exc:
         return _failed(session, product, f"Stripe unreachable: {exc}")
     except stripe_api.StripeRefused as exc:
@@ -112,6 +110,22 @@ def sync_product(*, session: Session, product_id: int) -> SyncOutcome:
     session.add(product)
     session.flush()
     return SyncOutcome(product_id=product_id, status=product.sync_status)
+
+
+def _archive_older_prices(product: Product) -> None:
+    """Every active Price the shop made for this product but the current one is archived.
+    Asked of Stripe at each sync, so an archive that failed after a new Price was made (the
+    sync then ends not_synced) is done by the retry, however the local row has moved on."""
+    assert product.stripe_product_id is not None
+    for price_id in stripe_api.active_price_ids(
+        stripe_product_id=product.stripe_product_id,
+        metadata_key="shop_product_id",
+        metadata_value=str(product.id),
+    ):
+        if price_id != product.stripe_price_id:
+            stripe_api.archive_price(
+                price_id=price_id, idempotency_key=f"shop-price:{price_id}:archive"
+            )
 
 
 def _failed(session: Session, product: Product, error: str) -> SyncOutcome:
@@ -153,18 +167,20 @@ def archive_remote(
     Stripe keeps products that have prices, so they can only be archived there)."""
     key = f"shop-product:{product_id}:{stripe_product_id}:deleted"
     try:
-        if stripe_price_id:
-            stripe_api.archive_price(
-                price_id=stripe_price_id, idempotency_key=f"shop-price:{stripe_price_id}:archive"
-            )
+        # Deactivated and without a default price first: Stripe archives no default price.
         stripe_api.update_product(
             stripe_product_id=stripe_product_id,
             name=name,
             description="",
             active=False,
             metadata={"shop_product_id": str(product_id), "deleted": "true"},
+            default_price="",
             idempotency_key=key,
         )
+        if stripe_price_id:
+            stripe_api.archive_price(
+                price_id=stripe_price_id, idempotency_key=f"shop-price:{stripe_price_id}:archive"
+            )
     except (stripe_api.StripeUnavailable, stripe_api.StripeRefused) as exc:
         log.warning("could not archive deleted product %s in Stripe: %s", product_id, exc)
         return False

@@ -194,6 +194,7 @@ def update_product(
     active: bool,
     metadata: dict[str, str],
     idempotency_key: str,
+    default_price: str | None = None,  # None: left as it is; "": none
 ) -> StripeProduct:
     params: dict[str, Any] = {
         "name": name,
@@ -202,6 +203,8 @@ def update_product(
         # Stripe refuses an empty description; "" is its way to clear one.
         "description": description[:5000] if description else "",
     }
+    if default_price is not None:  # "" takes the default price away
+        params["default_price"] = default_price
     obj = _call(
         client().v1.products.update,
         stripe_product_id,
@@ -240,6 +243,23 @@ def archive_price(*, price_id: str, idempotency_key: str) -> StripePrice:
         idempotency_key=idempotency_key,
     )
     return _price(obj)
+
+
+def active_price_ids(
+    *, stripe_product_id: str, metadata_key: str, metadata_value: str, max_items: int = 100
+) -> list[str]:
+    """The active Prices of a Product whose metadata has `metadata_key` = `metadata_value`
+    (the ones the shop made), newest first."""
+    rows = _list_all(
+        client().v1.prices.list,
+        {"product": stripe_product_id, "active": True},
+        max_items=max_items,
+    )
+    return [
+        str(row["id"])
+        for row in rows
+        if (row.get("metadata") or {}).get(metadata_key) == metadata_value
+    ]
 
 
 def retrieve_price(*, price_id: str) -> StripePrice:

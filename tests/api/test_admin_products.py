@@ -690,6 +690,9 @@ def test_a_price_change_creates_a_new_stripe_price_and_archives_the_old(
     new_price = client.v1.prices.retrieve(updated["stripe_price_id"])
     assert (new_price.unit_amount, new_price.active) == (2499, True)
     assert client.v1.prices.retrieve(old_price_id).active is False
+    # and the Stripe Product names the new Price as its default, as Stripe's dashboard shows it
+    stripe_product = client.v1.products.retrieve(created["stripe_product_id"])
+    assert stripe_product.default_price == updated["stripe_price_id"]
 
 
 def test_a_name_change_updates_the_stripe_product_and_keeps_the_price(

@@ -81,6 +81,32 @@ def test_products_and_prices(client: stripe.StripeClient) -> None:
     assert exc.value.code == "resource_missing"
 
 
+def test_the_default_price_is_archived_only_once_it_is_no_longer_the_default(
+    client: stripe.StripeClient,
+) -> None:
+    # given a product whose default price is its only price
+    prod = client.v1.products.create(
+        params={"name": "Atlas", "default_price_data": {"currency": "cad", "unit_amount": 1500}}
+    )
+    first = str(prod.default_price)
+    # when the default price is archived, then Stripe's refusal comes back
+    with pytest.raises(stripe.InvalidRequestError) as refused:
+        client.v1.prices.update(first, params={"active": False})
+    assert refused.value.param == "active"
+    assert "default price" in str(refused.value.user_message)
+    assert client.v1.prices.retrieve(first).active is True
+    # when another price becomes the default, then the first one can be archived
+    second = client.v1.prices.create(
+        params={"product": prod.id, "currency": "cad", "unit_amount": 1800}
+    )
+    client.v1.products.update(prod.id, params={"default_price": second.id})
+    assert client.v1.prices.update(first, params={"active": False}).active is False
+    # and so can the second once the product has no default price
+    cleared = client.v1.products.update(prod.id, params={"default_price": ""})
+    assert cleared.default_price is None
+    assert client.v1.prices.update(second.id, params={"active": False}).active is False
+
+
 def test_coupons_and_promotion_codes(client: stripe.StripeClient) -> None:
     pct = client.v1.coupons.create(
         params={"percent_off": 25, "duration": "once", "max_redemptions": 10}

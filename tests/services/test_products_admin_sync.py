@@ -95,3 +95,63 @@ def test_the_retry_job_stops_at_an_outage_and_reports_what_remains(
     assert (run.synced, run.failed, run.remaining) == (0, 1, 3)
     statuses = sorted(p.sync_status for p in session.exec(select(Product)).all())
     assert statuses == ["not_synced", "pending", "pending"]
+
+
+def test_an_archive_that_failed_after_a_price_change_is_done_by_the_retry(
+    session: Session, shop_stripe: str, monkeypatch: pytest.MonkeyPatch
+):
+    # given a synced product whose price then changes
+    product = products_admin.create_product(session=session, fields=BASE)
+    assert catalog_sync.sync_product(session=session, product_id=product.id).status == "synced"
+    old_price_id = product.stripe_price_id
+    product.price_amount = 1500
+    product.sync_revision += 1
+    session.add(product)
+    session.flush()
+
+    # when Stripe fails just as the old Price is being archived (the new one was made)
+    real_archive = catalog_sync.stripe_api.archive_price
+
+    def unreachable(**_kwargs: object) -> None:
+        raise catalog_sync.stripe_api.StripeUnavailable("no connection (timed out)")
+
+    monkeypatch.setattr(catalog_sync.stripe_api, "archive_price", unreachable)
+    failed = catalog_sync.sync_product(session=session, product_id=product.id)
+    assert failed.status == "not_synced"
+    assert product.stripe_price_id != old_price_id
+    stripe = _sandbox(shop_stripe)
+    assert stripe.v1.prices.retrieve(old_price_id).active is True
+
+    # and the retry runs once Stripe answers again
+    monkeypatch.setattr(catalog_sync.stripe_api, "archive_price", real_archive)
+    retried = catalog_sync.sync_product(session=session, product_id=product.id)
+
+    # then the old Price is archived, and only the current one is active and the default
+    assert retried.status == "synced", retried.error
+    assert stripe.v1.prices.retrieve(old_price_id).active is False
+    active = stripe.v1.prices.list(params={"product": product.stripe_product_id, "active": True})
+    assert [price.id for price in active.data] == [product.stripe_price_id]
+    stripe_product = stripe.v1.products.retrieve(product.stripe_product_id)
+    assert stripe_product.default_price == product.stripe_price_id
+
+
+def test_a_deleted_product_is_deactivated_at_stripe_and_its_price_archived(
+    session: Session, shop_stripe: str
+):
+    # given a synced product (its Price is the Stripe Product's default)
+    product = products_admin.create_product(session=session, fields=BASE)
+    catalog_sync.sync_product(session=session, product_id=product.id)
+    assert product.stripe_product_id
+    assert product.stripe_price_id
+    # when it is deleted here and archived there
+    archived = catalog_sync.archive_remote(
+        product_id=product.id,
+        name=product.name,
+        stripe_product_id=product.stripe_product_id,
+        stripe_price_id=product.stripe_price_id,
+    )
+    # then both are inactive at Stripe (the default price was taken away first)
+    assert archived is True
+    stripe = _sandbox(shop_stripe)
+    assert stripe.v1.products.retrieve(product.stripe_product_id).active is False
+    assert stripe.v1.prices.retrieve(product.stripe_price_id).active is False
