@@ -42,6 +42,8 @@ PAGE_SIZE = 20
 # The form's labels, but the SEO description's is not "SEO description": finding the
 # "Description" box by its label (a substring match by default) found both boxes.
 FIELD_LABELS = {**LABELS, "seo_description": "Search engine summary"}
+# The currencies the form offers (any other a product has is offered too: `other_currency`).
+FORM_CURRENCIES = [("cad", "CAD"), ("usd", "USD"), ("eur", "EUR"), ("gbp", "GBP")]
 SYNC_LABELS = {"synced": "Synced", "not_synced": "Not synced", "pending": "Pending"}
 KIND_LABELS = {"one_time": "One-time", "subscription": "Subscription"}
 
@@ -566,6 +568,12 @@ class AdminProductEditState(StaffState):
         return self.product_id > 0
 
     @rx.var
+    def other_currency(self) -> str:
+        """The product's currency when the form does not list it, else ""."""
+        code = (self.values.get("currency") or "cad").lower()
+        return "" if code in dict(FORM_CURRENCIES) else code
+
+    @rx.var
     def facts(self) -> list[dict[str, str]]:
         return product_facts(self.values, self.categories) if not self.can_write else []
 
@@ -823,7 +831,15 @@ def product_form() -> rx.Component:
         rx.el.fieldset(
             rx.el.legend("Price"),
             _input("price", inputmode="decimal", hint="In dollars, e.g. 19.99."),
-            _choice("currency", [("cad", "CAD"), ("usd", "USD"), ("eur", "EUR"), ("gbp", "GBP")]),
+            _choice(
+                "currency",
+                FORM_CURRENCIES,
+                # A product made through the API in another currency keeps it when saved here.
+                rx.cond(
+                    s.other_currency != "",
+                    rx.el.option(s.other_currency.upper(), value=s.other_currency),  # type: ignore[attr-defined]
+                ),
+            ),
             _choice("kind", [("one_time", "One-time"), ("subscription", "Subscription")]),
             _choice(
                 "interval",

@@ -29,7 +29,7 @@ LABELS: dict[str, str] = {
     "category": "Category",
     "seo_title": "SEO title",
     "seo_description": "SEO description",
-    "inventory": "Inventory",
+    "inventory": "Inventory count",
     "download_limit": "Download limit",
     # How long after the purchase its download links keep working (the grant's expiry), in
     # the merchant's words; each link handed out is itself valid for minutes only.

@@ -73,7 +73,7 @@ def test_admin_creates_a_product_with_image_and_file_and_it_reaches_the_storefro
     page.get_by_label("Price", exact=True).fill("12.345")
     page.get_by_label("Category", exact=True).select_option(label="Guides & E-books")
     page.get_by_label("SEO title", exact=True).fill("Lakeside guide for paddlers")
-    page.get_by_label("Inventory", exact=True).fill("5")
+    page.get_by_label("Inventory count", exact=True).fill("5")
     page.get_by_label("Link lifetime (days)").fill("30")
     page.get_by_role("button", name="Create product").click()
     # then the problem shows next to the price only, and nothing was created
@@ -156,8 +156,8 @@ def test_admin_creates_a_product_with_image_and_file_and_it_reaches_the_storefro
 
     # when the last copies are gone (inventory set to 0 on the edit page)
     row.get_by_role("link", name=name).click()
-    expect(page.get_by_label("Inventory", exact=True)).to_have_value("5")
-    page.get_by_label("Inventory", exact=True).fill("0")
+    expect(page.get_by_label("Inventory count", exact=True)).to_have_value("5")
+    page.get_by_label("Inventory count", exact=True).fill("0")
     page.get_by_role("button", name="Save changes").click()
     expect(page.get_by_text(re.compile(r"^Saved\."))).to_be_visible()
     # then the product page says so
@@ -304,3 +304,30 @@ def test_support_staff_see_a_product_read_only(page: Page, live_shop: LiveShop):
     expect(page.get_by_role("button", name="Delete")).to_have_count(0)
     page.screenshot(path=str(OUTPUT_DIR / "admin-product-support.png"), full_page=True)
     assert page.problems.console_errors == []
+
+
+def test_a_product_in_a_currency_the_form_does_not_list_keeps_it_when_saved(
+    page: Page, live_shop: LiveShop
+):
+    # given an admin and a yen product made through the API
+    email = f"yen-{secrets.token_hex(3)}@example.com"
+    _sign_in(page, email, create_account(live_shop, email, "admin"), "/admin/products")
+    created = page.request.post(
+        "/api/products",
+        data={
+            "name": f"Yen Sketches {secrets.token_hex(2)}",
+            "price": {"amount": 500, "currency": "jpy"},
+        },
+    )
+    assert created.status == 201, created.text()
+    product = created.json()
+    # when the admin opens it and saves a change to its SEO title only
+    page.goto(f"/admin/products/{product['id']}")
+    expect(page.get_by_label("Currency", exact=True)).to_have_value("jpy")
+    page.get_by_label("SEO title", exact=True).fill("Sketches priced in yen")
+    page.get_by_role("button", name="Save changes").click()
+    expect(page.get_by_text(re.compile(r"^Saved\."))).to_be_visible()
+    # then it is still ¥500, not $500.00 CAD
+    stored = page.request.get(f"/api/admin/products/{product['id']}").json()
+    assert stored["price"] == {"amount": 500, "currency": "jpy"}
+    assert stored["seo_title"] == "Sketches priced in yen"

@@ -116,7 +116,7 @@ def test_support_staff_see_the_product_as_text_not_as_a_form(session: Session):
     assert facts["Name"] == "Harbour Sketchbook"
     assert facts["Price"] == "$12.50 CAD"
     assert facts["Kind"] == "One-time"
-    assert facts["Inventory"] == "Unlimited"
+    assert facts["Inventory count"] == "Unlimited"
     assert (facts["Download limit"], facts["Link lifetime (days)"]) == ("3", "30")
     assert facts["Status"] == "On sale in the storefront"
 
