@@ -22,7 +22,7 @@ import reflex as rx
 from shop.components.admin import admin_page, back_link, loading_notice
 from shop.components.layout import link
 from shop.db import session_scope
-from shop.services import catalog, catalog_sync, ids, products_admin
+from shop.services import catalog, catalog_sync, ids, products_admin, stripe_api
 from shop.services.auth import CurrentUser
 from shop.services.errors import NotFound, Problem, ShopError
 from shop.services.markdown import render_description_html
@@ -58,8 +58,9 @@ def human_size(size: int) -> str:
 
 
 def _push_to_stripe(product_id: int) -> catalog_sync.SyncOutcome:
-    """After commit: bring Stripe up to date (never raises for Stripe trouble)."""
-    with session_scope() as session:
+    """After commit: bring Stripe up to date (never raises for Stripe trouble; the admin
+    waits for the page, so a hanging Stripe is given seconds, not minutes)."""
+    with stripe_api.someone_waits(), session_scope() as session:
         return catalog_sync.sync_product(session=session, product_id=product_id)
 
 

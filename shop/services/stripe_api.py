@@ -11,7 +11,9 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -32,6 +34,11 @@ PROBE_TIMEOUT_SECONDS = 2.0
 # Stripe holds up the shop's other writes for seconds, not for the full retry schedule. A
 # failure answers the webhook 5xx and Stripe delivers it again later.
 LOCKED_READ_TIMEOUT_SECONDS = 5.0
+# Calls made while a person waits for the page (an admin saving a product): one try and a
+# short wait, so a Stripe that hangs costs seconds, not the full retry schedule (3 × 20 s).
+# What did not reach Stripe is left to a patient retry (the catalog-sync job).
+SOMEONE_WAITS_TIMEOUT_SECONDS = 8.0
+_someone_waits: ContextVar[bool] = ContextVar("stripe_someone_waits", default=False)
 
 
 class StripeUnavailable(Exception):
@@ -124,7 +131,21 @@ def client() -> stripe.StripeClient:
     """A client for Stripe with the merchant's key, or for the sandbox when no key is set."""
     settings = get_settings()
     api_base = settings.stripe_api_base if settings.sandbox_mode else None
+    if _someone_waits.get():
+        return _client_for(
+            settings.effective_stripe_secret_key, api_base, 0, SOMEONE_WAITS_TIMEOUT_SECONDS
+        )
     return _client_for(settings.effective_stripe_secret_key, api_base)
+
+
+@contextmanager
+def someone_waits() -> Iterator[None]:
+    """The Stripe calls made in this block are made while a person waits for the answer."""
+    token = _someone_waits.set(True)
+    try:
+        yield
+    finally:
+        _someone_waits.reset(token)
 
 
 def _network_reason(exc: stripe.APIConnectionError) -> str:

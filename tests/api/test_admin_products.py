@@ -707,6 +707,44 @@ def test_a_name_change_updates_the_stripe_product_and_keeps_the_price(
     assert product.name == "New name"
 
 
+def test_with_stripe_hanging_a_save_tries_once_and_leaves_the_rest_to_the_retry_job(
+    api_client, admin, monkeypatch
+):
+    # given a Stripe that takes connections and never answers
+    import socket
+    import threading
+
+    from shop.services import stripe_api
+
+    hanging = socket.socket()
+    hanging.bind(("127.0.0.1", 0))
+    hanging.listen(8)
+    accepted: list[socket.socket] = []
+
+    def take() -> None:
+        while True:
+            try:
+                accepted.append(hanging.accept()[0])
+            except OSError:
+                return
+
+    threading.Thread(target=take, daemon=True).start()
+    monkeypatch.setenv("STRIPE_API_BASE", f"http://127.0.0.1:{hanging.getsockname()[1]}")
+    monkeypatch.setattr(stripe_api, "SOMEONE_WAITS_TIMEOUT_SECONDS", 0.5)
+    get_settings.cache_clear()
+    try:
+        # when an admin creates a product (and waits for the answer)
+        created = _new_product(api_client, admin)
+    finally:
+        hanging.close()
+        for connection in accepted:
+            connection.close()
+    # then it is saved and marked not synced after one try, not the patient retry schedule
+    assert created["sync_status"] == "not_synced"
+    assert "unreachable" in created["sync_error"]
+    assert len(accepted) == 1
+
+
 def test_with_stripe_down_the_product_is_saved_not_synced_and_a_retry_syncs_it(
     api_client, admin, monkeypatch, shop_stripe
 ):

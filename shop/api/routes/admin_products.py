@@ -29,7 +29,15 @@ from shop.api.routes.products import (
 )
 from shop.db import session_scope
 from shop.models import Category, Product, ProductFile
-from shop.services import catalog_sync, categories, images, products_admin, storage, uploads
+from shop.services import (
+    catalog_sync,
+    categories,
+    images,
+    products_admin,
+    storage,
+    stripe_api,
+    uploads,
+)
 from shop.services.auth import CurrentUser as AuthUser
 from shop.services.errors import InvalidInput
 from shop.services.markdown import render_description_html
@@ -224,8 +232,9 @@ def _answer(product_id: int) -> AdminProductOut:
 
 
 def _push_to_stripe(product_id: int) -> None:
-    """After commit: bring Stripe up to date; an outage only leaves the product not_synced."""
-    with session_scope() as session:
+    """After commit: bring Stripe up to date; an outage only leaves the product not_synced
+    (the API client waits for the answer: a hanging Stripe is given seconds, not minutes)."""
+    with stripe_api.someone_waits(), session_scope() as session:
         catalog_sync.sync_product(session=session, product_id=product_id)
 
 
