@@ -74,6 +74,10 @@ class GrantRow:
 
     @property
     def downloads_left(self) -> int:
+        """As the customer's downloads list counts them: none left once revoked (refunded) or
+        expired, whatever the count says."""
+        if self.revoked_at is not None or self.expires_at <= utcnow():
+            return 0
         return max(self.download_limit - self.download_count, 0)
 
 

@@ -100,6 +100,8 @@ def test_a_full_refund_revokes_downloads_restores_stock_emails_and_audits(shop: 
     assert shop.order(body["order_id"]).status == "refunded"
     # and its downloads are revoked, the stock is back, the customer is told, it is audited
     assert _grants_revoked(shop, body["order_id"]) == [True, True]
+    staff_view = shop.http.get(f"/api/admin/orders/{body['order_id']}", headers=admin.headers)
+    assert [g["downloads_left"] for g in staff_view.json()["grants"]] == [0, 0]
     assert shop.inventory(product_id) == 5
     number = shop.order(body["order_id"]).number or ""
     wait_until(lambda: len(_refund_mails(shop, number)) == 1)
