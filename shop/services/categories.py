@@ -35,6 +35,15 @@ def _slug_taken(session: Session, slug: str, *, except_id: int | None = None) ->
     return session.exec(statement).first() is not None
 
 
+def _refuse_a_taken_name(session: Session, name: str, *, except_id: int | None = None) -> None:
+    """Two categories of one name would be two links of one name in the storefront's menu."""
+    statement = select(Category.id).where(func.lower(Category.name) == name.lower())
+    if except_id is not None:
+        statement = statement.where(col(Category.id) != except_id)
+    if session.exec(statement).first() is not None:
+        raise Conflict(f"There is a category named “{name}” already.", field="name")
+
+
 def get_category(*, session: Session, id_or_slug: int | str) -> Category:
     if isinstance(id_or_slug, int) or str(id_or_slug).isdigit():
         category = ids.get_row(session, Category, id_or_slug)
@@ -50,6 +59,7 @@ def create_category(
 ) -> Category:
     """A new category at the end of the list; the slug comes from the name unless given."""
     name = _clean_name(name)
+    _refuse_a_taken_name(session, name)
     if slug is None or not slug.strip():
         base = slugify(name, max_length=SLUG_MAX) or "category"
         slug, n = base, 2
@@ -88,7 +98,9 @@ def rename_category(
     """New name (and, when given, a new slug; the old slug stops working)."""
     category = get_category(session=session, id_or_slug=category_id)
     before = {"name": category.name, "slug": category.slug}
-    category.name = _clean_name(name)
+    new_name = _clean_name(name)
+    _refuse_a_taken_name(session, new_name, except_id=category.id)
+    category.name = new_name
     if slug is not None and slug != category.slug:
         problem = slug_problem(slug, max_length=SLUG_MAX)
         if problem:

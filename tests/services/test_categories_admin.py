@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
 from sqlmodel import Session, col, func, select
 
-from shop.models import AuditLog
+from shop.models import AuditLog, Category
 from shop.services import categories
+from shop.services.errors import Conflict
 from tests.factories import make_category, make_product
 
 
@@ -65,3 +67,23 @@ def test_a_move_is_audited(session: Session):
     entry = session.exec(select(AuditLog).order_by(col(AuditLog.id).desc())).first()
     assert entry is not None
     assert entry.action == "catalog.category.reorder"
+
+
+def test_a_second_category_of_the_same_name_is_refused(session: Session):
+    # given a category "Fonts"
+    fonts = categories.create_category(session=session, name="Fonts")
+    other = categories.create_category(session=session, name="Brushes")
+    # when another is created or renamed to that name (in any case)
+    with pytest.raises(Conflict, match="named “fonts” already") as created:
+        categories.create_category(session=session, name="fonts")
+    with pytest.raises(Conflict, match="named “FONTS” already") as renamed:
+        categories.rename_category(session=session, category_id=other.id, name="FONTS")
+    # then it is refused, naming the field, and nothing changed
+    assert created.value.field == renamed.value.field == "name"
+    names = [c.name for c in session.exec(select(Category).order_by(col(Category.position))).all()]
+    assert names == ["Fonts", "Brushes"]
+    # and a category keeps its own name when renamed to it in another case
+    assert (
+        categories.rename_category(session=session, category_id=fonts.id, name="FONTS").name
+        == "FONTS"
+    )
