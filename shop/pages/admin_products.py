@@ -448,6 +448,13 @@ def _category_options() -> list[dict[str, str]]:
         return [{"slug": c.slug, "name": c.name} for c in catalog.list_categories(session=session)]
 
 
+def _remove_file(product_id: int, file_id: int, actor: CurrentUser, ip: str | None) -> None:
+    with session_scope() as session:
+        products_admin.remove_file(
+            session=session, product_id=product_id, file_id=file_id, actor=actor, ip=ip
+        )
+
+
 def _read_product(product_id: int) -> dict[str, Any]:
     with session_scope() as session:
         product = products_admin.get_product(session=session, product_id=product_id)
@@ -724,6 +731,22 @@ class AdminProductEditState(StaffState):
         self._say(outcome.message)
 
     @rx.event
+    async def remove_file(self, file_id: str):
+        """A downloadable file uploaded by mistake goes (not once customers have bought it)."""
+        user = await self._require("catalog:write")
+        file = ids.parse_id(file_id)
+        if user is None or not self.product_id or file is None:
+            return
+        name = next((f["name"] for f in self.files if f["id"] == str(file)), "The file")
+        try:
+            await asyncio.to_thread(_remove_file, self.product_id, file, user, self._ip())
+        except ShopError as exc:
+            self._say(exc.message, error=True)
+            return
+        await self._reload()
+        self._say(f"{name} was removed.")
+
+    @rx.event
     async def refresh_uploads(self):
         """Clicked by /admin-uploads.js after an upload finished."""
         if await self._require("catalog:read") is None or not self.product_id:
@@ -973,6 +996,7 @@ def uploads_section() -> rx.Component:
                         rx.el.th("File", scope="col"),
                         rx.el.th("Size", scope="col"),
                         rx.el.th("SHA-256", scope="col"),
+                        rx.cond(s.can_write, rx.el.th("Actions", scope="col")),
                     )
                 ),
                 rx.el.tbody(
@@ -982,6 +1006,18 @@ def uploads_section() -> rx.Component:
                             rx.el.td(f["name"]),
                             rx.el.td(f["size"]),
                             rx.el.td(rx.el.code(f["sha256"]), "…"),
+                            rx.cond(
+                                s.can_write,
+                                rx.el.td(
+                                    rx.el.button(
+                                        "Remove",
+                                        type="button",
+                                        class_name="button button-ghost",
+                                        aria_label="Remove " + f["name"],
+                                        on_click=s.remove_file(f["id"]),  # type: ignore[operator]
+                                    )
+                                ),
+                            ),
                         ),
                     )
                 ),

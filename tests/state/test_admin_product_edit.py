@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlmodel import Session, select
 
-from shop.models import Product
+from shop.models import Product, ProductFile
 from shop.pages.admin_products import AdminProductEditState
 from shop.services.auth import SESSION_COOKIE
 from shop.services.product_form import form_values
@@ -125,3 +125,56 @@ def test_an_admin_gets_the_form_not_the_read_only_facts(session: Session):
     state = _admin_on_the_new_product_page(session)
     assert state.can_write
     assert state.facts == []
+
+
+def _product_with_a_file(session: Session) -> tuple[Product, ProductFile]:
+    product = make_product(session, name="Harbour Sketchbook")
+    file = ProductFile(
+        product_id=product.id,  # type: ignore[arg-type]
+        storage_key="files/wrong-upload.zip",
+        original_name="wrong-upload.zip",
+        size_bytes=10,
+        sha256="0" * 64,
+    )
+    session.add(file)
+    session.flush()
+    return product, file
+
+
+def _on_the_edit_page(session: Session, product: Product, role: str) -> AdminProductEditState:
+    user = make_user(session, roles=(role,))
+    token = sign_in_as(session, user).session_token
+    session.commit()
+    state = page_state(
+        AdminProductEditState,
+        url=f"/admin/products/{product.id}",
+        cookie=f"{SESSION_COOKIE}={token}",
+    )
+    _updates(state.load())
+    return state
+
+
+def test_an_admin_removes_a_file_uploaded_by_mistake(session: Session):
+    # given an admin on the edit page of a product with one file
+    product, file = _product_with_a_file(session)
+    file_id = file.id
+    state = _on_the_edit_page(session, product, "admin")
+    assert [f["name"] for f in state.files] == ["wrong-upload.zip"]
+    # when they press its "Remove" button
+    run(state.remove_file(str(file_id)))
+    # then the file is gone, from the page and the product
+    assert state.files == []
+    assert state.message == "wrong-upload.zip was removed."
+    session.expunge_all()
+    assert session.get(ProductFile, file_id) is None
+
+
+def test_support_cannot_remove_a_file(session: Session):
+    # given a support agent on the same page (read-only)
+    product, file = _product_with_a_file(session)
+    state = _on_the_edit_page(session, product, "support")
+    # when a crafted event asks to remove the file
+    run(state.remove_file(str(file.id)))
+    # then the server refuses: the file stays
+    session.expire_all()
+    assert session.get(ProductFile, file.id) is not None
