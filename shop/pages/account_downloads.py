@@ -182,7 +182,6 @@ def _download_card(row: Any) -> rx.Component:
             rx.cond(
                 row["usable"] != "",
                 # Named with the product and the file: one purchase may bring several files.
-                # Named with the product and the file: one purchase may bring several files.
                 rx.el.button(
                     "Download",
                     rx.el.span(
