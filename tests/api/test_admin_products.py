@@ -874,3 +874,23 @@ def test_categories_are_managed_through_the_api(api_client, admin):
     deleted = api_client.delete(f"/api/admin/categories/{fonts_id}", headers=admin)
     assert deleted.status_code == 204
     assert api_client.delete(f"/api/admin/categories/{fonts_id}", headers=admin).status_code == 404
+
+
+def test_staff_list_the_categories_with_their_ids_and_product_counts(api_client, admin, session):
+    # given two categories, one holding a product
+    api_client.post("/api/admin/categories", json={"name": "Fonts"}, headers=admin)
+    api_client.post("/api/admin/categories", json={"name": "Brushes"}, headers=admin)
+    _new_product(api_client, admin, category="fonts")
+    # when staff list them (support may look)
+    listed = api_client.get("/api/admin/categories", headers=_bearer(session, "support"))
+    # then each comes with what the rename, order and delete endpoints need, in shelf order
+    assert listed.status_code == 200
+    rows = [(c["name"], c["slug"], c["product_count"]) for c in listed.json()]
+    assert rows[-2:] == [("Fonts", "fonts", 1), ("Brushes", "brushes", 0)]
+    assert all(isinstance(c["id"], int) for c in listed.json())
+    # and a customer or a stranger may not
+    assert (
+        api_client.get("/api/admin/categories", headers=_bearer(session, "customer")).status_code
+        == 403
+    )
+    assert api_client.get("/api/admin/categories").status_code == 401

@@ -177,6 +177,10 @@ class AdminCategoryOut(BaseModel):
     position: int
 
 
+class AdminCategoryListedOut(AdminCategoryOut):
+    product_count: int  # archived products included: a category holding any is not deleted
+
+
 def _file_out(file: ProductFile) -> ProductFileOut:
     return ProductFileOut(
         id=file.id or 0,
@@ -490,6 +494,26 @@ def _category_out(category: Category) -> AdminCategoryOut:
     return AdminCategoryOut(
         id=category.id or 0, slug=category.slug, name=category.name, position=category.position
     )
+
+
+@router.get(
+    "/api/admin/categories",
+    response_model=list[AdminCategoryListedOut],
+    summary="List the categories",
+    description="Every category in the storefront's order, with how many products it holds.",
+)
+def list_categories(user: CatalogReader) -> list[AdminCategoryListedOut]:
+    with session_scope() as session:
+        return [
+            AdminCategoryListedOut(
+                id=c.id,
+                slug=c.slug,
+                name=c.name,
+                position=c.position,
+                product_count=c.product_count,
+            )
+            for c in categories.category_overview(session=session)
+        ]
 
 
 @router.post("/api/admin/categories", status_code=201, response_model=AdminCategoryOut)
