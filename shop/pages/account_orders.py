@@ -15,7 +15,7 @@ import reflex as rx
 
 from shop.components.layout import link, not_allowed_notice, page
 from shop.models import Order, OrderStatus
-from shop.services import clock
+from shop.services import clock, refunds
 from shop.services import orders as order_service
 from shop.services.errors import NotFound
 from shop.services.money import format_money
@@ -90,8 +90,10 @@ def order_view(session: Any, user_id: int, reference: str) -> dict[str, Any] | N
         }
         for tax in detail.tax_lines
     ]
+    refunded = refunds.refunded_amount(session=session, order_id=order.id or 0)
     summary = order_summary(order)
     summary.update(
+        refunded=money(refunded) if refunded else "",
         subtotal=money(order.subtotal_amount),
         discount=money(-order.discount_amount) if order.discount_amount else "",
         tax_total=money(order.tax_amount),
@@ -281,6 +283,7 @@ def order_details() -> rx.Component:
             rx.el.div(rx.el.dt("Placed"), rx.el.dd(o["placed"])),
             rx.cond(o["paid"] != "", rx.el.div(rx.el.dt("Paid"), rx.el.dd(o["paid"]))),
             rx.el.div(rx.el.dt("Total"), rx.el.dd(o["total"])),
+            rx.cond(o["refunded"] != "", rx.el.div(rx.el.dt("Refunded"), rx.el.dd(o["refunded"]))),
             class_name="acct-facts",
         ),
         rx.el.div(

@@ -141,6 +141,9 @@ def test_a_partial_refund_leaves_the_order_partially_refunded_and_downloads_usab
     assert shop.order(body["order_id"]).status == "partially_refunded"
     assert _grants_revoked(shop, body["order_id"]) == [False]
     assert shop.inventory(product_id) == 4
+    # and the buyer's own view of the order says how much came back
+    own = shop.http.get(f"/api/orders/{body['order_id']}", headers=buyer.headers).json()
+    assert (own["status"], own["refunded_total"]) == ("partially_refunded", 300)
 
 
 def test_two_partial_refunds_up_to_the_total_make_it_refunded(shop: Shop):

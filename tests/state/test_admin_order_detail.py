@@ -102,3 +102,43 @@ def test_the_heading_names_the_order_and_never_says_undefined(session: Session):
     assert heading("/admin/orders/ORD-NOPE-NOPE", admin) == "Order not found"
     assert heading(f"/admin/orders/{order.number}", customer) == "Order"
     assert heading(f"/admin/orders/{order.number}") == "Order"
+
+
+def test_the_customer_sees_what_was_refunded_on_their_order_page(session: Session):
+    # given a paid order of which $5.00 was refunded
+    from shop.models import Refund
+
+    buyer = make_user(session, roles=("customer",))
+    order = _discounted_order_in_british_columbia(session, buyer)
+    order.status = "partially_refunded"
+    session.add(order)
+    session.add(
+        Refund(
+            order_id=order.id,  # type: ignore[arg-type]
+            stripe_refund_id="re_test_partial",
+            amount=500,
+            currency="cad",
+            status="succeeded",
+        )
+    )
+    session.commit()
+    # when the buyer opens it
+    mine = page_state(
+        AccountOrderState, url=f"/account/orders/{order.number}", cookie=_cookie(session, buyer)
+    )
+    session.commit()
+    run(mine.load())
+    # then the page says how much came back, beside the total
+    assert (mine.order["total"], mine.order["refunded"]) == ("$24.64 CAD", "$5.00 CAD")
+
+
+def test_an_order_nothing_was_refunded_of_says_nothing_about_refunds(session: Session):
+    buyer = make_user(session, roles=("customer",))
+    order = _discounted_order_in_british_columbia(session, buyer)
+    session.commit()
+    mine = page_state(
+        AccountOrderState, url=f"/account/orders/{order.number}", cookie=_cookie(session, buyer)
+    )
+    session.commit()
+    run(mine.load())
+    assert mine.order["refunded"] == ""

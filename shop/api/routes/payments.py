@@ -18,7 +18,7 @@ from shop.api.errors import error_response
 from shop.api.params import Amount, OrderReference, PromoCodeId, RowId
 from shop.db import session_scope
 from shop.models import Order, OrderTaxLine
-from shop.services import checkout, ids, orders, payments, promo_codes
+from shop.services import checkout, ids, orders, payments, promo_codes, refunds
 from shop.services.auth import CurrentUser as AuthUser
 from shop.services.errors import InvalidInput
 from shop.services.tax import format_rate
@@ -153,6 +153,8 @@ class OrderOut(BaseModel):
     payment_error: str | None
     created_at: datetime
     paid_at: datetime | None
+    # What was given back so far, in minor units (0 when nothing was refunded).
+    refunded_total: int = 0
 
 
 class OrderSummaryOut(BaseModel):
@@ -456,6 +458,7 @@ def get_order(reference: OrderReference, user: OrderViewer, session: DbSession) 
         payment_error=payments.order_error_for_customer(order=order),
         created_at=order.created_at,
         paid_at=order.paid_at,
+        refunded_total=refunds.refunded_amount(session=session, order_id=order.id or 0),
     )
 
 
