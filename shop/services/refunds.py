@@ -493,7 +493,9 @@ def record_refund(*, session: Session, refund: RefundInfo, now: datetime | None 
         .execution_options(synchronize_session=False)
     )
     requested_by = refund.metadata.get("requested_by") or None
-    reason = refund.metadata.get("reason") or refund.reason or None
+    # The shop sends Stripe one fixed reason ("requested_by_customer"); staff's own words are
+    # in the metadata. Stripe's reason is kept only for refunds made outside the shop.
+    reason = refund.metadata.get("reason") or (None if requested_by else refund.reason) or None
     inserted = insert_ignoring_conflicts(
         session,
         Refund,

@@ -141,6 +141,8 @@ def test_a_partial_refund_leaves_the_order_partially_refunded_and_downloads_usab
     assert shop.order(body["order_id"]).status == "partially_refunded"
     assert _grants_revoked(shop, body["order_id"]) == [False]
     assert shop.inventory(product_id) == 4
+    # and no reason is made up for it (staff gave none)
+    assert [r.reason for r in _refund_rows(shop, body["order_id"])] == [None]
     # and the buyer's own view of the order says how much came back
     own = shop.http.get(f"/api/orders/{body['order_id']}", headers=buyer.headers).json()
     assert (own["status"], own["refunded_total"]) == ("partially_refunded", 300)
