@@ -41,6 +41,13 @@ class LoginState(SessionState):
     notice: str = ""
 
     @rx.var
+    def signed_in_note(self) -> str:
+        """A visitor signed in already is told so: the form switches to another account."""
+        if not self.signed_in:
+            return ""
+        return f"You are signed in as {self.user_email}. Signing in here switches accounts."
+
+    @rx.var
     def register_href(self) -> str:
         if self.next_path == "/account":
             return "/register"
@@ -172,6 +179,7 @@ def login_page() -> rx.Component:
     return auth_card(
         "Sign in",
         "Welcome back. Sign in to reach your orders, downloads and receipts.",
+        form_notice(LoginState.signed_in_note),
         form_notice(LoginState.notice),
         form_notice(LoginState.error, tone="error"),
         native_form(

@@ -37,3 +37,25 @@ def test_the_sign_in_page_keeps_only_a_local_next():
     login = page_state(LoginState, url="/login?next=https%3A%2F%2Fevil.example%2F")
     login.load()
     assert login.next_path == "/account"
+
+
+def test_a_visitor_signed_in_already_is_told_so_on_the_sign_in_page(session):
+    # given a customer signed in
+    from shop.services.auth import SESSION_COOKIE
+    from tests.factories import make_user, sign_in_as
+
+    user = make_user(session, roles=("customer",), email="walt@example.com")
+    token = sign_in_as(session, user).session_token
+    session.commit()
+    login = page_state(LoginState, url="/login", cookie=f"{SESSION_COOKIE}={token}")
+    # when they open the sign-in page (which, as every page, refreshes the header's session)
+    run(login.load_session())
+    login.load()
+    # then it says whose session this is, and that signing in switches accounts
+    assert login.signed_in_note == (
+        "You are signed in as walt@example.com. Signing in here switches accounts."
+    )
+    # and a visitor who is not signed in sees no such note
+    stranger = page_state(LoginState, url="/login")
+    run(stranger.load_session())
+    assert stranger.signed_in_note == ""
