@@ -184,7 +184,8 @@ def get_product(*, session: Session, id_or_slug: str) -> ProductView | None:
 
 
 def featured_products(*, session: Session, limit: int = 4) -> list[ProductView]:
-    """Products the merchant marked featured, topped up with the newest ones."""
+    """Products the merchant marked featured, topped up with others, each group in the order
+    the products were added (the catalogue's first products lead when none is featured)."""
     statement = (
         select(Product, Category)
         .join(Category, col(Product.category_id) == col(Category.id), isouter=True)
