@@ -43,8 +43,10 @@ from starlette.types import Receive, Scope, Send
 
 from shop.api.errors import error_response
 
-CHUNK_BYTES = 1024 * 1024
-READ_AHEAD = 1  # pieces read ahead of the one being sent: at most 2 MiB per download
+# Pieces of 4 MiB: fewer trips through the thread pool and the server than 1 MiB ones, which
+# reached only 0.6 of a bare FileResponse on some machines (`bench.downloads`: 0.84-0.92 now).
+CHUNK_BYTES = 4 * 1024 * 1024
+READ_AHEAD = 1  # pieces read ahead of the one being sent: at most 8 MiB per download
 # ASCII: \d alone also takes other scripts' digits ("bytes=٣-"), which int() reads as numbers.
 _SINGLE_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$", re.I | re.ASCII)
 
