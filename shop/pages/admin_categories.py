@@ -166,26 +166,23 @@ def _row(category: Any) -> rx.Component:
     )
 
 
+def _move_button(category: Any, label: str, offset: int, *, at_end: Any) -> rx.Component:
+    return rx.el.button(
+        label,
+        type="button",
+        class_name="button button-ghost",
+        aria_label="Move " + category["name"] + " " + label.lower(),
+        disabled=at_end,
+        on_click=AdminCategoriesState.move(category["id"], offset),  # type: ignore[operator]
+    )
+
+
 def _actions(category: Any) -> rx.Component:
     s = AdminCategoriesState
     name = category["name"]
     return rx.el.td(
-        rx.el.button(
-            "Up",
-            type="button",
-            class_name="button button-ghost",
-            aria_label="Move " + name + " up",
-            disabled=category["first"] != "",
-            on_click=s.move(category["id"], -1),  # type: ignore[operator]
-        ),
-        rx.el.button(
-            "Down",
-            type="button",
-            class_name="button button-ghost",
-            aria_label="Move " + name + " down",
-            disabled=category["last"] != "",
-            on_click=s.move(category["id"], 1),  # type: ignore[operator]
-        ),
+        _move_button(category, "Up", -1, at_end=category["first"] != ""),
+        _move_button(category, "Down", 1, at_end=category["last"] != ""),
         rx.el.button(
             "Delete",
             type="button",

@@ -98,17 +98,9 @@ def test_support_staff_see_the_product_as_text_not_as_a_form(session: Session):
     product = make_product(
         session, name="Harbour Sketchbook", price_amount=1250, download_limit=3, download_days=30
     )
-    agent = make_user(session, roles=("support",))
-    token = sign_in_as(session, agent).session_token
-    session.commit()
 
     # when they open the product
-    state = page_state(
-        AdminProductEditState,
-        url=f"/admin/products/{product.id}",
-        cookie=f"{SESSION_COOKIE}={token}",
-    )
-    _updates(state.load())
+    state = _on_the_edit_page(session, product, "support")
 
     # then they may not write, and the page has its facts as text, empty ones said in words
     assert (state.found, state.can_write) == (True, False)
